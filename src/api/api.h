@@ -1,0 +1,31 @@
+/* The one command API: every request, whether from vigilctl on the UNIX
+ * socket or relayed by the peer, goes through api_handle(). Requests and
+ * answers are JSON (docs/control-protocol.md). */
+#ifndef VIGIL_API_H
+#define VIGIL_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+struct node;
+struct peerlink;
+struct api;
+
+typedef void (*api_done_cb)(json_t *resp, void *arg);
+
+struct api *api_new(struct node *node);
+void api_free(struct api *a);
+void api_set_link(struct api *a, struct peerlink *link);
+
+/* origin: who asked ("vigilctl uid 0 pid 42", "node2 10.0.0.2:4123").
+ * relayed: the request came from the peer (never relay it again).
+ * done gets the answer (stolen) exactly once, possibly later. */
+void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, api_done_cb done, void *arg);
+
+/* UNIX socket server at path; 0 or -1. */
+struct control;
+struct event_base;
+struct control *control_new(struct event_base *base, struct api *a, const char *path);
+void control_free(struct control *c);
+
+#endif

@@ -1,0 +1,393 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "cluster/node.h"
+#include "cluster/peerlink.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define RELAY_TIMEOUT_MS 3000
+#define STATUS_RELAY_TIMEOUT_MS 1000
+#define LOG_LINES_DEFAULT 200
+#define LOG_LINES_MAX 20000
+#define LOG_READ_MAX (8u << 20)
+
+struct api {
+	struct node *node;
+	struct peerlink *link;
+};
+
+struct api *api_new(struct node *node)
+{
+	struct api *a = calloc(1, sizeof(*a));
+
+	if (a)
+		a->node = node;
+	return a;
+}
+
+void api_free(struct api *a)
+{
+	free(a);
+}
+
+void api_set_link(struct api *a, struct peerlink *link)
+{
+	a->link = link;
+}
+
+static json_t *ok(json_t *result)
+{
+	return json_pack("{s:b, s:o}", "ok", 1, "result", result ? result : json_object());
+}
+
+static json_t *fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_t *fail(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+}
+
+/* One request in flight, possibly waiting for the peer. */
+struct call {
+	struct api *a;
+	json_t *req;
+	char cmd[32];
+	char origin[160];
+	bool relayed;
+	api_done_cb done;
+	void *arg;
+	json_t *local_result;       /* for --all and status */
+	bool local_ok;
+};
+
+static void log_result(struct call *c, json_t *resp)
+{
+	const char *target = json_string_value(json_object_get(c->req, "node"));
+	const char *mode = json_string_value(json_object_get(c->req, "mode"));
+	bool all = json_is_true(json_object_get(c->req, "all"));
+	bool good = json_is_true(json_object_get(resp, "ok"));
+	const char *err = json_string_value(json_object_get(resp, "error"));
+	const char *msg = json_string_value(json_object_get(json_object_get(resp, "result"), "message"));
+	char what[160];
+
+	/* Reads change nothing: the commands log is about changes. */
+	if (!strcmp(c->cmd, "status") || !strcmp(c->cmd, "log"))
+		return;
+	snprintf(what, sizeof(what), "%s%s%s%s%s", c->cmd, mode ? " " : "", mode ? mode : "",
+	         all ? " --all" : target ? " --node " : "", !all && target ? target : "");
+	log_command("%s%s: %s -> %s%s", c->relayed ? "relayed from " : "", c->origin, what,
+	            good ? "ok" : "refused: ", good ? "" : (err ? err : "?"));
+	if (good && msg)
+		log_command("  %s", msg);
+}
+
+static void finish(struct call *c, json_t *resp)
+{
+	log_result(c, resp);
+	c->done(resp, c->arg);
+	json_decref(c->req);
+	json_decref(c->local_result);
+	free(c);
+}
+
+static const struct {
+	const char *name;
+	enum sm_event ev;
+} actions[] = {
+	{ "start", E_START }, { "stop", E_STOP }, { "restart", E_RESTART },
+	{ "swap", E_SWAP }, { "forcestart", E_FORCESTART },
+};
+
+/* Runs an action or boot on this node. */
+static json_t *run_local(struct api *a, const char *cmd, json_t *req)
+{
+	char msg[600];
+	const char *err = NULL;
+
+	if (!strcmp(cmd, "boot")) {
+		const char *mode = json_string_value(json_object_get(req, "mode"));
+
+		if (!mode)
+			return fail("boot needs a mode: keep, on or off");
+		if (node_set_boot(a->node, mode, msg, sizeof(msg)) < 0)
+			return fail("%s", msg);
+		return ok(json_pack("{s:s, s:s}", "node", node_name(a->node), "message", msg));
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(actions); i++) {
+		if (strcmp(cmd, actions[i].name))
+			continue;
+		if (node_command(a->node, actions[i].ev, &err, msg, sizeof(msg)) < 0)
+			return fail("%s: %s refused: %s", node_name(a->node), cmd, err);
+		return ok(json_pack("{s:s, s:s}", "node", node_name(a->node), "message", msg));
+	}
+	return fail("unknown command '%s'", cmd);
+}
+
+static json_t *relay_req(struct call *c)
+{
+	json_t *r = json_deep_copy(c->req);
+
+	json_object_set_new(r, "node", json_string(node_peer_name(c->a->node)));
+	json_object_del(r, "all");
+	json_object_set_new(r, "origin", json_string(c->origin));
+	return r;
+}
+
+static void on_relay_single(json_t *resp, const char *err, void *arg)
+{
+	struct call *c = arg;
+
+	if (!resp) {
+		finish(c, fail("%s", err));
+		return;
+	}
+	finish(c, json_incref(resp));
+}
+
+static void on_relay_all(json_t *resp, const char *err, void *arg)
+{
+	struct call *c = arg;
+	json_t *results = json_array(), *mine = json_object(), *theirs = json_object();
+	const char *peer = node_peer_name(c->a->node);
+
+	json_object_set_new(mine, "node", json_string(node_name(c->a->node)));
+	json_object_set_new(mine, "ok", json_boolean(json_is_true(json_object_get(c->local_result, "ok"))));
+	if (json_is_true(json_object_get(c->local_result, "ok")))
+		json_object_set(mine, "message", json_object_get(json_object_get(c->local_result, "result"), "message"));
+	else
+		json_object_set(mine, "error", json_object_get(c->local_result, "error"));
+	json_object_set_new(theirs, "node", json_string(peer));
+	if (!resp) {
+		json_object_set_new(theirs, "ok", json_false());
+		json_object_set_new(theirs, "error", json_string(err));
+	} else {
+		json_object_set_new(theirs, "ok", json_boolean(json_is_true(json_object_get(resp, "ok"))));
+		if (json_is_true(json_object_get(resp, "ok")))
+			json_object_set(theirs, "message", json_object_get(json_object_get(resp, "result"), "message"));
+		else
+			json_object_set(theirs, "error", json_object_get(resp, "error"));
+	}
+	/* Node order as in the config, so output reads the same on both nodes. */
+	if (node_config(c->a->node)->nodes[0].name[0] && !strcmp(node_config(c->a->node)->nodes[0].name, peer)) {
+		json_array_append_new(results, theirs);
+		json_array_append_new(results, mine);
+	} else {
+		json_array_append_new(results, mine);
+		json_array_append_new(results, theirs);
+	}
+	finish(c, json_pack("{s:b, s:{s:o}}", "ok", json_is_true(json_object_get(mine, "ok")) &&
+	                    json_is_true(json_object_get(theirs, "ok")), "results", results));
+}
+
+static json_t *cluster_status(struct call *c, json_t *peer_obj)
+{
+	const struct config *cfg = node_config(c->a->node);
+	json_t *nodes = json_array(), *self = node_status_self(c->a->node);
+
+	if (!strcmp(cfg->nodes[0].name, node_name(c->a->node))) {
+		json_array_append_new(nodes, self);
+		json_array_append_new(nodes, peer_obj);
+	} else {
+		json_array_append_new(nodes, peer_obj);
+		json_array_append_new(nodes, self);
+	}
+	return json_pack("{s:s, s:s, s:o}", "cluster", cfg->cluster_name, "local", node_name(c->a->node),
+	                 "nodes", nodes);
+}
+
+static void on_relay_status(json_t *resp, const char *err, void *arg)
+{
+	struct call *c = arg;
+	json_t *peer = NULL;
+
+	if (resp && json_is_true(json_object_get(resp, "ok")) &&
+	    json_is_object(json_object_get(resp, "result"))) {
+		peer = json_deep_copy(json_object_get(resp, "result"));
+		json_object_set_new(peer, "local", json_false());
+		json_object_set_new(peer, "reachable", json_boolean(node_peer_reachable(c->a->node)));
+	} else {
+		log_debug("status: %s did not answer: %s", node_peer_name(c->a->node), err ? err : "refused");
+		peer = node_status_peer_view(c->a->node);
+	}
+	finish(c, ok(cluster_status(c, peer)));
+}
+
+/* The last `lines` lines of a log file. */
+static json_t *log_tail(const char *path, long lines)
+{
+	json_t *arr = json_array();
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+	char *start;
+	long count = 0;
+
+	if (!path)
+		return arr;
+	r = read_file(path, LOG_READ_MAX, &buf, &len);
+	if (r < 0) {
+		free(buf);
+		return arr;
+	}
+	start = buf + len;
+	while (start > buf && count <= lines) {
+		start--;
+		if (*start == '\n' && start != buf + len - 1)
+			count++;
+	}
+	if (count > lines)
+		start++;
+	for (char *line = start, *nl; line < buf + len; line = nl + 1) {
+		nl = memchr(line, '\n', (size_t)(buf + len - line));
+		if (!nl)
+			nl = buf + len;
+		*nl = '\0';
+		json_array_append_new(arr, json_string(line));
+	}
+	free(buf);
+	return arr;
+}
+
+static json_t *run_log(struct api *a, json_t *req)
+{
+	const char *which = json_string_value(json_object_get(req, "log"));
+	bool verbose = json_is_true(json_object_get(req, "verbose"));
+	json_t *jl = json_object_get(req, "lines");
+	long lines = LOG_LINES_DEFAULT;
+	enum log_file f;
+
+	if (!which)
+		which = "module";
+	if (jl) {
+		if (!json_is_integer(jl) || json_integer_value(jl) < 1 || json_integer_value(jl) > LOG_LINES_MAX)
+			return fail("lines must be a whole number from 1 to %d", LOG_LINES_MAX);
+		lines = (long)json_integer_value(jl);
+	}
+	if (!strcmp(which, "module"))
+		f = verbose ? LOGF_MODULE_VERBOSE : LOGF_MODULE;
+	else if (!strcmp(which, "application"))
+		f = LOGF_APPLICATION;
+	else if (!strcmp(which, "commands"))
+		f = LOGF_COMMANDS;
+	else
+		return fail("unknown log '%s' (module, application or commands)", which);
+	return ok(json_pack("{s:s, s:s, s:b, s:o}", "node", node_name(a->node), "log", which,
+	                    "verbose", verbose, "lines", log_tail(log_file_path(f), lines)));
+}
+
+static const char *const known_cmds[] = { "status", "start", "stop", "restart", "swap",
+                                          "forcestart", "boot", "log" };
+
+void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, api_done_cb done, void *arg)
+{
+	struct call *c = calloc(1, sizeof(*c));
+	const char *cmd, *target;
+	json_t *jn, *jall;
+	bool all, known = false, to_peer;
+
+	if (!c) {
+		done(fail("out of memory"), arg);
+		return;
+	}
+	c->a = a;
+	c->req = json_incref(req);
+	c->relayed = relayed;
+	c->done = done;
+	c->arg = arg;
+	snprintf(c->origin, sizeof(c->origin), "%s", origin);
+	if (!json_is_object(req)) {
+		finish(c, fail("invalid request: expected a JSON object"));
+		return;
+	}
+	cmd = json_string_value(json_object_get(req, "cmd"));
+	if (!cmd) {
+		finish(c, fail("invalid request: \"cmd\" (a string) is missing"));
+		return;
+	}
+	snprintf(c->cmd, sizeof(c->cmd), "%.31s", cmd);
+	for (size_t i = 0; i < ARRAY_SIZE(known_cmds); i++)
+		known = known || !strcmp(cmd, known_cmds[i]);
+	if (!known) {
+		finish(c, fail("unknown command '%.64s' (known: status, start, stop, restart, swap, forcestart, boot, log)", cmd));
+		return;
+	}
+	jn = json_object_get(req, "node");
+	jall = json_object_get(req, "all");
+	if (jn && !json_is_string(jn)) {
+		finish(c, fail("invalid request: \"node\" must be a string"));
+		return;
+	}
+	if (jall && !json_is_boolean(jall)) {
+		finish(c, fail("invalid request: \"all\" must be true or false"));
+		return;
+	}
+	target = jn ? json_string_value(jn) : node_name(a->node);
+	all = json_is_true(jall);
+	if (strcmp(target, node_name(a->node)) && strcmp(target, node_peer_name(a->node))) {
+		finish(c, fail("unknown node '%.64s' (nodes: %s, %s)", target, node_config(a->node)->nodes[0].name,
+		               node_config(a->node)->nodes[1].name));
+		return;
+	}
+	to_peer = strcmp(target, node_name(a->node)) != 0;
+
+	if (!strcmp(cmd, "status")) {
+		if (relayed || json_is_true(json_object_get(req, "self"))) {
+			finish(c, ok(node_status_self(a->node)));
+			return;
+		}
+		if (a->link && node_peer_reachable(a->node)) {
+			json_t *r = json_pack("{s:s, s:b}", "cmd", "status", "self", 1);
+
+			peerlink_request(a->link, r, STATUS_RELAY_TIMEOUT_MS, on_relay_status, c);
+			json_decref(r);
+			return;
+		}
+		on_relay_status(NULL, "not reachable", c);
+		return;
+	}
+	/* swap belongs to the PRIM: send it there whoever was named. */
+	if (!strcmp(cmd, "swap") && !jn && !node_is_primary(a->node) && node_peer_primary(a->node))
+		to_peer = true;
+	if (relayed && to_peer) {
+		finish(c, fail("relay loop: %s was asked to relay to itself", node_name(a->node)));
+		return;
+	}
+	if (!strcmp(cmd, "log") && !to_peer) {
+		finish(c, run_log(a, req));
+		return;
+	}
+	if (all && !relayed && strcmp(cmd, "log") && strcmp(cmd, "swap")) {
+		c->local_result = run_local(a, cmd, req);
+		if (!a->link) {
+			on_relay_all(NULL, "no peer link", c);
+			return;
+		}
+		json_t *r = relay_req(c);
+
+		peerlink_request(a->link, r, RELAY_TIMEOUT_MS, on_relay_all, c);
+		json_decref(r);
+		return;
+	}
+	if (to_peer) {
+		json_t *r;
+
+		if (!a->link) {
+			finish(c, fail("cannot relay to %s: no peer link", target));
+			return;
+		}
+		r = relay_req(c);
+		peerlink_request(a->link, r, RELAY_TIMEOUT_MS, on_relay_single, c);
+		json_decref(r);
+		return;
+	}
+	finish(c, run_local(a, cmd, req));
+}

@@ -1,0 +1,38 @@
+/* Heartbeats: one UDP socket per heartbeat network, bound to this node's
+ * address on it, sending every interval_ms to the peer's address on the same
+ * network, and at once when our state changes. The peer is lost only when
+ * no valid heartbeat arrived on ANY network for timeout_ms. */
+#ifndef VIGIL_HEARTBEAT_H
+#define VIGIL_HEARTBEAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/proto.h"
+
+struct event_base;
+struct hb;
+
+struct hb_callbacks {
+	/* A valid, fresh heartbeat from the peer (first one after a loss too). */
+	void (*peer)(void *arg, const struct hb_msg *m, int net);
+	/* No valid heartbeat on any network for timeout_ms. */
+	void (*lost)(void *arg);
+	void *arg;
+};
+
+struct hb *hb_new(struct event_base *base, const struct config *cfg, int self,
+                  uint64_t incarnation, const struct hb_callbacks *cb);
+void hb_free(struct hb *h);
+
+/* What our heartbeats say; a change sends one at once on every network. */
+void hb_set_local(struct hb *h, uint8_t state, uint64_t term, uint32_t flags);
+
+bool hb_peer_reachable(const struct hb *h);
+/* Whether network net heard the peer within timeout_ms. */
+bool hb_net_up(const struct hb *h, int net);
+/* Counters for status and tests. */
+uint64_t hb_rejected(const struct hb *h);
+
+#endif

@@ -1,0 +1,563 @@
+#include "cluster/node.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/heartbeat.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "resource/resources.h"
+#include "resource/script.h"
+#include "resource/vip.h"
+
+/* How long BLOCKED waits before probing the virtual IP again. */
+#define RETRY_MS 3000
+/* Peer events fed again after a transition, at most this many times in a
+ * row: every feed that changes state moves towards a stable state, so a
+ * longer chain means a bug in the table, not a reason to spin. */
+#define SETTLE_MAX 16
+
+struct node {
+	struct event_base *base;
+	struct config *cfg;
+	int self, peer;
+	char state_path[PATH_MAX + 16];
+
+	enum sm_state state;
+	char reason[512];
+	uint64_t since_ms;           /* wall clock of the last transition */
+	uint64_t term;
+	uint64_t incarnation;
+	bool admin_started;
+	enum boot_mode boot;
+
+	struct sm_peer pv;           /* what the peer's heartbeats say */
+	bool peer_heard;             /* since we started */
+	uint64_t peer_incarnation;
+	uint64_t split_ms;           /* last split brain resolved, 0 if none */
+
+	struct hb *hb;
+	struct vip *vip;
+	struct resmgr *res;
+	uint64_t gen;
+
+	struct event *decide;
+	struct event *retry;
+	struct event *done_ev;
+
+	bool shutting_down;
+	void (*shutdown_done)(void *);
+	void *shutdown_arg;
+};
+
+static void process(struct node *n, enum sm_event e, const char *detail, int *rc, const char **why);
+
+static void display_name(enum sm_state s, char *buf, size_t len)
+{
+	enum sm_display d;
+	enum sm_color c;
+
+	sm_display(s, &d, &c);
+	if (c == C_MAGENTA || (c == C_RED && d != D_STOP))
+		snprintf(buf, len, "%s/%s", sm_display_str(d), sm_color_str(c));
+	else
+		snprintf(buf, len, "%s", sm_display_str(d));
+}
+
+static void save(struct node *n)
+{
+	struct persist_data d = { 0 };
+
+	strlcpy_ok(d.state, sm_state_str(n->state), sizeof(d.state));
+	d.admin_started = n->admin_started;
+	d.boot = n->boot;
+	d.term = n->term;
+	d.incarnation = n->incarnation;
+	persist_boot_id(d.boot_id);
+	d.vip_held = resmgr_vip_held(n->res);
+	for (int i = 0; i < resmgr_count(n->res); i++) {
+		enum res_state s = resmgr_state(n->res, i);
+
+		if (s == RES_STARTED || s == RES_STARTING || s == RES_STOPPING)
+			strlcpy_ok(d.running[d.nrunning++], resmgr_name(n->res, i), CFG_NAME_MAX);
+	}
+	persist_save(n->state_path, &d);
+}
+
+static void announce(struct node *n)
+{
+	hb_set_local(n->hb, (uint8_t)n->state, n->term, 0);
+}
+
+static void arm(struct event *ev, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+	evtimer_add(ev, &tv);
+}
+
+static void apply(struct node *n, enum role r)
+{
+	n->gen++;
+	log_debug("%s: bringing resources to role %s (apply %llu)", n->cfg->nodes[n->self].name,
+	          role_str(r), (unsigned long long)n->gen);
+	resmgr_apply(n->res, r, n->gen);
+}
+
+static void enter(struct node *n, const struct sm_result *r, enum sm_event e, const char *detail)
+{
+	enum sm_state prev = n->state;
+	char from[32], to[32];
+
+	if (r->actions & A_NEW_TERM) {
+		uint64_t top = n->term > n->pv.term ? n->term : n->pv.term;
+
+		n->term = top + 1;
+	}
+	n->state = r->next;
+	if (prev != r->next) {
+		display_name(prev, from, sizeof(from));
+		display_name(r->next, to, sizeof(to));
+		if (detail && *detail)
+			snprintf(n->reason, sizeof(n->reason), "%s: %s", r->reason, detail);
+		else
+			snprintf(n->reason, sizeof(n->reason), "%s", r->reason);
+		n->since_ms = wall_ms();
+		log_info("%s: %s -> %s (%s)", n->cfg->nodes[n->self].name, from, to, n->reason);
+		log_debug("%s: internal %s -> %s on %s", n->cfg->nodes[n->self].name,
+		          sm_state_str(prev), sm_state_str(r->next), sm_event_str(e));
+	}
+	if (r->actions & A_SPLIT) {
+		n->split_ms = wall_ms();
+		log_warn("%s: split brain: both nodes ran the service; %s", n->cfg->nodes[n->self].name, r->reason);
+	}
+	if (r->next != S_WAIT && r->next != S_RESUME)
+		evtimer_del(n->decide);
+	if (r->next != S_BLOCKED)
+		evtimer_del(n->retry);
+	if (r->actions & A_APPLY_NONE)
+		apply(n, ROLE_NONE);
+	if (r->actions & A_APPLY_SECOND)
+		apply(n, ROLE_SECOND);
+	if (r->actions & A_APPLY_PRIM)
+		apply(n, ROLE_PRIM);
+	if (r->actions & A_ARM_DECIDE)
+		arm(n->decide, n->cfg->hb_timeout_ms);
+	if (r->actions & A_ARM_RETRY)
+		arm(n->retry, RETRY_MS);
+	save(n);
+	announce(n);
+	if (n->shutting_down && n->state == S_STOP)
+		event_active(n->done_ev, 0, 0);
+}
+
+/* Returns 0, or -1 with *why when the event is a refused command. */
+static int feed(struct node *n, enum sm_event e, const char *detail, const char **why)
+{
+	struct sm_result r = sm_step(n->state, e);
+
+	if (r.actions & A_REJECT) {
+		if (why)
+			*why = r.reason;
+		return -1;
+	}
+	if (why)
+		*why = r.reason;
+	if (r.next == n->state && r.actions == 0) {
+		log_debug("%s: %s in %s changes nothing: %s", n->cfg->nodes[n->self].name,
+		          sm_event_str(e), sm_state_str(n->state), r.reason);
+		return 0;
+	}
+	enter(n, &r, e, detail);
+	return 0;
+}
+
+static enum sm_event peer_event(struct node *n)
+{
+	n->pv.reachable = hb_peer_reachable(n->hb);
+	return sm_classify_peer(&n->pv, n->term, n->self);
+}
+
+static void process(struct node *n, enum sm_event e, const char *detail, int *rc, const char **why)
+{
+	int r = feed(n, e, detail, why);
+
+	if (rc)
+		*rc = r;
+	/* Level-triggered: after any change, show the state the peer is in now. */
+	for (int i = 0; i < SETTLE_MAX && n->peer_heard; i++) {
+		enum sm_state before = n->state;
+
+		feed(n, peer_event(n), NULL, NULL);
+		if (n->state == before)
+			return;
+	}
+	if (n->peer_heard)
+		log_error("%s: state did not settle after %d peer events (in %s); please report",
+		          n->cfg->nodes[n->self].name, SETTLE_MAX, sm_state_str(n->state));
+}
+
+static void on_peer(void *arg, const struct hb_msg *m, int net)
+{
+	struct node *n = arg;
+	bool changed = !n->peer_heard || !n->pv.reachable || n->pv.state != (enum sm_state)m->state ||
+	               n->pv.term != m->term || n->peer_incarnation != m->incarnation;
+
+	n->peer_heard = true;
+	n->pv.reachable = true;
+	n->pv.state = m->state < S__COUNT ? (enum sm_state)m->state : S_STOP;
+	n->pv.term = m->term;
+	n->pv.index = n->peer;
+	n->peer_incarnation = m->incarnation;
+	if (changed) {
+		log_debug("%s: peer %s is %s (term %llu)", n->cfg->nodes[n->self].name,
+		          n->cfg->nodes[n->peer].name, sm_state_str(n->pv.state), (unsigned long long)m->term);
+		process(n, peer_event(n), NULL, NULL, NULL);
+	}
+}
+
+static void on_lost(void *arg)
+{
+	struct node *n = arg;
+
+	log_warn("%s: no heartbeat from %s on any network for %u ms", n->cfg->nodes[n->self].name,
+	         n->cfg->nodes[n->peer].name, n->cfg->hb_timeout_ms);
+	n->pv.reachable = false;
+	process(n, E_PEER_LOST, NULL, NULL, NULL);
+}
+
+static void on_decide(evutil_socket_t fd, short what, void *arg)
+{
+	struct node *n = arg;
+
+	/* A peer we hear drives the decision through its own events. */
+	if (!hb_peer_reachable(n->hb))
+		process(n, E_DECIDE_TIMEOUT, NULL, NULL, NULL);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	process(arg, E_RETRY, NULL, NULL, NULL);
+}
+
+static void on_done_ev(evutil_socket_t fd, short what, void *arg)
+{
+	struct node *n = arg;
+
+	if (n->shutdown_done) {
+		void (*cb)(void *) = n->shutdown_done;
+
+		n->shutdown_done = NULL;
+		cb(n->shutdown_arg);
+	}
+}
+
+static void on_apply_done(uint64_t gen, enum apply_result r, const char *reason, void *arg)
+{
+	struct node *n = arg;
+	enum sm_event e = r == APPLY_OK ? E_APPLY_OK : r == APPLY_VIP_IN_USE ? E_VIP_IN_USE : E_APPLY_FAIL;
+
+	if (gen != n->gen)
+		return;
+	if (r != APPLY_OK)
+		log_error("%s: %s", n->cfg->nodes[n->self].name, reason ? reason : apply_result_str(r));
+	process(n, e, r == APPLY_OK ? NULL : reason, NULL, NULL);
+}
+
+static void on_res_change(void *arg)
+{
+	save(arg);
+}
+
+struct node *node_new(struct event_base *base, struct config *cfg, int self)
+{
+	struct node *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->base = base;
+	n->cfg = cfg;
+	n->self = self;
+	n->peer = 1 - self;
+	n->state = S_STOP;
+	n->pv.index = n->peer;
+	n->pv.state = S_STOP;
+	snprintf(n->state_path, sizeof(n->state_path), "%s/node.json", cfg->state_dir);
+	n->decide = evtimer_new(base, on_decide, n);
+	n->retry = evtimer_new(base, on_retry, n);
+	n->done_ev = event_new(base, -1, 0, on_done_ev, n);
+	if (cfg->vip_enabled) {
+		struct vip_opts o = {
+			.ifname = cfg->vip_interface, .addr = cfg->vip_addr, .prefix = cfg->vip_prefix,
+			.probe_ms = cfg->vip_probe_ms, .garp_burst = cfg->vip_garp_burst,
+			.garp_repeats = cfg->vip_garp_repeats, .garp_interval_ms = cfg->vip_garp_interval_ms,
+		};
+
+		n->vip = vip_new(base, &o);
+		if (!n->vip) {
+			node_free(n);
+			return NULL;
+		}
+	}
+	n->res = resmgr_new(cfg, n->vip, on_apply_done, on_res_change, n);
+	if (!n->res) {
+		node_free(n);
+		return NULL;
+	}
+	return n;
+}
+
+void node_free(struct node *n)
+{
+	if (!n)
+		return;
+	hb_free(n->hb);
+	if (n->res)
+		resmgr_free(n->res);
+	if (n->vip)
+		vip_free(n->vip);
+	if (n->decide)
+		event_free(n->decide);
+	if (n->retry)
+		event_free(n->retry);
+	if (n->done_ev)
+		event_free(n->done_ev);
+	free(n);
+}
+
+static enum sm_state state_parse(const char *s)
+{
+	for (int i = 0; i < S__COUNT; i++)
+		if (!strcmp(s, sm_state_str((enum sm_state)i)))
+			return (enum sm_state)i;
+	return S_STOP;
+}
+
+int node_start(struct node *n)
+{
+	struct persist_data d;
+	const char *name = n->cfg->nodes[n->self].name;
+	char bid[40];
+	int r = persist_load(n->state_path, &d);
+	bool start, same_boot;
+	enum sm_state was;
+	struct hb_callbacks cb = { .peer = on_peer, .lost = on_lost, .arg = n };
+
+	if (r < 0) {
+		memset(&d, 0, sizeof(d));
+		strcpy(d.state, "STOP");
+		d.boot = BOOT_KEEP;
+		d.admin_started = r == -ENOENT; /* a new node starts; a broken file does not */
+	}
+	/* A larger incarnation than any before it: the peer can tell replayed
+	 * heartbeats of an earlier run from ours. */
+	n->incarnation = d.incarnation + 1;
+	if (wall_ms() * 1000 > n->incarnation)
+		n->incarnation = wall_ms() * 1000;
+	n->term = d.term;
+	n->boot = d.boot;
+	n->admin_started = d.admin_started;
+	was = state_parse(d.state);
+	persist_boot_id(bid);
+	same_boot = bid[0] && !strcmp(bid, d.boot_id);
+	if (same_boot) {
+		/* vigild restarted, the machine did not: what it ran still runs. */
+		for (int i = 0; i < d.nrunning; i++)
+			resmgr_assume_running(n->res, d.running[i]);
+		resmgr_assume_vip(n->res, d.vip_held);
+	}
+	d.incarnation = n->incarnation;
+	if ((r = persist_save_now(n->state_path, &d)) < 0) {
+		log_error("cannot write %s: %s", n->state_path, strerror(-r));
+		return -1;
+	}
+	n->hb = hb_new(n->base, n->cfg, n->self, n->incarnation, &cb);
+	if (!n->hb)
+		return -1;
+
+	start = n->boot == BOOT_ON || (n->boot == BOOT_KEEP && n->admin_started);
+	n->since_ms = wall_ms();
+	if (!start) {
+		struct sm_result stop = { S_STOP, 0, "boot off" };
+
+		snprintf(n->reason, sizeof(n->reason), "%s", n->boot == BOOT_OFF ? "boot is off" : "stopped before restart");
+		log_info("%s: starting in STOP (boot %s, was %s)", name, boot_mode_str(n->boot), d.state);
+		if (same_boot && (d.nrunning > 0 || d.vip_held)) {
+			stop.next = S_STOPPING;
+			stop.actions = A_APPLY_NONE;
+			stop.reason = "stopping what still ran before vigild restarted";
+		}
+		enter(n, &stop, E_STOP, NULL);
+		return 0;
+	}
+	if (same_boot && sm_is_primary(was) && (d.nrunning > 0 || d.vip_held)) {
+		struct sm_result res = { S_RESUME, A_ARM_DECIDE, "vigild restarted while this node held the PRIM role" };
+
+		log_info("%s: resuming: was %s with its resources running", name, d.state);
+		enter(n, &res, E_START, NULL);
+	} else {
+		struct sm_result st = { S_WAIT, A_ARM_DECIDE, "starting" };
+
+		log_info("%s: starting (boot %s, was %s)", name, boot_mode_str(n->boot), d.state);
+		enter(n, &st, E_START, NULL);
+	}
+	return 0;
+}
+
+int node_command(struct node *n, enum sm_event cmd, const char **err, char *msg, size_t msglen)
+{
+	const char *name = n->cfg->nodes[n->self].name;
+	enum sm_state before = n->state;
+	const char *why = NULL;
+	char disp[32];
+	int rc = 0;
+
+	if (n->shutting_down) {
+		*err = "vigild is shutting down";
+		return -1;
+	}
+	if (cmd == E_FORCESTART && hb_peer_reachable(n->hb) && sm_is_primary(n->pv.state)) {
+		*err = "the peer runs the service; forcestart would run it twice (use swap)";
+		return -1;
+	}
+	if (sm_rejects(n->state, cmd, &why)) {
+		*err = why;
+		return -1;
+	}
+	if (cmd == E_START || cmd == E_FORCESTART)
+		n->admin_started = true;
+	else if (cmd == E_STOP)
+		n->admin_started = false;
+	process(n, cmd, NULL, &rc, &why);
+	if (rc < 0) {
+		*err = why;
+		return -1;
+	}
+	display_name(n->state, disp, sizeof(disp));
+	if (n->state == before)
+		snprintf(msg, msglen, "%s: %s (%s)", name, why, disp);
+	else
+		snprintf(msg, msglen, "%s: %s, now %s", name, why, disp);
+	save(n);
+	return 0;
+}
+
+int node_set_boot(struct node *n, const char *mode, char *msg, size_t msglen)
+{
+	enum boot_mode b;
+
+	if (boot_mode_parse(mode, &b) < 0) {
+		snprintf(msg, msglen, "boot mode '%s' is not one of keep, on, off", mode);
+		return -1;
+	}
+	n->boot = b;
+	save(n);
+	snprintf(msg, msglen, "%s: boot %s", n->cfg->nodes[n->self].name, boot_mode_str(b));
+	return 0;
+}
+
+void node_shutdown(struct node *n, void (*done)(void *), void *arg)
+{
+	struct sm_result r = sm_step(n->state, E_STOP);
+
+	n->shutdown_done = done;
+	n->shutdown_arg = arg;
+	n->shutting_down = true;
+	log_info("%s: shutting down: stopping resources, handing over to %s",
+	         n->cfg->nodes[n->self].name, n->cfg->nodes[n->peer].name);
+	if (n->state == S_STOP) {
+		event_active(n->done_ev, 0, 0);
+		return;
+	}
+	if (!(r.actions & A_REJECT) && r.next != n->state) {
+		r.reason = "vigild shutting down";
+		enter(n, &r, E_STOP, NULL);
+	}
+}
+
+static json_t *state_json(json_t *o, enum sm_state s)
+{
+	enum sm_display d;
+	enum sm_color c;
+
+	sm_display(s, &d, &c);
+	json_object_set_new(o, "state", json_string(sm_display_str(d)));
+	json_object_set_new(o, "color", json_string(sm_color_str(c)));
+	json_object_set_new(o, "internal_state", json_string(sm_state_str(s)));
+	return o;
+}
+
+json_t *node_status_self(struct node *n)
+{
+	json_t *o = json_object(), *res = json_array(), *nets = json_array();
+	char since[32], addr[INET_ADDRSTRLEN], paddr[INET_ADDRSTRLEN];
+
+	json_object_set_new(o, "name", json_string(n->cfg->nodes[n->self].name));
+	json_object_set_new(o, "local", json_true());
+	json_object_set_new(o, "reachable", json_true());
+	state_json(o, n->state);
+	json_object_set_new(o, "reason", json_string(n->reason));
+	format_wall(n->since_ms, since, sizeof(since));
+	json_object_set_new(o, "since", json_string(since));
+	json_object_set_new(o, "boot", json_string(boot_mode_str(n->boot)));
+	json_object_set_new(o, "term", json_integer((json_int_t)n->term));
+	for (int i = 0; i < resmgr_count(n->res); i++) {
+		json_array_append_new(res, json_pack("{s:s, s:s}", "name", resmgr_name(n->res, i),
+		                                     "state", res_state_str(resmgr_state(n->res, i))));
+	}
+	json_object_set_new(o, "resources", res);
+	if (n->cfg->vip_enabled) {
+		char cidr[INET_ADDRSTRLEN + 4];
+
+		inet_ntop(AF_INET, &n->cfg->vip_addr, addr, sizeof(addr));
+		snprintf(cidr, sizeof(cidr), "%s/%d", addr, n->cfg->vip_prefix);
+		json_object_set_new(o, "vip", json_pack("{s:s, s:s, s:b}", "address", cidr, "interface",
+		                                        n->cfg->vip_interface, "held", resmgr_vip_held(n->res)));
+	} else {
+		json_object_set_new(o, "vip", json_null());
+	}
+	for (int i = 0; i < n->cfg->nnets; i++) {
+		inet_ntop(AF_INET, &n->cfg->nodes[n->self].addr[i], addr, sizeof(addr));
+		inet_ntop(AF_INET, &n->cfg->nodes[n->peer].addr[i], paddr, sizeof(paddr));
+		json_array_append_new(nets, json_pack("{s:s, s:s, s:b}", "address", addr, "peer", paddr,
+		                                      "up", n->hb ? hb_net_up(n->hb, i) : 0));
+	}
+	json_object_set_new(o, "networks", nets);
+	if (n->split_ms) {
+		format_wall(n->split_ms, since, sizeof(since));
+		json_object_set_new(o, "split_brain", json_string(since));
+	}
+	return o;
+}
+
+json_t *node_status_peer_view(struct node *n)
+{
+	json_t *o = json_object();
+	bool reach = n->hb && hb_peer_reachable(n->hb);
+
+	json_object_set_new(o, "name", json_string(n->cfg->nodes[n->peer].name));
+	json_object_set_new(o, "local", json_false());
+	json_object_set_new(o, "reachable", json_boolean(reach));
+	if (n->peer_heard) {
+		state_json(o, n->pv.state);
+		json_object_set_new(o, "reason", json_string(reach ? "as its heartbeats say (its vigild did not answer)"
+		                                                   : "last state heard; no heartbeat now"));
+	} else {
+		json_object_set_new(o, "state", json_string("STOP"));
+		json_object_set_new(o, "color", json_string("red"));
+		json_object_set_new(o, "reason", json_string("not heard since vigild started"));
+	}
+	json_object_set_new(o, "resources", json_array());
+	return o;
+}
+
+const char *node_name(const struct node *n) { return n->cfg->nodes[n->self].name; }
+const char *node_peer_name(const struct node *n) { return n->cfg->nodes[n->peer].name; }
+bool node_peer_reachable(const struct node *n) { return n->hb && hb_peer_reachable(n->hb); }
+bool node_peer_primary(const struct node *n) { return node_peer_reachable(n) && sm_is_primary(n->pv.state); }
+bool node_is_primary(const struct node *n) { return sm_is_primary(n->state); }
+const struct config *node_config(const struct node *n) { return n->cfg; }

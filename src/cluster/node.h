@@ -1,0 +1,43 @@
+/* The node driver: the state machine wrapped in its I/O. It turns
+ * heartbeats, timers, resource results and commands into events for
+ * sm_step() and carries out the actions it returns. */
+#ifndef VIGIL_NODE_H
+#define VIGIL_NODE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster/persist.h"
+#include "cluster/state.h"
+#include "common/config.h"
+
+struct event_base;
+struct node;
+
+struct node *node_new(struct event_base *base, struct config *cfg, int self);
+void node_free(struct node *n);
+
+/* Loads the persisted state and starts as the boot mode says. 0 or -1. */
+int node_start(struct node *n);
+
+/* Commands on this node. 0, or -1 with *err set to why it was refused. */
+int node_command(struct node *n, enum sm_event cmd, const char **err, char *msg, size_t msglen);
+int node_set_boot(struct node *n, const char *mode, char *msg, size_t msglen);
+
+/* Shutdown (SIGTERM): stop resources, then call done. */
+void node_shutdown(struct node *n, void (*done)(void *), void *arg);
+
+/* Status of this node as a JSON object (see docs/control-protocol.md). */
+json_t *node_status_self(struct node *n);
+/* What the heartbeats tell about the peer, when it cannot be asked. */
+json_t *node_status_peer_view(struct node *n);
+
+const char *node_name(const struct node *n);
+const char *node_peer_name(const struct node *n);
+bool node_peer_reachable(const struct node *n);
+bool node_peer_primary(const struct node *n);
+bool node_is_primary(const struct node *n);
+const struct config *node_config(const struct node *n);
+
+#endif

@@ -1,0 +1,96 @@
+/* The configuration of a node: /etc/vigil/vigil.conf.
+ *
+ * One table (config.c) describes every key: section, name, type, bounds,
+ * default and help. The same table validates the file, prints
+ * `vigild --help-config` and generates docs/config.md. */
+#ifndef VIGIL_CONFIG_H
+#define VIGIL_CONFIG_H
+
+#include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CFG_MAX_NODES 2
+#define CFG_MAX_NETS 4
+#define CFG_MAX_RESOURCES 32
+#define CFG_NAME_MAX 64
+#define CFG_SECRET_MIN 16
+#define CFG_SECRET_MAX 1024
+
+enum res_when { WHEN_PRIM, WHEN_SECOND, WHEN_BOTH };
+const char *res_when_str(enum res_when w);
+
+struct cfg_node {
+	char name[CFG_NAME_MAX];
+	int naddr;                          /* one per heartbeat network */
+	struct in_addr addr[CFG_MAX_NETS];
+	int line;                           /* where [node NAME] starts */
+};
+
+struct cfg_resource {
+	char name[CFG_NAME_MAX];
+	char *start;                        /* shell command, run by /bin/sh -c */
+	char *stop;
+	enum res_when when;
+	char after[CFG_NAME_MAX];           /* "" or the name of another resource */
+	uint32_t timeout_ms;
+	int line;
+};
+
+struct config {
+	char path[PATH_MAX];
+
+	/* [cluster] */
+	char cluster_name[CFG_NAME_MAX];
+	char secret_file[PATH_MAX];
+	char state_dir[PATH_MAX];
+	char run_dir[PATH_MAX];
+	uint32_t log_max_bytes;
+
+	/* [node NAME], in file order; index 0 is the preferred node */
+	struct cfg_node nodes[CFG_MAX_NODES];
+	int nnodes;
+	int nnets;                          /* = naddr of every node */
+
+	/* [heartbeat] */
+	uint16_t hb_port;
+	uint32_t hb_interval_ms;
+	uint32_t hb_timeout_ms;
+
+	/* [vip], optional */
+	bool vip_enabled;
+	struct in_addr vip_addr;
+	int vip_prefix;
+	char vip_interface[IF_NAMESIZE];
+	uint32_t vip_probe_ms;              /* ARP probe window before taking it */
+	uint32_t vip_garp_burst;            /* gratuitous ARPs sent at once */
+	uint32_t vip_garp_repeats;          /* then this many more ... */
+	uint32_t vip_garp_interval_ms;      /* ... this far apart */
+
+	/* [resource NAME], sorted so that each comes after its `after` */
+	struct cfg_resource res[CFG_MAX_RESOURCES];
+	int nres;
+
+	/* loaded from secret_file */
+	unsigned char secret[CFG_SECRET_MAX];
+	size_t secret_len;
+};
+
+/* Loads and validates path into cfg (zeroed first). On error returns -1 and
+ * writes "PATH:LINE: message" into err; cfg is then freed and unusable. */
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+void config_free(struct config *cfg);
+
+/* Index of the node whose name is name, or -1. */
+int config_node_index(const struct config *cfg, const char *name);
+/* Index of the node that owns one of this machine's addresses, or -1 (and
+ * err says why: none, or more than one). */
+int config_find_local_node(const struct config *cfg, char *err, size_t errlen);
+
+/* Prints the key table as text (vigild --help-config) or markdown. */
+void config_print_help(FILE *out, bool markdown);
+
+#endif

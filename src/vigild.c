@@ -1,0 +1,218 @@
+/* vigild: the node daemon. */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "cluster/node.h"
+#include "cluster/peerlink.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "resource/script.h"
+#include "vigil_build.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: vigild [-c FILE] [--node NAME] [--foreground] [--verbose]\n"
+	        "       vigild --check-config [-c FILE]\n"
+	        "       vigild --help-config [--markdown]\n"
+	        "\n"
+	        "The vigil node daemon: heartbeats, node state, resources, virtual IP.\n"
+	        "\n"
+	        "  -c, --config FILE   configuration file (default %s)\n"
+	        "  -n, --node NAME     which [node NAME] this machine is (default: the node\n"
+	        "                      one of whose addresses is configured here)\n"
+	        "  -f, --foreground    stay in the foreground, log to stderr (default: detach,\n"
+	        "                      log to syslog/journal)\n"
+	        "  -v, --verbose       also log debug messages to stderr/syslog\n"
+	        "      --check-config  validate the file and exit: 0 if valid, else 1 with\n"
+	        "                      FILE:LINE: message\n"
+	        "      --help-config   describe every configuration key\n"
+	        "  -V, --version       print the version\n"
+	        "\n"
+	        "Signals: SIGTERM/SIGINT stop the resources (the peer takes over) and exit;\n"
+	        "a second one exits at once. The boot setting (vigilctl boot) decides what a\n"
+	        "restarted vigild does. Files: STATE_DIR/node.json (state), STATE_DIR/*.log.\n",
+	        VIGIL_DEFAULT_CONFIG);
+}
+
+struct daemon {
+	struct event_base *base;
+	struct node *node;
+	struct api *api;
+	struct peerlink *link;
+	struct control *ctl;
+	int signals;
+};
+
+static void on_stopped(void *arg)
+{
+	struct daemon *d = arg;
+
+	log_info("%s: resources stopped; exiting", node_name(d->node));
+	event_base_loopexit(d->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (++d->signals > 1) {
+		log_warn("second %s: exiting now, resources left as they are", strsignal((int)sig));
+		event_base_loopbreak(d->base);
+		return;
+	}
+	log_info("%s received", strsignal((int)sig));
+	node_shutdown(d->node, on_stopped, d);
+}
+
+static void on_peer_request(json_t *req, struct peerlink_reply *r, void *arg);
+
+static void on_peer_answer(json_t *resp, void *arg)
+{
+	peerlink_reply_send(arg, resp);
+}
+
+static void on_peer_request(json_t *req, struct peerlink_reply *r, void *arg)
+{
+	struct daemon *d = arg;
+	const char *origin = json_string_value(json_object_get(req, "origin"));
+	char who[256];
+
+	snprintf(who, sizeof(who), "%s via %s (%s)", origin ? origin : "peer",
+	         node_peer_name(d->node), peerlink_reply_from(r));
+	json_object_del(req, "origin");
+	api_handle(d->api, req, who, true, on_peer_answer, r);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "help-config", no_argument, NULL, 'H' },
+		{ "markdown", no_argument, NULL, 'M' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = VIGIL_DEFAULT_CONFIG, *node_arg = NULL;
+	bool foreground = false, check = false, help_config = false, markdown = false, verbose = false;
+	static struct config cfg;
+	struct daemon d = { 0 };
+	struct event *sigs[3] = { 0 };
+	char err[1024], sock[PATH_MAX + 16];
+	int self, c, rc = 1;
+
+	while ((c = getopt_long(argc, argv, "c:n:fvhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 'n': node_arg = optarg; break;
+		case 'f': foreground = true; break;
+		case 'v': verbose = true; break;
+		case 'C': check = true; break;
+		case 'H': help_config = true; break;
+		case 'M': markdown = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("vigild %s\n", VIGIL_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vigild: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (help_config) {
+		config_print_help(stdout, markdown);
+		return 0;
+	}
+	log_init("vigild", true, verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (node_arg) {
+		self = config_node_index(&cfg, node_arg);
+		if (self < 0) {
+			fprintf(stderr, "vigild: --node %s: no [node %s] in %s\n", node_arg, node_arg, path);
+			goto out;
+		}
+	} else {
+		self = config_find_local_node(&cfg, err, sizeof(err));
+		if (self < 0 && !check) {
+			fprintf(stderr, "vigild: %s: %s\n", path, err);
+			goto out;
+		}
+	}
+	if (check) {
+		printf("%s: ok (cluster %s, nodes %s and %s, %d heartbeat network%s, %d resource%s%s%s)\n",
+		       path, cfg.cluster_name, cfg.nodes[0].name, cfg.nodes[1].name, cfg.nnets,
+		       cfg.nnets == 1 ? "" : "s", cfg.nres, cfg.nres == 1 ? "" : "s",
+		       self >= 0 ? ", this machine is " : "", self >= 0 ? cfg.nodes[self].name : "");
+		rc = 0;
+		goto out;
+	}
+	if (!foreground && daemon(0, 0) < 0) {
+		fprintf(stderr, "vigild: cannot detach: %s\n", strerror(errno));
+		goto out;
+	}
+	log_init("vigild", foreground, verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	if (log_open_files(cfg.state_dir, cfg.log_max_bytes) < 0)
+		goto out;
+	signal(SIGPIPE, SIG_IGN);
+	d.base = event_base_new();
+	if (!d.base || script_init(d.base) < 0) {
+		log_error("cannot set up the event loop");
+		goto out;
+	}
+	d.node = node_new(d.base, &cfg, self);
+	if (!d.node)
+		goto out;
+	d.api = api_new(d.node);
+	if (snprintf(sock, sizeof(sock), "%s/vigild.sock", cfg.run_dir) >= (int)sizeof(sock)) {
+		log_error("run_dir %s is too long", cfg.run_dir);
+		goto out;
+	}
+	d.ctl = control_new(d.base, d.api, sock);
+	if (!d.ctl)
+		goto out;
+	d.link = peerlink_new(d.base, &cfg, self, on_peer_request, &d);
+	if (!d.link)
+		goto out;
+	api_set_link(d.api, d.link);
+	sigs[0] = evsignal_new(d.base, SIGTERM, on_signal, &d);
+	sigs[1] = evsignal_new(d.base, SIGINT, on_signal, &d);
+	for (int i = 0; i < 2; i++)
+		event_add(sigs[i], NULL);
+	log_info("vigild %s starting: cluster %s, this node %s, peer %s", VIGIL_VERSION,
+	         cfg.cluster_name, cfg.nodes[self].name, cfg.nodes[1 - self].name);
+	if (node_start(d.node) < 0)
+		goto out;
+	event_base_dispatch(d.base);
+	rc = 0;
+out:
+	for (int i = 0; i < 3; i++)
+		if (sigs[i])
+			event_free(sigs[i]);
+	control_free(d.ctl);
+	peerlink_free(d.link);
+	node_free(d.node);
+	api_free(d.api);
+	if (d.base)
+		event_base_free(d.base);
+	persist_flush();
+	log_close_files();
+	config_free(&cfg);
+	return rc;
+}
