@@ -209,6 +209,7 @@ out:
 	peerlink_free(d.link);
 	node_free(d.node);
 	api_free(d.api);
+	script_shutdown();
 	if (d.base)
 		event_base_free(d.base);
 	persist_flush();
