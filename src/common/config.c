@@ -1,0 +1,1178 @@
+#include "common/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+/* run_dir + "/vigild.sock" must fit in sockaddr_un.sun_path. */
+#define SOCK_NAME "/vigild.sock"
+#define RUN_DIR_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - sizeof(SOCK_NAME))
+
+static const char *const when_names[] = { "prim", "second", "both", NULL };
+
+const char *res_when_str(enum res_when w)
+{
+	if ((unsigned)w < ARRAY_SIZE(when_names) - 1)
+		return when_names[w];
+	return "?";
+}
+
+enum sect { S_CLUSTER, S_NODE, S_HEARTBEAT, S_VIP, S_RESOURCE, S_COUNT };
+
+struct sect_desc {
+	const char *name;
+	bool named;             /* [node NAME] rather than [heartbeat] */
+	int min, max;           /* how many times it may appear */
+	const char *help;
+};
+
+static const struct sect_desc sects[S_COUNT] = {
+	[S_CLUSTER] = { "cluster", false, 1, 1,
+		"Required. What both nodes share: the cluster's name, the secret that "
+		"authenticates heartbeats, and where vigild keeps its files." },
+	[S_NODE] = { "node", true, CFG_MAX_NODES, CFG_MAX_NODES,
+		"Exactly two: `[node NAME]`, NAME of 1-63 letters, digits, `-`, `_` or `.`. "
+		"The first one in the file is the preferred node. Both files (one per "
+		"machine) list both nodes; a machine finds its own section by its "
+		"addresses (or `vigild --node NAME`)." },
+	[S_HEARTBEAT] = { "heartbeat", false, 0, 1,
+		"Optional. Heartbeats are UDP datagrams sent on every network listed in "
+		"`[node]` `address`; a peer is lost when none arrives for `timeout_ms`." },
+	[S_VIP] = { "vip", false, 0, 1,
+		"Optional. A virtual IPv4 address held by the PRIM node. When the section "
+		"is present, `address` and `interface` are required." },
+	[S_RESOURCE] = { "resource", true, 0, CFG_MAX_RESOURCES,
+		"Up to 32: `[resource NAME]`, NAME as for nodes. Scripts that start and "
+		"stop what the cluster protects. They start in file order, except that a "
+		"resource with `after` starts after that resource; they stop in reverse." },
+};
+
+enum ktype { T_NAME, T_PATH, T_COMMAND, T_UINT, T_PORT, T_ADDRLIST, T_CIDR, T_IFNAME, T_ENUM, T_RESREF };
+
+static const char *const type_names[] = {
+	[T_NAME] = "name", [T_PATH] = "path", [T_COMMAND] = "command", [T_UINT] = "integer",
+	[T_PORT] = "port", [T_ADDRLIST] = "IPv4 list", [T_CIDR] = "IPv4/prefix",
+	[T_IFNAME] = "interface", [T_ENUM] = "choice", [T_RESREF] = "resource",
+};
+
+struct key {
+	enum sect sect;
+	const char *name;
+	enum ktype type;
+	uint32_t min, max;      /* T_UINT, T_PORT: value; T_PATH: max length */
+	const char *def;        /* parsed like a value from the file; NULL: none */
+	bool required;          /* when its section is present */
+	size_t off, off2;       /* into struct config, cfg_node or cfg_resource */
+	const char *const *choices;
+	const char *help;
+};
+
+#define CFG(f) offsetof(struct config, f)
+#define NODE(f) offsetof(struct cfg_node, f)
+#define RES(f) offsetof(struct cfg_resource, f)
+
+static const struct key keys[] = {
+	{ S_CLUSTER, "name", T_NAME, 0, 0, NULL, true, CFG(cluster_name), 0, NULL,
+	  "Name of the cluster, the same on both nodes." },
+	{ S_CLUSTER, "secret_file", T_PATH, 0, PATH_MAX - 1, NULL, true, CFG(secret_file), 0, NULL,
+	  "File holding the shared secret (16 to 1024 bytes; one trailing newline is "
+	  "ignored), the same on both nodes. Keep it mode 0600: vigild warns if group "
+	  "or others can read it." },
+	{ S_CLUSTER, "state_dir", T_PATH, 0, PATH_MAX - 1, "/var/lib/vigil", false, CFG(state_dir), 0, NULL,
+	  "Persistent state and the log files." },
+	{ S_CLUSTER, "run_dir", T_PATH, 0, RUN_DIR_MAX, "/run/vigil", false, CFG(run_dir), 0, NULL,
+	  "Runtime files; the control socket `vigild.sock` lives here." },
+	{ S_CLUSTER, "log_max_bytes", T_UINT, 4096, 1073741824, "1048576", false, CFG(log_max_bytes), 0, NULL,
+	  "Size at which each log file is rotated (one old copy is kept)." },
+
+	{ S_NODE, "address", T_ADDRLIST, 1, CFG_MAX_NETS, NULL, true, NODE(addr), NODE(naddr), NULL,
+	  "The node's IPv4 addresses, comma-separated, one per heartbeat network, in "
+	  "the same network order on both nodes. Both nodes list the same number; "
+	  "no address may appear twice." },
+
+	{ S_HEARTBEAT, "port", T_PORT, 1, 65535, "8888", false, CFG(hb_port), 0, NULL,
+	  "UDP port of the heartbeats, the same on both nodes." },
+	{ S_HEARTBEAT, "interval_ms", T_UINT, 10, 60000, "1000", false, CFG(hb_interval_ms), 0, NULL,
+	  "Time between two heartbeats on each network, in milliseconds." },
+	{ S_HEARTBEAT, "timeout_ms", T_UINT, 30, 600000, "5000", false, CFG(hb_timeout_ms), 0, NULL,
+	  "The peer is lost when no heartbeat arrived on any network for this long, "
+	  "in milliseconds. At least 2 * `interval_ms`." },
+
+	{ S_VIP, "address", T_CIDR, 1, 32, NULL, true, CFG(vip_addr), CFG(vip_prefix), NULL,
+	  "The virtual address and its prefix length, like `10.0.0.100/24`. Not a "
+	  "node address, nor the network or broadcast address of its prefix." },
+	{ S_VIP, "interface", T_IFNAME, 0, 0, NULL, true, CFG(vip_interface), 0, NULL,
+	  "Network interface that carries the virtual address." },
+	{ S_VIP, "probe_ms", T_UINT, 0, 5000, "50", false, CFG(vip_probe_ms), 0, NULL,
+	  "Before taking the address, listen this long for another machine "
+	  "answering ARP for it (0: do not check), in milliseconds." },
+	{ S_VIP, "garp_burst", T_UINT, 1, 20, "3", false, CFG(vip_garp_burst), 0, NULL,
+	  "Gratuitous ARPs sent at once after taking the address." },
+	{ S_VIP, "garp_repeats", T_UINT, 0, 100, "3", false, CFG(vip_garp_repeats), 0, NULL,
+	  "Further gratuitous ARPs sent after the burst, `garp_interval_ms` apart." },
+	{ S_VIP, "garp_interval_ms", T_UINT, 10, 60000, "1000", false, CFG(vip_garp_interval_ms), 0, NULL,
+	  "Time between the repeated gratuitous ARPs, in milliseconds." },
+
+	{ S_RESOURCE, "start", T_COMMAND, 0, 0, NULL, true, RES(start), 0, NULL,
+	  "Command that starts the resource, run by `/bin/sh -c`; exit status 0 "
+	  "means started. A `;` after a space starts a comment: put command "
+	  "sequences in a script." },
+	{ S_RESOURCE, "stop", T_COMMAND, 0, 0, NULL, true, RES(stop), 0, NULL,
+	  "Command that stops the resource, run like `start`." },
+	{ S_RESOURCE, "when", T_ENUM, 0, 0, "prim", false, RES(when), 0, when_names,
+	  "Where the resource runs: on the PRIM node (`prim`), on the SECOND node "
+	  "(`second`) or on both (`both`)." },
+	{ S_RESOURCE, "after", T_RESREF, 0, 0, "none", false, RES(after), 0, NULL,
+	  "Name of another resource that must be started before this one "
+	  "(and stopped after it), or `none`." },
+	{ S_RESOURCE, "timeout_ms", T_UINT, 10, 3600000, "30000", false, RES(timeout_ms), 0, NULL,
+	  "How long `start` or `stop` may run before it is killed and counts as "
+	  "failed, in milliseconds." },
+};
+
+#define NKEYS ARRAY_SIZE(keys)
+
+struct parse {
+	struct config *cfg;
+	const char *path;
+	FILE *f;
+	char *err;
+	size_t errlen;
+	bool failed;
+	int line;                       /* lines read so far: inih's line number */
+
+	int sect;                       /* enum sect of the current section, -1 before the first */
+	int sect_line;
+	void *base;                     /* what the current section's keys fill */
+	int key_line[NKEYS];            /* where a key was set; reset for each named section */
+	int sect_first[S_COUNT];        /* header line of the first section of each kind */
+	int count[S_COUNT];
+
+	int secret_line;
+	int vip_addr_line;
+	int res_after_line[CFG_MAX_RESOURCES];   /* file order */
+};
+
+static void fail(struct parse *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void fail(struct parse *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->failed)
+		return;
+	p->failed = true;
+	if (!p->err || !p->errlen)
+		return;
+	n = snprintf(p->err, p->errlen, "%s:%d: ", p->path, line);
+	if (n < 0 || (size_t)n >= p->errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(p->err + n, p->errlen - n, fmt, ap);
+	va_end(ap);
+}
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > CFG_NAME_MAX - 1)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+			return false;
+	return true;
+}
+
+#define NAME_RULE "use 1 to 63 letters, digits, '-', '_' or '.'"
+
+/* Same rule as the kernel's dev_valid_name(). */
+static bool valid_ifname(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n >= IF_NAMESIZE || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (; *s; s++)
+		if (*s == '/' || *s == ':' || isspace((unsigned char)*s) || !isprint((unsigned char)*s))
+			return false;
+	return true;
+}
+
+/* "[node node1]" for messages. */
+static const char *sect_label(const struct parse *p, char *buf, size_t len)
+{
+	const char *name = NULL;
+
+	if (p->sect == S_NODE)
+		name = ((const struct cfg_node *)p->base)->name;
+	else if (p->sect == S_RESOURCE)
+		name = ((const struct cfg_resource *)p->base)->name;
+	if (name)
+		snprintf(buf, len, "[%s %s]", sects[p->sect].name, name);
+	else
+		snprintf(buf, len, "[%s]", sects[p->sect].name);
+	return buf;
+}
+
+static int parse_ipv4(const char *s, struct in_addr *a)
+{
+	return inet_pton(AF_INET, s, a) == 1 ? 0 : -1;
+}
+
+static int set_addrlist(struct parse *p, const struct key *k, struct cfg_node *node, const char *value)
+{
+	struct config *cfg = p->cfg;
+	char buf[256];
+	int n = 0;
+
+	if (!strlcpy_ok(buf, value, sizeof(buf))) {
+		fail(p, p->line, "%s: value too long", k->name);
+		return -1;
+	}
+	/* strtok_r would silently skip empty entries such as "a,,b". */
+	for (char *s = buf, *next; s; s = next) {
+		struct in_addr a;
+		char *end;
+
+		next = strchr(s, ',');
+		if (next)
+			*next++ = '\0';
+		while (isspace((unsigned char)*s))
+			s++;
+		end = s + strlen(s);
+		while (end > s && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		if (!*s) {
+			fail(p, p->line, "%s: empty entry in '%s'", k->name, value);
+			return -1;
+		}
+		if (n == (int)k->max) {
+			fail(p, p->line, "%s: at most %u addresses (one per heartbeat network)",
+			     k->name, k->max);
+			return -1;
+		}
+		if (parse_ipv4(s, &a) < 0) {
+			fail(p, p->line, "%s: '%s' is not an IPv4 address", k->name, s);
+			return -1;
+		}
+		if (a.s_addr == htonl(INADDR_ANY) || a.s_addr == htonl(INADDR_BROADCAST) ||
+		    IN_MULTICAST(ntohl(a.s_addr))) {
+			fail(p, p->line, "%s: '%s' cannot be a node address", k->name, s);
+			return -1;
+		}
+		for (int i = 0; i < n; i++)
+			if (node->addr[i].s_addr == a.s_addr) {
+				fail(p, p->line, "%s: %s is listed twice", k->name, s);
+				return -1;
+			}
+		for (int j = 0; j < cfg->nnodes; j++) {
+			const struct cfg_node *o = &cfg->nodes[j];
+
+			if (o == node)
+				continue;
+			for (int i = 0; i < o->naddr; i++)
+				if (o->addr[i].s_addr == a.s_addr) {
+					fail(p, p->line, "%s: %s is also an address of [node %s]",
+					     k->name, s, o->name);
+					return -1;
+				}
+		}
+		node->addr[n++] = a;
+	}
+	for (int j = 0; j < cfg->nnodes; j++) {
+		const struct cfg_node *o = &cfg->nodes[j];
+
+		if (o != node && o->naddr && o->naddr != n) {
+			fail(p, p->line, "%s: [node %s] lists %d address%s but [node %s] lists %d; "
+			     "each node needs one per heartbeat network", k->name, node->name, n,
+			     n == 1 ? "" : "es", o->name, o->naddr);
+			return -1;
+		}
+	}
+	node->naddr = n;
+	cfg->nnets = n;
+	return 0;
+}
+
+static int set_cidr(struct parse *p, const struct key *k, void *base, const char *value)
+{
+	char buf[INET_ADDRSTRLEN + 8];
+	char *slash;
+	uint64_t prefix;
+	struct in_addr a;
+	uint32_t host, mask;
+
+	if (!strlcpy_ok(buf, value, sizeof(buf)) || !(slash = strchr(buf, '/'))) {
+		if (!strchr(value, '/') && parse_ipv4(value, &a) == 0)
+			fail(p, p->line, "%s: '%s' needs a prefix length, like %s/24", k->name, value, value);
+		else
+			fail(p, p->line, "%s: '%s' is not an IPv4 address with a prefix length, like 10.0.0.100/24",
+			     k->name, value);
+		return -1;
+	}
+	*slash = '\0';
+	if (parse_ipv4(buf, &a) < 0) {
+		fail(p, p->line, "%s: '%s' is not an IPv4 address", k->name, buf);
+		return -1;
+	}
+	if (parse_u64(slash + 1, k->min, k->max, &prefix) < 0) {
+		fail(p, p->line, "%s: prefix length must be a whole number from %u to %u, got '%s'",
+		     k->name, k->min, k->max, slash + 1);
+		return -1;
+	}
+	if (a.s_addr == htonl(INADDR_ANY) || IN_MULTICAST(ntohl(a.s_addr)) ||
+	    a.s_addr == htonl(INADDR_BROADCAST)) {
+		fail(p, p->line, "%s: '%s' cannot be a virtual address", k->name, buf);
+		return -1;
+	}
+	/* /31 and /32 have no network or broadcast address. */
+	if (prefix <= 30) {
+		mask = 0xffffffffu << (32 - prefix);
+		host = ntohl(a.s_addr) & ~mask;
+		if (host == 0 || host == ~mask) {
+			fail(p, p->line, "%s: %s is the %s address of %s/%u", k->name, buf,
+			     host == 0 ? "network" : "broadcast", buf, (unsigned)prefix);
+			return -1;
+		}
+	}
+	memcpy((char *)base + k->off, &a, sizeof(a));
+	*(int *)((char *)base + k->off2) = (int)prefix;
+	p->vip_addr_line = p->line;
+	return 0;
+}
+
+/* Parses value for key k into base (struct config, cfg_node or cfg_resource). */
+static int set_value(struct parse *p, const struct key *k, void *base, const char *value)
+{
+	char *field = (char *)base + k->off;
+	uint64_t v;
+
+	switch (k->type) {
+	case T_NAME:
+		if (!valid_name(value)) {
+			fail(p, p->line, "%s: '%s' is invalid: " NAME_RULE, k->name, value);
+			return -1;
+		}
+		strlcpy_ok(field, value, CFG_NAME_MAX);
+		return 0;
+	case T_PATH:
+		if (value[0] != '/') {
+			fail(p, p->line, "%s: must be an absolute path, got '%s'", k->name, value);
+			return -1;
+		}
+		if (strlen(value) > k->max) {
+			fail(p, p->line, "%s: too long (max %u characters)", k->name, k->max);
+			return -1;
+		}
+		strlcpy_ok(field, value, PATH_MAX);
+		if (k->off == CFG(secret_file) && p->sect == S_CLUSTER)
+			p->secret_line = p->line;
+		return 0;
+	case T_COMMAND: {
+		char **dst = (char **)(void *)field;
+		char *s;
+
+		if (!*value) {
+			fail(p, p->line, "%s: must not be empty", k->name);
+			return -1;
+		}
+		if (!(s = strdup(value))) {
+			fail(p, p->line, "%s: out of memory", k->name);
+			return -1;
+		}
+		free(*dst);
+		*dst = s;
+		return 0;
+	}
+	case T_UINT:
+	case T_PORT:
+		if (parse_u64(value, k->min, k->max, &v) < 0) {
+			fail(p, p->line, "%s: must be a whole number from %u to %u, got '%s'",
+			     k->name, k->min, k->max, value);
+			return -1;
+		}
+		if (k->type == T_PORT)
+			*(uint16_t *)(void *)field = (uint16_t)v;
+		else
+			*(uint32_t *)(void *)field = (uint32_t)v;
+		return 0;
+	case T_ENUM:
+		for (int i = 0; k->choices[i]; i++)
+			if (!strcmp(value, k->choices[i])) {
+				*(int *)(void *)field = i;
+				return 0;
+			}
+		{
+			char list[128] = "";
+
+			for (int i = 0; k->choices[i]; i++) {
+				if (i)
+					strncat(list, ", ", sizeof(list) - strlen(list) - 1);
+				strncat(list, k->choices[i], sizeof(list) - strlen(list) - 1);
+			}
+			fail(p, p->line, "%s: must be one of %s; got '%s'", k->name, list, value);
+		}
+		return -1;
+	case T_RESREF: {
+		const struct cfg_resource *r = base;
+
+		if (!*value || !strcmp(value, "none")) {
+			field[0] = '\0';
+			return 0;
+		}
+		if (!valid_name(value)) {
+			fail(p, p->line, "%s: '%s' is not a resource name: " NAME_RULE, k->name, value);
+			return -1;
+		}
+		if (!strcmp(value, r->name)) {
+			fail(p, p->line, "%s: resource '%s' cannot start after itself", k->name, value);
+			return -1;
+		}
+		strlcpy_ok(field, value, CFG_NAME_MAX);
+		return 0;
+	}
+	case T_IFNAME:
+		if (!valid_ifname(value)) {
+			fail(p, p->line, "%s: '%s' is not a valid interface name (1 to %d characters, "
+			     "no '/', ':' or spaces)", k->name, value, IF_NAMESIZE - 1);
+			return -1;
+		}
+		strlcpy_ok(field, value, IF_NAMESIZE);
+		return 0;
+	case T_CIDR:
+		return set_cidr(p, k, base, value);
+	case T_ADDRLIST:
+		return set_addrlist(p, k, base, value);
+	}
+	fail(p, p->line, "%s: unknown key type", k->name);
+	return -1;
+}
+
+static int apply_defaults(struct parse *p, enum sect s, void *base)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].sect == s && keys[i].def && set_value(p, &keys[i], base, keys[i].def) < 0)
+			return -1;
+	return 0;
+}
+
+static int find_key(int s, const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if ((int)keys[i].sect == s && !strcmp(keys[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+static int close_section(struct parse *p)
+{
+	struct config *cfg = p->cfg;
+	char label[CFG_NAME_MAX + 16];
+
+	if (p->sect < 0 || p->failed)
+		return p->failed ? -1 : 0;
+	for (size_t i = 0; i < NKEYS; i++)
+		if ((int)keys[i].sect == p->sect && keys[i].required && !p->key_line[i]) {
+			fail(p, p->sect_line, "missing required key '%s' in %s", keys[i].name,
+			     sect_label(p, label, sizeof(label)));
+			return -1;
+		}
+	if (p->sect == S_HEARTBEAT && cfg->hb_timeout_ms < 2 * cfg->hb_interval_ms) {
+		int t = find_key(S_HEARTBEAT, "timeout_ms"), iv = find_key(S_HEARTBEAT, "interval_ms");
+		int line = p->key_line[t] ? p->key_line[t] : p->key_line[iv] ? p->key_line[iv] : p->sect_line;
+
+		fail(p, line, "timeout_ms: must be at least 2 * interval_ms = %u, got %u",
+		     2 * cfg->hb_interval_ms, cfg->hb_timeout_ms);
+		return -1;
+	}
+	if (p->sect == S_RESOURCE)
+		p->res_after_line[cfg->nres - 1] = p->key_line[find_key(S_RESOURCE, "after")];
+	return 0;
+}
+
+/* text: what is between '[' and ']'. */
+static int open_section(struct parse *p, char *text)
+{
+	struct config *cfg = p->cfg;
+	char *kind = text, *name, *end;
+	int s;
+
+	if (close_section(p) < 0)
+		return -1;
+	while (isspace((unsigned char)*kind))
+		kind++;
+	end = kind + strlen(kind);
+	while (end > kind && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	name = kind;
+	while (*name && !isspace((unsigned char)*name))
+		name++;
+	if (*name) {
+		*name++ = '\0';
+		while (isspace((unsigned char)*name))
+			name++;
+	}
+	for (s = 0; s < S_COUNT; s++)
+		if (!strcmp(kind, sects[s].name))
+			break;
+	if (s == S_COUNT) {
+		fail(p, p->line, "unknown section [%s%s%s]", kind, *name ? " " : "", name);
+		return -1;
+	}
+	if (sects[s].named && !*name) {
+		fail(p, p->line, "section [%s] needs a name, like [%s NAME]", kind, kind);
+		return -1;
+	}
+	if (!sects[s].named && *name) {
+		fail(p, p->line, "section [%s] takes no name, got [%s %s]", kind, kind, name);
+		return -1;
+	}
+	if (sects[s].named && !valid_name(name)) {
+		fail(p, p->line, "%s name '%s' is invalid: " NAME_RULE, kind, name);
+		return -1;
+	}
+	if (s == S_NODE) {
+		for (int i = 0; i < cfg->nnodes; i++)
+			if (!strcmp(cfg->nodes[i].name, name)) {
+				fail(p, p->line, "duplicate section [node %s] (first at line %d)", name,
+				     cfg->nodes[i].line);
+				return -1;
+			}
+	} else if (s == S_RESOURCE) {
+		if (!strcmp(name, "none")) {
+			fail(p, p->line, "resource name 'none' is reserved (it means no dependency in 'after')");
+			return -1;
+		}
+		for (int i = 0; i < cfg->nres; i++)
+			if (!strcmp(cfg->res[i].name, name)) {
+				fail(p, p->line, "duplicate section [resource %s] (first at line %d)", name,
+				     cfg->res[i].line);
+				return -1;
+			}
+	} else if (p->count[s]) {
+		fail(p, p->line, "duplicate section [%s] (first at line %d)", kind, p->sect_first[s]);
+		return -1;
+	}
+	if (p->count[s] == sects[s].max) {
+		fail(p, p->line, "too many [%s] sections (at most %d)", kind, sects[s].max);
+		return -1;
+	}
+	if (!p->count[s]++)
+		p->sect_first[s] = p->line;
+	p->sect = s;
+	p->sect_line = p->line;
+
+	switch (s) {
+	case S_NODE: {
+		struct cfg_node *n = &cfg->nodes[cfg->nnodes++];
+
+		strlcpy_ok(n->name, name, sizeof(n->name));
+		n->line = p->line;
+		p->base = n;
+		break;
+	}
+	case S_RESOURCE: {
+		struct cfg_resource *r = &cfg->res[cfg->nres++];
+
+		strlcpy_ok(r->name, name, sizeof(r->name));
+		r->line = p->line;
+		p->base = r;
+		break;
+	}
+	default:
+		p->base = cfg;
+		if (s == S_VIP)
+			cfg->vip_enabled = true;
+		/* Defaults of unnamed sections are in place since config_load's start. */
+		return 0;
+	}
+	for (size_t i = 0; i < NKEYS; i++)
+		if ((int)keys[i].sect == s)
+			p->key_line[i] = 0;
+	return apply_defaults(p, s, p->base);
+}
+
+/* inih's find_chars_or_comment(): the first of chars, or an inline comment
+ * (';' after whitespace). The reader checks syntax with inih's own rules so
+ * that errors are reported with our own words and line numbers. */
+static char *find_chars_or_comment(char *s, const char *chars)
+{
+	bool was_space = false;
+
+	while (*s && !strchr(chars, *s) && !(was_space && *s == ';')) {
+		was_space = isspace((unsigned char)*s);
+		s++;
+	}
+	return s;
+}
+
+/* Handles one line that is not a key (section header, comment, blank) and
+ * checks the syntax of key lines. 0 or -1. */
+static int scan_line(struct parse *p, char *str)
+{
+	char *end;
+
+	if (!*str || *str == ';' || *str == '#')
+		return 0;
+	if (*str == '[') {
+		char inner[256];
+
+		end = find_chars_or_comment(str + 1, "]");
+		if (*end != ']') {
+			fail(p, p->line, "section header without ']'");
+			return -1;
+		}
+		*end = '\0';
+		strlcpy_ok(inner, str + 1, sizeof(inner));
+		*end = ']';
+		for (end++; isspace((unsigned char)*end); end++)
+			;
+		if (*end && *end != ';' && *end != '#') {
+			fail(p, p->line, "unexpected text after the section header: '%s'", end);
+			return -1;
+		}
+		return open_section(p, inner);
+	}
+	end = find_chars_or_comment(str, "=:");
+	if (*end != '=' && *end != ':') {
+		fail(p, p->line, "expected 'key = value', '[section]' or a comment");
+		return -1;
+	}
+	return 0;
+}
+
+/* inih reader: one line per call, so inih's line count is ours. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	size_t n = 0, total = 0, cap = num > 0 ? (size_t)num - 1 : 0;
+	bool nul = false, any = false, cr = false;
+	int c;
+
+	if (p->failed)
+		return NULL;
+	while ((c = getc(p->f)) != EOF) {
+		any = true;
+		if (c == '\n')
+			break;
+		if (c == '\0')
+			nul = true;
+		cr = c == '\r';
+		if (n < cap)
+			str[n++] = (char)c;
+		total++;
+	}
+	if (ferror(p->f)) {
+		fail(p, p->line + 1, "read error: %s", strerror(errno));
+		return NULL;
+	}
+	if (!any)
+		return NULL;
+	p->line++;
+	if (cr) {       /* CRLF line ending */
+		total--;
+		if (n > total)
+			n = total;
+	}
+	if (total > cap) {
+		fail(p, p->line, "line too long (max %zu characters)", cap);
+		return NULL;
+	}
+	if (nul) {
+		fail(p, p->line, "line contains a NUL byte");
+		return NULL;
+	}
+	str[n] = '\0';
+	if (p->line == 1 && !strncmp(str, "\xEF\xBB\xBF", 3))
+		memmove(str, str + 3, n - 2);
+	/* Without leading whitespace, inih never treats an indented line as
+	 * the continuation of the previous value. */
+	{
+		char *s = str;
+
+		while (isspace((unsigned char)*s))
+			s++;
+		memmove(str, s, strlen(s) + 1);
+	}
+	if (scan_line(p, str) < 0)
+		return NULL;
+	return str;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+	char label[CFG_NAME_MAX + 16];
+	int i;
+
+	(void)section;  /* ours is not truncated to 50 bytes */
+	if (p->failed)
+		return 0;
+	if (!value)
+		value = "";
+	if (p->sect < 0) {
+		fail(p, p->line, "key '%s' is outside any section", name);
+		return 0;
+	}
+	i = find_key(p->sect, name);
+	if (i < 0) {
+		fail(p, p->line, "unknown key '%s' in %s", name, sect_label(p, label, sizeof(label)));
+		return 0;
+	}
+	if (p->key_line[i]) {
+		fail(p, p->line, "duplicate key '%s' in %s (first at line %d)", name,
+		     sect_label(p, label, sizeof(label)), p->key_line[i]);
+		return 0;
+	}
+	p->key_line[i] = p->line;
+	return set_value(p, &keys[i], p->base, value) < 0 ? 0 : 1;
+}
+
+static int res_index(const struct config *cfg, const char *name)
+{
+	for (int i = 0; i < cfg->nres; i++)
+		if (!strcmp(cfg->res[i].name, name))
+			return i;
+	return -1;
+}
+
+/* Start order: each resource after its `after`, otherwise file order (the
+ * smallest file index that is ready goes first). */
+static int sort_resources(struct parse *p)
+{
+	struct config *cfg = p->cfg;
+	int n = cfg->nres, dep[CFG_MAX_RESOURCES], order[CFG_MAX_RESOURCES];
+	bool placed[CFG_MAX_RESOURCES] = { false };
+	struct cfg_resource sorted[CFG_MAX_RESOURCES];
+
+	for (int i = 0; i < n; i++) {
+		dep[i] = -1;
+		if (!cfg->res[i].after[0])
+			continue;
+		dep[i] = res_index(cfg, cfg->res[i].after);
+		if (dep[i] < 0) {
+			fail(p, p->res_after_line[i], "after: resource '%s' starts after '%s', "
+			     "which is not a [resource]", cfg->res[i].name, cfg->res[i].after);
+			return -1;
+		}
+	}
+	for (int k = 0; k < n; k++) {
+		int pick = -1;
+
+		for (int i = 0; i < n && pick < 0; i++)
+			if (!placed[i] && (dep[i] < 0 || placed[dep[i]]))
+				pick = i;
+		if (pick < 0) {
+			char chain[CFG_MAX_RESOURCES * (CFG_NAME_MAX + 8)];
+			int c = 0, first;
+			size_t len;
+
+			while (placed[c])
+				c++;
+			/* Walking n links from any waiting resource lands inside a cycle. */
+			for (int i = 0; i < n; i++)
+				c = dep[c];
+			first = c;
+			for (int i = dep[c]; i != c; i = dep[i])
+				if (i < first)
+					first = i;
+			len = (size_t)snprintf(chain, sizeof(chain), "%s", cfg->res[first].name);
+			for (int i = dep[first];; i = dep[i]) {
+				len += (size_t)snprintf(chain + len, sizeof(chain) - len, " after %s",
+						       cfg->res[i].name);
+				if (i == first)
+					break;
+			}
+			fail(p, p->res_after_line[first], "after: resource '%s' is in a cycle: %s",
+			     cfg->res[first].name, chain);
+			return -1;
+		}
+		placed[pick] = true;
+		order[k] = pick;
+	}
+	for (int k = 0; k < n; k++)
+		sorted[k] = cfg->res[order[k]];
+	memcpy(cfg->res, sorted, sizeof(sorted[0]) * n);
+	return 0;
+}
+
+static int load_secret(struct parse *p)
+{
+	struct config *cfg = p->cfg;
+	unsigned char buf[CFG_SECRET_MAX + 2];
+	size_t len = 0;
+	struct stat st;
+	int fd, rc = -1;
+
+	fd = open(cfg->secret_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		fail(p, p->secret_line, "secret_file '%s': %s", cfg->secret_file, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		fail(p, p->secret_line, "secret_file '%s': %s", cfg->secret_file, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fail(p, p->secret_line, "secret_file '%s': not a regular file", cfg->secret_file);
+		goto out;
+	}
+	while (len < sizeof(buf)) {
+		ssize_t r = read(fd, buf + len, sizeof(buf) - len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			fail(p, p->secret_line, "secret_file '%s': %s", cfg->secret_file, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len < CFG_SECRET_MIN || len > CFG_SECRET_MAX) {
+		fail(p, p->secret_line, "secret_file '%s': must hold %d to %d bytes, holds %s%zu",
+		     cfg->secret_file, CFG_SECRET_MIN, CFG_SECRET_MAX,
+		     len > CFG_SECRET_MAX ? "more than " : "", len > CFG_SECRET_MAX ? (size_t)CFG_SECRET_MAX : len);
+		goto out;
+	}
+	if (st.st_mode & (S_IRGRP | S_IROTH))
+		log_warn("secret_file '%s' can be read by group or others (mode %04o): chmod 600 it",
+			 cfg->secret_file, (unsigned)(st.st_mode & 07777));
+	memcpy(cfg->secret, buf, len);
+	cfg->secret_len = len;
+	rc = 0;
+out:
+	explicit_bzero(buf, sizeof(buf));
+	close(fd);
+	return rc;
+}
+
+/* Checks that need the whole file. */
+static int check_all(struct parse *p)
+{
+	struct config *cfg = p->cfg;
+	int eof = p->line > 0 ? p->line : 1;
+
+	for (int s = 0; s < S_COUNT; s++) {
+		if (p->count[s] >= sects[s].min)
+			continue;
+		if (p->count[s] == 0)
+			fail(p, eof, "missing required section [%s%s]", sects[s].name,
+			     sects[s].named ? " NAME" : "");
+		else
+			fail(p, eof, "need %d [%s] sections, found %d", sects[s].min, sects[s].name,
+			     p->count[s]);
+		return -1;
+	}
+	if (sort_resources(p) < 0)
+		return -1;
+	if (cfg->vip_enabled)
+		for (int j = 0; j < cfg->nnodes; j++)
+			for (int i = 0; i < cfg->nodes[j].naddr; i++)
+				if (cfg->nodes[j].addr[i].s_addr == cfg->vip_addr.s_addr) {
+					char ip[INET_ADDRSTRLEN];
+
+					inet_ntop(AF_INET, &cfg->vip_addr, ip, sizeof(ip));
+					fail(p, p->vip_addr_line, "address: the virtual address %s is also "
+					     "an address of [node %s]", ip, cfg->nodes[j].name);
+					return -1;
+				}
+	return load_secret(p);
+}
+
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	struct parse p = { .cfg = cfg, .path = path, .err = err, .errlen = errlen, .sect = -1 };
+	int rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (err && errlen)
+		err[0] = '\0';
+	if (!strlcpy_ok(cfg->path, path, sizeof(cfg->path))) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+	p.f = fopen(path, "re");
+	if (!p.f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (apply_defaults(&p, S_CLUSTER, cfg) < 0 || apply_defaults(&p, S_HEARTBEAT, cfg) < 0 ||
+	    apply_defaults(&p, S_VIP, cfg) < 0)
+		goto fail;
+	rc = ini_parse_stream(read_line, &p, on_key, &p);
+	if (!p.failed && rc != 0) {
+		/* scan_line() checks inih's syntax rules first, so this is only
+		 * reached if inih disagrees with it. */
+		if (rc > 0)
+			fail(&p, rc, "syntax error");
+		else
+			fail(&p, p.line, "cannot parse (inih error %d)", rc);
+	}
+	if (p.failed || close_section(&p) < 0 || check_all(&p) < 0)
+		goto fail;
+	fclose(p.f);
+	return 0;
+fail:
+	fclose(p.f);
+	config_free(cfg);
+	return -1;
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	for (int i = 0; i < CFG_MAX_RESOURCES; i++) {
+		free(cfg->res[i].start);
+		free(cfg->res[i].stop);
+		cfg->res[i].start = cfg->res[i].stop = NULL;
+	}
+	cfg->nres = 0;
+	explicit_bzero(cfg->secret, sizeof(cfg->secret));
+	cfg->secret_len = 0;
+}
+
+int config_node_index(const struct config *cfg, const char *name)
+{
+	for (int i = 0; i < cfg->nnodes; i++)
+		if (!strcmp(cfg->nodes[i].name, name))
+			return i;
+	return -1;
+}
+
+int config_find_local_node(const struct config *cfg, char *err, size_t errlen)
+{
+	struct ifaddrs *ifa;
+	int found = -1, nfound = 0;
+
+	if (getifaddrs(&ifa) < 0) {
+		snprintf(err, errlen, "cannot list this machine's addresses: %s", strerror(errno));
+		return -1;
+	}
+	for (int j = 0; j < cfg->nnodes; j++) {
+		bool mine = false;
+
+		for (int i = 0; i < cfg->nodes[j].naddr && !mine; i++)
+			for (struct ifaddrs *a = ifa; a && !mine; a = a->ifa_next)
+				if (a->ifa_addr && a->ifa_addr->sa_family == AF_INET &&
+				    ((struct sockaddr_in *)(void *)a->ifa_addr)->sin_addr.s_addr ==
+				    cfg->nodes[j].addr[i].s_addr)
+					mine = true;
+		if (mine) {
+			found = j;
+			nfound++;
+		}
+	}
+	freeifaddrs(ifa);
+	if (nfound == 1)
+		return found;
+	if (nfound == 0)
+		snprintf(err, errlen, "none of this machine's addresses belongs to a [node] section (use --node NAME)");
+	else
+		snprintf(err, errlen, "this machine holds addresses of both nodes (use --node NAME)");
+	return -1;
+}
+
+/* ---- help ---- */
+
+static void key_bounds(const struct key *k, char *buf, size_t len)
+{
+	switch (k->type) {
+	case T_NAME:
+		snprintf(buf, len, "1-63 of A-Z a-z 0-9 - _ .");
+		break;
+	case T_PATH:
+		snprintf(buf, len, "absolute, max %u chars", k->max);
+		break;
+	case T_COMMAND:
+		snprintf(buf, len, "not empty");
+		break;
+	case T_UINT:
+	case T_PORT:
+		snprintf(buf, len, "%u..%u", k->min, k->max);
+		break;
+	case T_ADDRLIST:
+		snprintf(buf, len, "%u..%u, comma-separated", k->min, k->max);
+		break;
+	case T_CIDR:
+		snprintf(buf, len, "prefix %u..%u", k->min, k->max);
+		break;
+	case T_IFNAME:
+		snprintf(buf, len, "max %d chars", IF_NAMESIZE - 1);
+		break;
+	case T_ENUM: {
+		size_t n = 0;
+
+		buf[0] = '\0';
+		for (int i = 0; k->choices[i] && n < len; i++)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", k->choices[i]);
+		break;
+	}
+	case T_RESREF:
+		snprintf(buf, len, "none or a [resource] name");
+		break;
+	}
+}
+
+static const char *key_default(const struct key *k)
+{
+	return k->required ? "required" : k->def ? k->def : "-";
+}
+
+/* Help strings use `code` for markdown; text output drops the backquotes. */
+static void put_plain(FILE *out, const char *s)
+{
+	for (; *s; s++)
+		if (*s != '`')
+			fputc(*s, out);
+}
+
+/* Word-wraps s at width, each line starting with indent spaces. */
+static void put_wrapped(FILE *out, const char *s, int indent, int width)
+{
+	int col = 0;
+
+	while (*s) {
+		const char *w = s;
+		int wl = 0;
+
+		while (w[wl] && w[wl] != ' ')
+			wl++;
+		if (col && col + 1 + wl > width) {
+			fputc('\n', out);
+			col = 0;
+		}
+		if (!col) {
+			fprintf(out, "%*s", indent, "");
+			col = indent;
+		} else {
+			fputc(' ', out);
+			col++;
+		}
+		for (int i = 0; i < wl; i++)
+			if (w[i] != '`') {
+				fputc(w[i], out);
+				col++;
+			}
+		s = w + wl;
+		while (*s == ' ')
+			s++;
+	}
+	if (col)
+		fputc('\n', out);
+}
+
+static const char example[] =
+	"[cluster]\n"
+	"name = vms\n"
+	"secret_file = /etc/vigil/secret\n"
+	"state_dir = /var/lib/vigil\n"
+	"run_dir = /run/vigil            ; vigild.sock lives here\n"
+	"[node node1]\n"
+	"address = 10.0.0.1              ; one address per heartbeat network, comma-separated\n"
+	"[node node2]\n"
+	"address = 10.0.0.2\n"
+	"[heartbeat]\n"
+	"port = 8888\n"
+	"interval_ms = 1000\n"
+	"timeout_ms = 5000\n"
+	"[vip]\n"
+	"address = 10.0.0.100/24\n"
+	"interface = eth0\n"
+	"[resource web]\n"
+	"start = /etc/vigil/scripts/web-start\n"
+	"stop = /etc/vigil/scripts/web-stop\n"
+	"when = prim\n";
+
+static const char *const intro[] = {
+	"The configuration file (default `/etc/vigil/vigil.conf`) is an INI file: "
+	"`[section]` headers, `key = value` lines, comments on their own line "
+	"starting with `;` or `#`, and inline comments starting with a `;` that "
+	"follows a space. Lines are at most 199 characters. Keys are lower case. "
+	"A key may appear only once per section.",
+	"`vigild --check-config` validates the file. The first error is reported "
+	"as `FILE:LINE: message`.",
+	NULL,
+};
+
+static void print_markdown(FILE *out)
+{
+	fputs("# vigil.conf reference\n\n"
+	      "<!-- Generated by vigil-config-doc from the key table in src/common/config.c; "
+	      "do not edit. The unit test `config_doc` fails when this file is stale; "
+	      "regenerate with `ninja -C BUILD config-doc`. -->\n\n", out);
+	for (int i = 0; intro[i]; i++)
+		fprintf(out, "%s\n\n", intro[i]);
+	fprintf(out, "Example:\n\n```ini\n%s```\n", example);
+	for (int s = 0; s < S_COUNT; s++) {
+		fprintf(out, "\n## [%s%s]\n\n%s\n\n", sects[s].name, sects[s].named ? " NAME" : "",
+			sects[s].help);
+		fputs("| key | type | default | bounds | description |\n"
+		      "| --- | --- | --- | --- | --- |\n", out);
+		for (size_t i = 0; i < NKEYS; i++) {
+			const struct key *k = &keys[i];
+			char b[128];
+
+			if ((int)k->sect != s)
+				continue;
+			key_bounds(k, b, sizeof(b));
+			fprintf(out, "| `%s` | %s | %s | %s | %s |\n", k->name, type_names[k->type],
+				key_default(k), b, k->help);
+		}
+	}
+}
+
+static void print_text(FILE *out)
+{
+	for (int i = 0; intro[i]; i++) {
+		put_wrapped(out, intro[i], 0, 78);
+		fputc('\n', out);
+	}
+	for (int s = 0; s < S_COUNT; s++) {
+		fprintf(out, "[%s%s]\n", sects[s].name, sects[s].named ? " NAME" : "");
+		put_wrapped(out, sects[s].help, 2, 78);
+		fputc('\n', out);
+		for (size_t i = 0; i < NKEYS; i++) {
+			const struct key *k = &keys[i];
+			char b[128];
+
+			if ((int)k->sect != s)
+				continue;
+			key_bounds(k, b, sizeof(b));
+			fprintf(out, "  %-17s %-12s %-15s %s\n", k->name, type_names[k->type],
+				key_default(k), b);
+			put_wrapped(out, k->help, 6, 78);
+		}
+		fputc('\n', out);
+	}
+	fputs("Example:\n\n", out);
+	put_plain(out, example);
+}
+
+void config_print_help(FILE *out, bool markdown)
+{
+	if (markdown)
+		print_markdown(out);
+	else
+		print_text(out);
+}

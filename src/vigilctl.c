@@ -1,0 +1,732 @@
+/* vigilctl: the command line. One JSON request per connection to the local
+ * vigild over RUN_DIR/vigild.sock (docs: notes/control-protocol.md). */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "vigil_build.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_WAIT_TIMEOUT = 4 };
+
+#define IO_TIMEOUT_S 10
+#define REPLY_MAX (16u << 20)
+#define POLL_MS 100
+#define WAIT_MAX_S 86400.0
+#define LINES_MAX 1000000
+
+struct opts {
+	const char *config;
+	const char *node;
+	bool json, all, verbose;
+	bool wait_set;
+	double wait_s;
+	long lines;                 /* -1: not given */
+	const char *cmd;
+	const char *arg;            /* boot mode or log name */
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: vigilctl [OPTIONS] COMMAND [ARGS]\n"
+		"\n"
+		"Commands:\n"
+		"  status             both nodes: state, color, reachability, resources, VIP\n"
+		"  start              start the node (it becomes PRIM, SECOND or ALONE)\n"
+		"  stop               stop the node: resources stopped, VIP released\n"
+		"  restart            stop, then start the node\n"
+		"  swap               the SECOND node becomes PRIM, the PRIM node SECOND\n"
+		"  forcestart         start the node as PRIM even if its data may be stale\n"
+		"                     (changes made on the peer since may be lost)\n"
+		"  boot keep|on|off   what the node does when vigild starts: what it did\n"
+		"                     before (keep), start (on) or stay stopped (off)\n"
+		"  log [module|application|commands]\n"
+		"                     the last lines of a log (default: module)\n"
+		"\n"
+		"Options (before or after the command):\n"
+		"  -c, --config FILE  configuration file (default %s)\n"
+		"      --node NAME    the node the command is about (default: this machine's)\n"
+		"      --all          both nodes (start, stop, restart, boot)\n"
+		"      --wait SECONDS after start, stop, restart, swap or forcestart: wait\n"
+		"                     until the nodes concerned are stable (not magenta)\n"
+		"      --json         print the daemon's result as one JSON object\n"
+		"      --verbose      log module: the verbose log, debug lines included\n"
+		"      --lines N      log: the last N lines (default 200)\n"
+		"  -h, --help         this help\n"
+		"  -V, --version      the version\n"
+		"\n"
+		"Exit status: 0 done, 1 vigild refused or failed, 2 usage or configuration\n"
+		"error, 3 vigild not reachable, 4 --wait timed out.\n",
+		VIGIL_DEFAULT_CONFIG);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vigilctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n\n", stderr);
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+static bool is_action(const char *cmd)
+{
+	static const char *const actions[] = { "start", "stop", "restart", "swap", "forcestart" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
+		if (!strcmp(cmd, actions[i]))
+			return true;
+	return false;
+}
+
+/* 0, or an exit status after printing why. */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	enum { O_JSON = 256, O_NODE, O_ALL, O_WAIT, O_VERBOSE, O_LINES };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "node", required_argument, NULL, O_NODE },
+		{ "all", no_argument, NULL, O_ALL },
+		{ "wait", required_argument, NULL, O_WAIT },
+		{ "verbose", no_argument, NULL, O_VERBOSE },
+		{ "lines", required_argument, NULL, O_LINES },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool lines_set = false;
+	int c, nargs;
+	char *end;
+
+	*o = (struct opts){ .config = VIGIL_DEFAULT_CONFIG, .lines = -1 };
+	opterr = 0;
+	/* '+' is not used: GNU permutation lets options follow the command. */
+	while ((c = getopt_long(argc, argv, ":c:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case O_JSON:
+			o->json = true;
+			break;
+		case O_NODE:
+			o->node = optarg;
+			break;
+		case O_ALL:
+			o->all = true;
+			break;
+		case O_WAIT:
+			errno = 0;
+			o->wait_s = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !isfinite(o->wait_s) || o->wait_s <= 0 ||
+			    o->wait_s > WAIT_MAX_S)
+				return usage_error("--wait: expected seconds from 0.1 to %.0f, got '%s'",
+						   WAIT_MAX_S, optarg);
+			o->wait_set = true;
+			break;
+		case O_VERBOSE:
+			o->verbose = true;
+			break;
+		case O_LINES: {
+			uint64_t v;
+
+			if (parse_u64(optarg, 1, LINES_MAX, &v) < 0)
+				return usage_error("--lines: expected a whole number from 1 to %d, got '%s'",
+						   LINES_MAX, optarg);
+			o->lines = (long)v;
+			lines_set = true;
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			exit(EXIT_OK);
+		case 'V':
+			printf("vigilctl %s\n", VIGIL_VERSION);
+			exit(EXIT_OK);
+		case ':':
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			if (optopt)
+				return usage_error("unknown option '-%c'", optopt);
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	nargs = argc - optind;
+	if (nargs < 1)
+		return usage_error("no command given");
+	o->cmd = argv[optind];
+	o->arg = nargs > 1 ? argv[optind + 1] : NULL;
+	if (nargs > 2)
+		return usage_error("%s: unexpected argument '%s'", o->cmd, argv[optind + 2]);
+
+	if (!strcmp(o->cmd, "status")) {
+		if (o->arg)
+			return usage_error("status takes no argument, got '%s'", o->arg);
+	} else if (is_action(o->cmd)) {
+		if (o->arg)
+			return usage_error("%s takes no argument, got '%s'", o->cmd, o->arg);
+		if (o->all && (!strcmp(o->cmd, "swap") || !strcmp(o->cmd, "forcestart")))
+			return usage_error("--all does not apply to %s", o->cmd);
+	} else if (!strcmp(o->cmd, "boot")) {
+		if (!o->arg)
+			return usage_error("boot needs a mode: keep, on or off");
+		if (strcmp(o->arg, "keep") && strcmp(o->arg, "on") && strcmp(o->arg, "off"))
+			return usage_error("boot: mode must be keep, on or off, got '%s'", o->arg);
+	} else if (!strcmp(o->cmd, "log")) {
+		if (!o->arg)
+			o->arg = "module";
+		if (strcmp(o->arg, "module") && strcmp(o->arg, "application") && strcmp(o->arg, "commands"))
+			return usage_error("log: expected module, application or commands, got '%s'", o->arg);
+		if (o->verbose && strcmp(o->arg, "module"))
+			return usage_error("--verbose applies to the module log only");
+		if (o->all)
+			return usage_error("--all does not apply to log");
+	} else {
+		return usage_error("unknown command '%s'", o->cmd);
+	}
+	if (o->wait_set && !is_action(o->cmd))
+		return usage_error("--wait applies to start, stop, restart, swap and forcestart only");
+	if ((o->verbose || lines_set) && strcmp(o->cmd, "log"))
+		return usage_error("--verbose and --lines apply to log only");
+	if (o->all && o->node)
+		return usage_error("--all and --node exclude each other");
+	return 0;
+}
+
+/* ---- transport ---- */
+
+struct conn_err {
+	int code;                   /* exit status */
+	char msg[512];
+};
+
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads one reply line (or up to EOF) into a malloc'd, NUL-terminated buffer. */
+static char *recv_reply(int fd, const char *path, struct conn_err *e)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+
+	if (!buf) {
+		snprintf(e->msg, sizeof(e->msg), "out of memory");
+		e->code = EXIT_FAIL;
+		return NULL;
+	}
+	for (;;) {
+		ssize_t n;
+		char *nl;
+
+		if (len + 1 == cap) {
+			char *nb;
+
+			if (cap >= REPLY_MAX + 1) {
+				snprintf(e->msg, sizeof(e->msg), "reply from vigild at %s is larger than %u MiB",
+					 path, REPLY_MAX >> 20);
+				e->code = EXIT_FAIL;
+				goto fail;
+			}
+			cap = cap * 2 > REPLY_MAX + 1 ? REPLY_MAX + 1 : cap * 2;
+			if (!(nb = realloc(buf, cap))) {
+				snprintf(e->msg, sizeof(e->msg), "out of memory");
+				e->code = EXIT_FAIL;
+				goto fail;
+			}
+			buf = nb;
+		}
+		n = recv(fd, buf + len, cap - 1 - len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				snprintf(e->msg, sizeof(e->msg), "no reply from vigild at %s within %d s",
+					 path, IO_TIMEOUT_S);
+			else
+				snprintf(e->msg, sizeof(e->msg), "cannot read from vigild at %s: %s",
+					 path, strerror(errno));
+			e->code = EXIT_UNREACHABLE;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		nl = memchr(buf + len, '\n', (size_t)n);
+		len += (size_t)n;
+		if (nl) {
+			len = (size_t)(nl - buf);
+			break;
+		}
+	}
+	buf[len] = '\0';
+	if (!len) {
+		snprintf(e->msg, sizeof(e->msg), "vigild at %s closed the connection without a reply", path);
+		e->code = EXIT_UNREACHABLE;
+		goto fail;
+	}
+	return buf;
+fail:
+	free(buf);
+	return NULL;
+}
+
+/* Sends req, returns the reply's "result" (a new reference) or NULL with
+ * e filled: the daemon's error (exit 1) or why it could not be asked. */
+static json_t *call(const char *path, json_t *req, struct conn_err *e)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
+	json_t *reply = NULL, *result = NULL;
+	json_error_t jerr;
+	char *text = NULL, *line = NULL;
+	int fd;
+
+	if (!strlcpy_ok(sa.sun_path, path, sizeof(sa.sun_path))) {
+		snprintf(e->msg, sizeof(e->msg), "socket path %s is too long", path);
+		e->code = EXIT_USAGE;
+		return NULL;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(e->msg, sizeof(e->msg), "socket: %s", strerror(errno));
+		e->code = EXIT_FAIL;
+		return NULL;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		snprintf(e->msg, sizeof(e->msg), "cannot reach vigild at %s: %s (is vigild running?)",
+			 path, strerror(errno));
+		e->code = EXIT_UNREACHABLE;
+		goto out;
+	}
+	text = json_dumps(req, JSON_COMPACT);
+	/* One write: a server may read the request in a single recv(). */
+	if (text) {
+		size_t n = strlen(text);
+		char *t = realloc(text, n + 2);
+
+		if (t) {
+			memcpy(t + n, "\n", 2);
+			text = t;
+		} else {
+			free(text);
+			text = NULL;
+		}
+	}
+	if (!text) {
+		snprintf(e->msg, sizeof(e->msg), "cannot encode the request");
+		e->code = EXIT_FAIL;
+		goto out;
+	}
+	if (send_all(fd, text, strlen(text)) < 0) {
+		snprintf(e->msg, sizeof(e->msg), "cannot send to vigild at %s: %s", path,
+			 errno == EAGAIN ? "timed out" : strerror(errno));
+		e->code = EXIT_UNREACHABLE;
+		goto out;
+	}
+	if (!(line = recv_reply(fd, path, e)))
+		goto out;
+	reply = json_loads(line, 0, &jerr);
+	if (!json_is_object(reply)) {
+		snprintf(e->msg, sizeof(e->msg), "invalid reply from vigild at %s: %s", path,
+			 reply ? "not a JSON object" : jerr.text);
+		e->code = EXIT_FAIL;
+		goto out;
+	}
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		const char *err = json_string_value(json_object_get(reply, "error"));
+
+		snprintf(e->msg, sizeof(e->msg), "%s", err ? err : "vigild refused the request (no reason given)");
+		e->code = EXIT_FAIL;
+		goto out;
+	}
+	result = json_object_get(reply, "result");
+	if (!result) {
+		snprintf(e->msg, sizeof(e->msg), "invalid reply from vigild at %s: no \"result\"", path);
+		e->code = EXIT_FAIL;
+		goto out;
+	}
+	json_incref(result);
+out:
+	json_decref(reply);
+	free(line);
+	free(text);
+	close(fd);
+	return result;
+}
+
+/* ---- output ---- */
+
+static const char *str_or(json_t *o, const char *key, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : dflt;
+}
+
+static const char *yes_no(json_t *v)
+{
+	return json_is_true(v) ? "yes" : json_is_false(v) ? "no" : "?";
+}
+
+/* "web=started db=stopped", or "-". */
+static char *resources_text(json_t *node)
+{
+	json_t *res = json_object_get(node, "resources"), *r;
+	char *buf = NULL;
+	size_t len = 0, i;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	if (!json_is_array(res) || !json_array_size(res))
+		fputs("-", f);
+	json_array_foreach(res, i, r)
+		fprintf(f, "%s%s=%s", i ? " " : "", str_or(r, "name", "?"), str_or(r, "state", "?"));
+	fclose(f);
+	return buf;
+}
+
+static const char *vip_text(json_t *node)
+{
+	json_t *vip = json_object_get(node, "vip");
+
+	if (!json_is_object(vip))
+		return "-";
+	return json_is_true(json_object_get(vip, "held")) ? "held" : "not held";
+}
+
+static void print_status(json_t *res)
+{
+	static const char *const head[] = { "NODE", "STATE", "COLOR", "REACHABLE", "RESOURCES", "VIP" };
+	enum { NCOL = 6 };
+	json_t *nodes = json_object_get(res, "nodes"), *n;
+	size_t nn = json_array_size(nodes), i;
+	char *cell[CFG_MAX_NODES + 2][NCOL];
+	int w[NCOL] = { 0 };
+	size_t rows = 0;
+
+	printf("cluster %s\n", str_or(res, "cluster", "?"));
+	for (int c = 0; c < NCOL; c++)
+		cell[0][c] = strdup(head[c]);
+	rows = 1;
+	json_array_foreach(nodes, i, n) {
+		const char *name = str_or(n, "name", "?");
+		bool local = json_is_true(json_object_get(n, "local"));
+
+		if (rows == ARRAY_SIZE(cell))
+			break;
+		if (asprintf(&cell[rows][0], "%s%s", name, local ? " (local)" : "") < 0)
+			cell[rows][0] = NULL;
+		cell[rows][1] = strdup(str_or(n, "state", "?"));
+		cell[rows][2] = strdup(str_or(n, "color", "?"));
+		cell[rows][3] = strdup(yes_no(json_object_get(n, "reachable")));
+		cell[rows][4] = resources_text(n);
+		cell[rows][5] = strdup(vip_text(n));
+		rows++;
+	}
+	for (size_t r = 0; r < rows; r++)
+		for (int c = 0; c < NCOL; c++) {
+			if (!cell[r][c])
+				cell[r][c] = strdup("?");
+			if (cell[r][c] && (int)strlen(cell[r][c]) > w[c])
+				w[c] = (int)strlen(cell[r][c]);
+		}
+	for (size_t r = 0; r < rows; r++) {
+		for (int c = 0; c < NCOL; c++) {
+			if (c == NCOL - 1)
+				printf("%s\n", cell[r][c] ? cell[r][c] : "?");
+			else
+				printf("%-*s  ", w[c], cell[r][c] ? cell[r][c] : "?");
+			free(cell[r][c]);
+		}
+	}
+	if (nn == 0)
+		printf("(no nodes)\n");
+}
+
+/* 0, or 1 if some node refused (--all). */
+static int print_action(json_t *res)
+{
+	json_t *results = json_object_get(res, "results"), *r;
+	size_t i;
+	int rc = 0;
+
+	if (!json_is_array(results)) {
+		printf("%s\n", str_or(res, "message", "done"));
+		return 0;
+	}
+	json_array_foreach(results, i, r) {
+		const char *node = str_or(r, "node", "?");
+
+		if (json_is_true(json_object_get(r, "ok"))) {
+			printf("%s\n", str_or(r, "message", "done"));
+		} else {
+			const char *err = str_or(r, "error", "refused");
+			size_t nl = strlen(node);
+
+			/* The daemon's errors usually name the node already. */
+			if (!strncmp(err, node, nl) && err[nl] == ':')
+				fprintf(stderr, "vigilctl: %s\n", err);
+			else
+				fprintf(stderr, "vigilctl: %s: %s\n", node, err);
+			rc = EXIT_FAIL;
+		}
+	}
+	return rc;
+}
+
+static void print_log(json_t *res)
+{
+	json_t *lines = json_object_get(res, "lines"), *l;
+	size_t i;
+
+	json_array_foreach(lines, i, l) {
+		const char *s = json_string_value(l);
+
+		if (s)
+			printf("%s\n", s);
+	}
+}
+
+static void print_json(json_t *res)
+{
+	json_dumpf(res, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+}
+
+/* ---- --wait ---- */
+
+/* Names of the nodes an accepted action concerns, into names (a JSON array). */
+static json_t *concerned_nodes(const struct opts *o, json_t *res)
+{
+	json_t *names = json_array(), *results = json_object_get(res, "results"), *r;
+	const char *node = json_string_value(json_object_get(res, "node"));
+	size_t i;
+
+	if (json_is_array(results)) {
+		json_array_foreach(results, i, r)
+			if (json_is_true(json_object_get(r, "ok")) && json_is_string(json_object_get(r, "node")))
+				json_array_append(names, json_object_get(r, "node"));
+	} else if (!strcmp(o->cmd, "swap")) {
+		/* Both change roles; an empty list means every node. */
+	} else if (node) {
+		json_array_append_new(names, json_string(node));
+	} else if (o->node) {
+		json_array_append_new(names, json_string(o->node));
+	}
+	return names;
+}
+
+static bool concerns(json_t *names, const char *name)
+{
+	json_t *v;
+	size_t i;
+
+	if (!json_array_size(names))
+		return true;
+	json_array_foreach(names, i, v)
+		if (name && !strcmp(json_string_value(v), name))
+			return true;
+	return false;
+}
+
+static void sleep_ms(uint64_t ms)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int wait_stable(const struct opts *o, const char *sock, json_t *res)
+{
+	json_t *names = concerned_nodes(o, res);
+	uint64_t deadline = mono_ms() + (uint64_t)(o->wait_s * 1000.0 + 0.5);
+	char pending[512] = "";
+	int rc;
+
+	/* A plain action without "node" in its result concerns the local node. */
+	bool local_only = !json_array_size(names) && strcmp(o->cmd, "swap") &&
+			  !json_is_array(json_object_get(res, "results"));
+
+	for (;;) {
+		json_t *req = json_pack("{s:s, s:s}", "cmd", "status", "client", "vigilctl");
+		struct conn_err e = { 0 };
+		json_t *st = call(sock, req, &e), *nodes, *n;
+		size_t i, len = 0;
+		bool stable = true;
+
+		json_decref(req);
+		if (!st) {
+			fprintf(stderr, "vigilctl: while waiting: %s\n", e.msg);
+			rc = e.code;
+			break;
+		}
+		pending[0] = '\0';
+		nodes = json_object_get(st, "nodes");
+		json_array_foreach(nodes, i, n) {
+			const char *name = str_or(n, "name", "?");
+			bool local = json_is_true(json_object_get(n, "local"));
+
+			if (local_only ? !local : !concerns(names, name))
+				continue;
+			if (!strcmp(str_or(n, "color", "?"), "magenta")) {
+				stable = false;
+				len += (size_t)snprintf(pending + len, len < sizeof(pending) ? sizeof(pending) - len : 0,
+							"%s%s (%s, magenta)", len ? ", " : "", name,
+							str_or(n, "state", "?"));
+				if (len >= sizeof(pending))
+					len = sizeof(pending) - 1;
+			}
+		}
+		json_decref(st);
+		if (stable) {
+			rc = EXIT_OK;
+			break;
+		}
+		if (mono_ms() >= deadline) {
+			fprintf(stderr, "vigilctl: still not stable after %g s: %s\n", o->wait_s, pending);
+			rc = EXIT_WAIT_TIMEOUT;
+			break;
+		}
+		{
+			uint64_t left = deadline - mono_ms();
+
+			sleep_ms(left < POLL_MS ? left : POLL_MS);
+		}
+	}
+	json_decref(names);
+	return rc;
+}
+
+/* ---- main ---- */
+
+static json_t *build_request(const struct opts *o)
+{
+	json_t *req = json_pack("{s:s, s:s}", "cmd", o->cmd, "client", "vigilctl");
+
+	if (!req)
+		return NULL;
+	if (o->node)
+		json_object_set_new(req, "node", json_string(o->node));
+	if (o->all)
+		json_object_set_new(req, "all", json_true());
+	if (!strcmp(o->cmd, "boot"))
+		json_object_set_new(req, "mode", json_string(o->arg));
+	if (!strcmp(o->cmd, "log")) {
+		json_object_set_new(req, "log", json_string(o->arg));
+		if (o->verbose)
+			json_object_set_new(req, "verbose", json_true());
+		if (o->lines > 0)
+			json_object_set_new(req, "lines", json_integer(o->lines));
+	}
+	return req;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	struct config *cfg;
+	char err[1024], sock[PATH_MAX + 32];
+	struct conn_err e = { 0 };
+	json_t *req, *res;
+	int rc;
+
+	log_init("vigilctl", true, LOG_LVL_WARN);
+	if ((rc = parse_args(argc, argv, &o)) != 0)
+		return rc;
+
+	/* Only run_dir is needed, but a broken file should be said loudly. */
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		fprintf(stderr, "vigilctl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	if (config_load(o.config, cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vigilctl: %s\n", err);
+		free(cfg);
+		return EXIT_USAGE;
+	}
+	if (o.node && config_node_index(cfg, o.node) < 0) {
+		fprintf(stderr, "vigilctl: --node %s: no [node %s] in %s (nodes: %s, %s)\n", o.node, o.node,
+			o.config, cfg->nodes[0].name, cfg->nodes[1].name);
+		config_free(cfg);
+		free(cfg);
+		return EXIT_USAGE;
+	}
+	snprintf(sock, sizeof(sock), "%s/vigild.sock", cfg->run_dir);
+	config_free(cfg);
+	free(cfg);
+
+	req = build_request(&o);
+	if (!req) {
+		fprintf(stderr, "vigilctl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	res = call(sock, req, &e);
+	json_decref(req);
+	if (!res) {
+		fprintf(stderr, "vigilctl: %s\n", e.msg);
+		return e.code;
+	}
+
+	rc = EXIT_OK;
+	if (o.json)
+		print_json(res);
+	else if (!strcmp(o.cmd, "status"))
+		print_status(res);
+	else if (!strcmp(o.cmd, "log"))
+		print_log(res);
+	else
+		rc = print_action(res);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "vigilctl: stdout: %s\n", strerror(errno));
+		rc = EXIT_FAIL;
+	}
+	if (o.json && json_is_array(json_object_get(res, "results"))) {
+		json_t *r;
+		size_t i;
+
+		json_array_foreach(json_object_get(res, "results"), i, r)
+			if (!json_is_true(json_object_get(r, "ok")))
+				rc = EXIT_FAIL;
+	}
+	if (rc == EXIT_OK && o.wait_set)
+		rc = wait_stable(&o, sock, res);
+	json_decref(res);
+	return rc;
+}

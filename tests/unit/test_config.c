@@ -1,0 +1,823 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/log.h"
+
+/* ---- getifaddrs() stand-in: config_find_local_node() sees these ---- */
+
+static const char *fake_addrs[4];
+
+int getifaddrs(struct ifaddrs **ifap)
+{
+	struct ifaddrs *head = NULL;
+
+	for (int i = 0; i < 4 && fake_addrs[i]; i++) {
+		struct ifaddrs *a = calloc(1, sizeof(*a));
+		struct sockaddr_in *sin = calloc(1, sizeof(*sin));
+
+		assert_non_null(a);
+		assert_non_null(sin);
+		sin->sin_family = AF_INET;
+		assert_int_equal(inet_pton(AF_INET, fake_addrs[i], &sin->sin_addr), 1);
+		a->ifa_name = (char *)"fake0";
+		a->ifa_addr = (struct sockaddr *)sin;
+		a->ifa_next = head;
+		head = a;
+	}
+	/* An entry without an address, as for interfaces that are down. */
+	{
+		struct ifaddrs *a = calloc(1, sizeof(*a));
+
+		assert_non_null(a);
+		a->ifa_name = (char *)"down0";
+		a->ifa_next = head;
+		head = a;
+	}
+	*ifap = head;
+	return 0;
+}
+
+void freeifaddrs(struct ifaddrs *ifa)
+{
+	while (ifa) {
+		struct ifaddrs *next = ifa->ifa_next;
+
+		free(ifa->ifa_addr);
+		free(ifa);
+		ifa = next;
+	}
+}
+
+/* ---- helpers ---- */
+
+static char secret_path[64];
+static char conf_path[64];
+
+static void write_file_or_die(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CREAT, mode);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+static int setup(void **state)
+{
+	int fd;
+
+	strcpy(secret_path, "/tmp/vigil-test-secret-XXXXXX");
+	fd = mkstemp(secret_path);
+	assert_true(fd >= 0);
+	close(fd);
+	write_file_or_die(secret_path, "0123456789abcdef0123456789abcdef\n", 0600);
+	strcpy(conf_path, "/tmp/vigil-test-conf-XXXXXX");
+	fd = mkstemp(conf_path);
+	assert_true(fd >= 0);
+	close(fd);
+	memset(fake_addrs, 0, sizeof(fake_addrs));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	unlink(secret_path);
+	unlink(conf_path);
+	return 0;
+}
+
+/* Writes text to conf_path, "@SECRET@" replaced by secret_path. */
+static void write_conf(const char *text)
+{
+	char buf[32768];
+	const char *at;
+	size_t n = 0;
+
+	while ((at = strstr(text, "@SECRET@"))) {
+		memcpy(buf + n, text, (size_t)(at - text));
+		n += (size_t)(at - text);
+		n += (size_t)sprintf(buf + n, "%s", secret_path);
+		text = at + strlen("@SECRET@");
+	}
+	assert_true(n + strlen(text) < sizeof(buf));
+	strcpy(buf + n, text);
+	write_file_or_die(conf_path, buf, 0600);
+}
+
+static int load(const char *text, struct config *cfg, char *err, size_t errlen)
+{
+	write_conf(text);
+	return config_load(conf_path, cfg, err, errlen);
+}
+
+/* Lines 1-7; whatever is appended starts at line 8. */
+#define BASE \
+	"[cluster]\n" \
+	"name = vms\n" \
+	"secret_file = @SECRET@\n" \
+	"[node node1]\n" \
+	"address = 10.0.0.1\n" \
+	"[node node2]\n" \
+	"address = 10.0.0.2\n"
+
+static void expect_error(const char *text, int line, const char *msg)
+{
+	struct config *cfg = malloc(sizeof(*cfg));
+	char err[512], want[512];
+
+	assert_non_null(cfg);
+	err[0] = '\0';
+	assert_int_equal(load(text, cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:%d: %s", conf_path, line, msg);
+	assert_string_equal(err, want);
+	/* Freed on error; freeing again must be harmless. */
+	assert_int_equal(cfg->nres, 0);
+	config_free(cfg);
+	free(cfg);
+}
+
+static struct config *load_ok(const char *text)
+{
+	struct config *cfg = malloc(sizeof(*cfg));
+	char err[512] = "";
+
+	assert_non_null(cfg);
+	if (load(text, cfg, err, sizeof(err)) != 0)
+		fail_msg("config_load failed: %s", err);
+	return cfg;
+}
+
+static void done(struct config *cfg)
+{
+	config_free(cfg);
+	free(cfg);
+}
+
+static const char *ip(struct in_addr a)
+{
+	static char buf[4][INET_ADDRSTRLEN];
+	static int i;
+
+	i = (i + 1) % 4;
+	return inet_ntop(AF_INET, &a, buf[i], sizeof(buf[i]));
+}
+
+/* ---- valid files ---- */
+
+static const char contract[] =
+	"[cluster]\n"
+	"name = vms\n"
+	"secret_file = @SECRET@\n"
+	"state_dir = /var/lib/vigil\n"
+	"run_dir = /run/vigil            ; vigild.sock lives here\n"
+	"[node node1]\n"
+	"address = 10.0.0.1              ; one address per heartbeat network, comma-separated\n"
+	"[node node2]\n"
+	"address = 10.0.0.2\n"
+	"[heartbeat]\n"
+	"port = 8888\n"
+	"interval_ms = 1000\n"
+	"timeout_ms = 5000\n"
+	"[vip]\n"
+	"address = 10.0.0.100/24\n"
+	"interface = eth0\n"
+	"[resource web]\n"
+	"start = /etc/vigil/scripts/web-start\n"
+	"stop = /etc/vigil/scripts/web-stop\n"
+	"when = prim\n";
+
+static void test_contract_example(void **state)
+{
+	struct config *cfg = load_ok(contract);
+
+	assert_string_equal(cfg->path, conf_path);
+	assert_string_equal(cfg->cluster_name, "vms");
+	assert_string_equal(cfg->secret_file, secret_path);
+	assert_string_equal(cfg->state_dir, "/var/lib/vigil");
+	assert_string_equal(cfg->run_dir, "/run/vigil");
+	assert_int_equal(cfg->nnodes, 2);
+	assert_int_equal(cfg->nnets, 1);
+	assert_string_equal(cfg->nodes[0].name, "node1");
+	assert_int_equal(cfg->nodes[0].naddr, 1);
+	assert_string_equal(ip(cfg->nodes[0].addr[0]), "10.0.0.1");
+	assert_int_equal(cfg->nodes[0].line, 6);
+	assert_string_equal(cfg->nodes[1].name, "node2");
+	assert_string_equal(ip(cfg->nodes[1].addr[0]), "10.0.0.2");
+	assert_int_equal(cfg->nodes[1].line, 8);
+	assert_int_equal(cfg->hb_port, 8888);
+	assert_int_equal(cfg->hb_interval_ms, 1000);
+	assert_int_equal(cfg->hb_timeout_ms, 5000);
+	assert_true(cfg->vip_enabled);
+	assert_string_equal(ip(cfg->vip_addr), "10.0.0.100");
+	assert_int_equal(cfg->vip_prefix, 24);
+	assert_string_equal(cfg->vip_interface, "eth0");
+	assert_int_equal(cfg->nres, 1);
+	assert_string_equal(cfg->res[0].name, "web");
+	assert_string_equal(cfg->res[0].start, "/etc/vigil/scripts/web-start");
+	assert_string_equal(cfg->res[0].stop, "/etc/vigil/scripts/web-stop");
+	assert_int_equal(cfg->res[0].when, WHEN_PRIM);
+	assert_string_equal(cfg->res[0].after, "");
+	assert_int_equal(cfg->res[0].line, 17);
+	assert_int_equal(cfg->secret_len, 32);
+	assert_memory_equal(cfg->secret, "0123456789abcdef0123456789abcdef", 32);
+	assert_int_equal(config_node_index(cfg, "node2"), 1);
+	assert_int_equal(config_node_index(cfg, "node3"), -1);
+	done(cfg);
+}
+
+static void test_defaults(void **state)
+{
+	struct config *cfg = load_ok(BASE "[vip]\naddress = 192.168.1.10/24\ninterface = br-lan\n"
+				     "[resource r]\nstart = a\nstop = b\n");
+
+	assert_string_equal(cfg->state_dir, "/var/lib/vigil");
+	assert_string_equal(cfg->run_dir, "/run/vigil");
+	assert_int_equal(cfg->log_max_bytes, 1048576);
+	assert_int_equal(cfg->hb_port, 8888);
+	assert_int_equal(cfg->hb_interval_ms, 1000);
+	assert_int_equal(cfg->hb_timeout_ms, 5000);
+	assert_int_equal(cfg->vip_probe_ms, 50);
+	assert_int_equal(cfg->vip_garp_burst, 3);
+	assert_int_equal(cfg->vip_garp_repeats, 3);
+	assert_int_equal(cfg->vip_garp_interval_ms, 1000);
+	assert_int_equal(cfg->res[0].when, WHEN_PRIM);
+	assert_string_equal(cfg->res[0].after, "");
+	assert_int_equal(cfg->res[0].timeout_ms, 30000);
+	done(cfg);
+
+	cfg = load_ok(BASE);
+	assert_false(cfg->vip_enabled);
+	assert_int_equal(cfg->nres, 0);
+	assert_int_equal(cfg->hb_port, 8888);
+	done(cfg);
+}
+
+static void test_all_keys_set(void **state)
+{
+	struct config *cfg = load_ok(
+		"[cluster]\nname = a-b_c.d\nsecret_file = @SECRET@\nstate_dir = /srv/s\n"
+		"run_dir = /srv/r\nlog_max_bytes = 4096\n"
+		"[node n1]\naddress = 10.0.0.1, 10.1.0.1,10.2.0.1\n"
+		"[node n2]\naddress = 10.0.0.2,10.1.0.2 , 10.2.0.2\n"
+		"[heartbeat]\nport = 1\ninterval_ms = 10\ntimeout_ms = 30\n"
+		"[vip]\naddress = 10.9.0.1/32\ninterface = eth1\nprobe_ms = 0\ngarp_burst = 20\n"
+		"garp_repeats = 0\ngarp_interval_ms = 60000\n"
+		"[resource r]\nstart = /bin/true arg\nstop = echo 'x y'\nwhen = both\ntimeout_ms = 3600000\n"
+		"[resource s]\nstart = a\nstop = b\nwhen = second\nafter = none\n");
+
+	assert_string_equal(cfg->cluster_name, "a-b_c.d");
+	assert_string_equal(cfg->state_dir, "/srv/s");
+	assert_string_equal(cfg->run_dir, "/srv/r");
+	assert_int_equal(cfg->log_max_bytes, 4096);
+	assert_int_equal(cfg->nnets, 3);
+	assert_int_equal(cfg->nodes[1].naddr, 3);
+	assert_string_equal(ip(cfg->nodes[0].addr[2]), "10.2.0.1");
+	assert_string_equal(ip(cfg->nodes[1].addr[1]), "10.1.0.2");
+	assert_int_equal(cfg->hb_port, 1);
+	assert_int_equal(cfg->hb_interval_ms, 10);
+	assert_int_equal(cfg->hb_timeout_ms, 30);
+	assert_int_equal(cfg->vip_prefix, 32);
+	assert_int_equal(cfg->vip_probe_ms, 0);
+	assert_int_equal(cfg->vip_garp_burst, 20);
+	assert_int_equal(cfg->vip_garp_repeats, 0);
+	assert_int_equal(cfg->vip_garp_interval_ms, 60000);
+	assert_string_equal(cfg->res[0].start, "/bin/true arg");
+	assert_string_equal(cfg->res[0].stop, "echo 'x y'");
+	assert_int_equal(cfg->res[0].when, WHEN_BOTH);
+	assert_int_equal(cfg->res[0].timeout_ms, 3600000);
+	assert_int_equal(cfg->res[1].when, WHEN_SECOND);
+	assert_string_equal(cfg->res[1].after, "");
+	done(cfg);
+}
+
+static void test_comments_and_layout(void **state)
+{
+	struct config *cfg = load_ok(
+		"\xEF\xBB\xBF; leading comment\r\n"
+		"# another\r\n"
+		"\r\n"
+		"[cluster] ; trailing comment on a header\r\n"
+		"  name = vms ; indented, CRLF, inline comment\r\n"
+		"\tsecret_file=@SECRET@\r\n"
+		"run_dir = /run/x;y   ; ';' without a space before it is data\n"
+		"[node node1]\n"
+		"    address = 10.0.0.1\n"
+		"    ; an indented comment\n"
+		"[node node2]\n"
+		"address : 10.0.0.2\n"
+		"[resource web]\n"
+		"start = /usr/bin/web --port=80   ; comment\n"
+		"stop = /usr/bin/web-stop\n"
+		"  when = second\n");
+
+	assert_string_equal(cfg->cluster_name, "vms");
+	assert_string_equal(cfg->run_dir, "/run/x;y");
+	assert_string_equal(cfg->res[0].start, "/usr/bin/web --port=80");
+	assert_int_equal(cfg->res[0].when, WHEN_SECOND);
+	assert_string_equal(ip(cfg->nodes[1].addr[0]), "10.0.0.2");
+	done(cfg);
+}
+
+static void test_resource_order(void **state)
+{
+	struct config *cfg = load_ok(BASE
+		"[resource a]\nstart = s\nstop = t\nafter = c\n"
+		"[resource b]\nstart = s\nstop = t\n"
+		"[resource c]\nstart = s\nstop = t\nafter = d\n"
+		"[resource d]\nstart = s\nstop = t\n"
+		"[resource e]\nstart = s\nstop = t\nafter = b\n");
+	const char *want[] = { "b", "d", "c", "a", "e" };
+
+	assert_int_equal(cfg->nres, 5);
+	for (int i = 0; i < 5; i++)
+		assert_string_equal(cfg->res[i].name, want[i]);
+	assert_string_equal(cfg->res[3].after, "c");
+	assert_int_equal(cfg->res[3].line, 8);
+	done(cfg);
+}
+
+static void test_max_resources(void **state)
+{
+	char text[16384] = BASE;
+	struct config *cfg;
+	char line[128];
+
+	/* r0 after r1 after ... r31: a chain in reverse file order. */
+	for (int i = 0; i < CFG_MAX_RESOURCES; i++) {
+		if (i < CFG_MAX_RESOURCES - 1)
+			snprintf(line, sizeof(line), "[resource r%d]\nstart = s\nstop = t\nafter = r%d\n", i, i + 1);
+		else
+			snprintf(line, sizeof(line), "[resource r%d]\nstart = s\nstop = t\nafter = none\n", i);
+		strcat(text, line);
+	}
+	cfg = load_ok(text);
+	assert_int_equal(cfg->nres, CFG_MAX_RESOURCES);
+	for (int i = 0; i < cfg->nres; i++) {
+		snprintf(line, sizeof(line), "r%d", CFG_MAX_RESOURCES - 1 - i);
+		assert_string_equal(cfg->res[i].name, line);
+	}
+	done(cfg);
+
+	/* The 33rd starts at line 8 + 32 * 4. */
+	strcat(text, "[resource extra]\nstart = s\nstop = t\n");
+	expect_error(text, 8 + CFG_MAX_RESOURCES * 4, "too many [resource] sections (at most 32)");
+}
+
+/* ---- errors named in the brief ---- */
+
+static void test_err_unknown_key(void **state)
+{
+	expect_error(BASE "[heartbeat]\nport = 9\nfoo = 1\n", 10, "unknown key 'foo' in [heartbeat]");
+	expect_error(BASE "[resource web]\nstart = a\nbogus = 1\n", 10, "unknown key 'bogus' in [resource web]");
+	expect_error("[node n1]\nport = 1\n", 2, "unknown key 'port' in [node n1]");
+}
+
+static void test_err_unknown_section(void **state)
+{
+	expect_error(BASE "[bogus]\nport = 1\n", 8, "unknown section [bogus]");
+	expect_error("[Cluster]\n", 1, "unknown section [Cluster]");
+}
+
+static void test_err_duplicate_key(void **state)
+{
+	expect_error(BASE "\n\n\n\n[heartbeat]\nport = 1\nport = 2\n", 14,
+		     "duplicate key 'port' in [heartbeat] (first at line 13)");
+	expect_error(BASE "[resource a]\nstart = x\nstart = y\n", 10,
+		     "duplicate key 'start' in [resource a] (first at line 9)");
+}
+
+static void test_err_numbers(void **state)
+{
+	expect_error(BASE "[heartbeat]\ntimeout_ms = -5\n", 9,
+		     "timeout_ms: must be a whole number from 30 to 600000, got '-5'");
+	expect_error(BASE "[heartbeat]\ntimeout_ms = 29\n", 9,
+		     "timeout_ms: must be a whole number from 30 to 600000, got '29'");
+	expect_error(BASE "[heartbeat]\ninterval_ms = 1e3\n", 9,
+		     "interval_ms: must be a whole number from 10 to 60000, got '1e3'");
+	expect_error(BASE "[heartbeat]\nport = 0\n", 9,
+		     "port: must be a whole number from 1 to 65535, got '0'");
+	expect_error(BASE "[heartbeat]\nport = 65536\n", 9,
+		     "port: must be a whole number from 1 to 65535, got '65536'");
+	expect_error(BASE "[heartbeat]\nport =\n", 9,
+		     "port: must be a whole number from 1 to 65535, got ''");
+	expect_error(BASE "[heartbeat]\nport = 99999999999999999999999\n", 9,
+		     "port: must be a whole number from 1 to 65535, got '99999999999999999999999'");
+	expect_error("[cluster]\nlog_max_bytes = 4095\n", 2,
+		     "log_max_bytes: must be a whole number from 4096 to 1073741824, got '4095'");
+	expect_error(BASE "[resource r]\ntimeout_ms = 3600001\n", 9,
+		     "timeout_ms: must be a whole number from 10 to 3600000, got '3600001'");
+	expect_error(BASE "[vip]\ngarp_burst = 0\n", 9,
+		     "garp_burst: must be a whole number from 1 to 20, got '0'");
+}
+
+static void test_err_timeout_vs_interval(void **state)
+{
+	expect_error(BASE "[heartbeat]\ninterval_ms = 1000\ntimeout_ms = 1999\n", 10,
+		     "timeout_ms: must be at least 2 * interval_ms = 2000, got 1999");
+	/* Only interval given: the default timeout is too short for it. */
+	expect_error(BASE "[heartbeat]\ninterval_ms = 3000\n[resource x]\n", 9,
+		     "timeout_ms: must be at least 2 * interval_ms = 6000, got 5000");
+	/* Exactly twice is fine. */
+	done(load_ok(BASE "[heartbeat]\ninterval_ms = 1000\ntimeout_ms = 2000\n"));
+}
+
+static void test_err_node_address(void **state)
+{
+	expect_error("[node a]\naddress = 10.0.0.300\n", 2,
+		     "address: '10.0.0.300' is not an IPv4 address");
+	expect_error("[node a]\naddress = 10.0.0.1,,10.0.0.2\n", 2,
+		     "address: empty entry in '10.0.0.1,,10.0.0.2'");
+	expect_error("[node a]\naddress = 10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4,10.0.0.5\n", 2,
+		     "address: at most 4 addresses (one per heartbeat network)");
+	expect_error("[node a]\naddress = 10.0.0.1, 10.0.0.1\n", 2, "address: 10.0.0.1 is listed twice");
+	expect_error("[node a]\naddress = 10.0.0.1\n[node b]\naddress = 10.0.0.2,10.0.0.1\n", 4,
+		     "address: 10.0.0.1 is also an address of [node a]");
+	expect_error("[node a]\naddress = 10.0.0.1,10.1.0.1\n[node b]\naddress = 10.0.0.2\n", 4,
+		     "address: [node b] lists 1 address but [node a] lists 2; each node needs one per heartbeat network");
+	expect_error("[node a]\naddress = 0.0.0.0\n", 2, "address: '0.0.0.0' cannot be a node address");
+	expect_error("[node a]\naddress = 224.0.0.1\n", 2, "address: '224.0.0.1' cannot be a node address");
+	expect_error("[node a]\naddress = 10.0.0.01\n", 2, "address: '10.0.0.01' is not an IPv4 address");
+}
+
+static void test_err_nodes(void **state)
+{
+	expect_error(BASE "[node node3]\naddress = 10.0.0.3\n", 8, "too many [node] sections (at most 2)");
+	expect_error("[cluster]\nname = vms\nsecret_file = @SECRET@\n[node node1]\naddress = 10.0.0.1\n\n", 6,
+		     "need 2 [node] sections, found 1");
+	expect_error("[cluster]\nname = vms\nsecret_file = @SECRET@\n", 3,
+		     "missing required section [node NAME]");
+	expect_error("[node a]\naddress = 10.0.0.1\n[node a]\n", 3, "duplicate section [node a] (first at line 1)");
+	expect_error("[node]\n", 1, "section [node] needs a name, like [node NAME]");
+	expect_error("[node a b]\n", 1, "node name 'a b' is invalid: use 1 to 63 letters, digits, '-', '_' or '.'");
+	expect_error("[node a/b]\n", 1, "node name 'a/b' is invalid: use 1 to 63 letters, digits, '-', '_' or '.'");
+	expect_error("[heartbeat x]\n", 1, "section [heartbeat] takes no name, got [heartbeat x]");
+}
+
+static void test_err_missing(void **state)
+{
+	/* End of file is line 7. */
+	expect_error("[node node1]\naddress = 10.0.0.1\n[node node2]\naddress = 10.0.0.2\n[heartbeat]\n\n; end\n",
+		     7, "missing required section [cluster]");
+	expect_error("", 1, "missing required section [cluster]");
+	expect_error("[cluster]\nname = vms\nsecret_file = @SECRET@\n[node node1]\naddress = 10.0.0.1\n"
+		     "[node node2]\n\n[heartbeat]\n", 6, "missing required key 'address' in [node node2]");
+	/* ...also when the section is the last one. */
+	expect_error("[cluster]\nname = vms\nsecret_file = @SECRET@\n[node node1]\naddress = 10.0.0.1\n"
+		     "[node node2]\n", 6, "missing required key 'address' in [node node2]");
+	expect_error("[cluster]\nname = vms\n[node a]\n", 1, "missing required key 'secret_file' in [cluster]");
+	expect_error(BASE "[vip]\ninterface = eth0\n", 8, "missing required key 'address' in [vip]");
+	expect_error(BASE "[resource r]\nstart = x\n", 8, "missing required key 'stop' in [resource r]");
+}
+
+static void test_err_secret(void **state)
+{
+	char msg[256];
+
+	expect_error("[cluster]\nname = vms\nsecret_file = /tmp/vigil-test-no-such-secret\n"
+		     "[node node1]\naddress = 10.0.0.1\n[node node2]\naddress = 10.0.0.2\n", 3,
+		     "secret_file '/tmp/vigil-test-no-such-secret': No such file or directory");
+	expect_error("[cluster]\nname = vms\nsecret_file = /tmp\n"
+		     "[node node1]\naddress = 10.0.0.1\n[node node2]\naddress = 10.0.0.2\n", 3,
+		     "secret_file '/tmp': not a regular file");
+	expect_error("[cluster]\nsecret_file = etc/secret\n", 2,
+		     "secret_file: must be an absolute path, got 'etc/secret'");
+
+	write_file_or_die(secret_path, "0123456789abcde\n", 0600);
+	snprintf(msg, sizeof(msg), "secret_file '%s': must hold 16 to 1024 bytes, holds 15", secret_path);
+	expect_error(BASE, 3, msg);
+
+	{
+		char big[1100];
+
+		memset(big, 'x', 1025);
+		big[1025] = '\0';
+		write_file_or_die(secret_path, big, 0600);
+		snprintf(msg, sizeof(msg), "secret_file '%s': must hold 16 to 1024 bytes, holds more than 1024",
+			 secret_path);
+		expect_error(BASE, 3, msg);
+		/* Exactly 1024 plus a newline is fine. */
+		big[1024] = '\n';
+		write_file_or_die(secret_path, big, 0600);
+		struct config *cfg = load_ok(BASE);
+		assert_int_equal(cfg->secret_len, 1024);
+		done(cfg);
+	}
+
+	/* 16 bytes without a newline; only one newline is trimmed. */
+	write_file_or_die(secret_path, "0123456789abcdef", 0600);
+	{
+		struct config *cfg = load_ok(BASE);
+
+		assert_int_equal(cfg->secret_len, 16);
+		done(cfg);
+	}
+	write_file_or_die(secret_path, "0123456789abcde\n\n", 0600);
+	{
+		struct config *cfg = load_ok(BASE);
+
+		assert_int_equal(cfg->secret_len, 16);
+		assert_int_equal(cfg->secret[15], '\n');
+		done(cfg);
+	}
+}
+
+/* Runs config_load with stderr captured into out. */
+static int load_capture(const char *text, struct config *cfg, char *out, size_t outlen)
+{
+	char path[] = "/tmp/vigil-test-stderr-XXXXXX", err[512];
+	int fd = mkstemp(path), saved, rc;
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fd, 2);
+	rc = load(text, cfg, err, sizeof(err));
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, out, outlen - 1, 0);
+	out[n > 0 ? n : 0] = '\0';
+	close(fd);
+	unlink(path);
+	return rc;
+}
+
+static void test_secret_permissions_warn(void **state)
+{
+	struct config *cfg = malloc(sizeof(*cfg));
+	char out[2048];
+
+	assert_non_null(cfg);
+	log_init("test_config", true, LOG_LVL_INFO);
+	write_file_or_die(secret_path, "0123456789abcdef0123456789abcdef\n", 0640);
+	assert_int_equal(load_capture(BASE, cfg, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "can be read by group or others (mode 0640)"));
+	assert_non_null(strstr(out, secret_path));
+	config_free(cfg);
+
+	write_file_or_die(secret_path, "0123456789abcdef0123456789abcdef\n", 0600);
+	assert_int_equal(load_capture(BASE, cfg, out, sizeof(out)), 0);
+	assert_null(strstr(out, "can be read"));
+	config_free(cfg);
+	free(cfg);
+}
+
+static void test_err_line_too_long(void **state)
+{
+	char text[2048] = BASE "[resource r]\nstart = ";
+	size_t n = strlen("start = ");
+
+	/* 199 characters: fits. */
+	for (; n < 199; n++)
+		strcat(text, "x");
+	strcat(text, "\nstop = y\n");
+	{
+		struct config *cfg = load_ok(text);
+
+		assert_int_equal(strlen(cfg->res[0].start), 199 - strlen("start = "));
+		done(cfg);
+	}
+	/* 200 characters: reported, not split into two lines. */
+	strcpy(text, BASE "[resource r]\nstart = ");
+	for (n = strlen("start = "); n < 200; n++)
+		strcat(text, "x");
+	strcat(text, "\nstop = y\n");
+	expect_error(text, 9, "line too long (max 199 characters)");
+	/* Much longer, with CRLF. */
+	strcpy(text, BASE "; ");
+	for (n = 0; n < 900; n++)
+		strcat(text, "z");
+	strcat(text, "\r\n");
+	expect_error(text, 8, "line too long (max 199 characters)");
+}
+
+static void test_err_syntax(void **state)
+{
+	expect_error(BASE "[heartbeat]\nport 8888\n", 9, "expected 'key = value', '[section]' or a comment");
+	expect_error(BASE "[heartbeat\n", 8, "section header without ']'");
+	expect_error(BASE "[heartbeat] port = 1\n", 8, "unexpected text after the section header: 'port = 1'");
+	expect_error("name = vms\n[cluster]\n", 1, "key 'name' is outside any section");
+	expect_error(BASE "[heartbeat]\n[heartbeat]\n", 9, "duplicate section [heartbeat] (first at line 8)");
+	/* An indented line is a key of its own, not a continuation. */
+	expect_error(BASE "[heartbeat]\nport = 1\n  port = 2\n", 10,
+		     "duplicate key 'port' in [heartbeat] (first at line 9)");
+	expect_error(BASE "[heartbeat]\nport = 1\n  10\n", 10, "expected 'key = value', '[section]' or a comment");
+	/* The first error wins, even with a later one of another kind. */
+	expect_error(BASE "[heartbeat]\nfoo = 1\nport 8888\n[bogus]\n", 9, "unknown key 'foo' in [heartbeat]");
+}
+
+static void test_err_nul_byte(void **state)
+{
+	struct config cfg;
+	char err[512], want[512];
+	static const char text[] = "[cluster]\nna\0me = x\n";
+	int fd = open(conf_path, O_WRONLY | O_TRUNC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+	close(fd);
+	assert_int_equal(config_load(conf_path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:2: line contains a NUL byte", conf_path);
+	assert_string_equal(err, want);
+}
+
+static void test_err_strings(void **state)
+{
+	expect_error("[cluster]\nname = a b\n", 2,
+		     "name: 'a b' is invalid: use 1 to 63 letters, digits, '-', '_' or '.'");
+	expect_error("[cluster]\nname =\n", 2, "name: '' is invalid: use 1 to 63 letters, digits, '-', '_' or '.'");
+	expect_error("[cluster]\nname = "
+		     "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd\n", 2,
+		     "name: 'abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd' is invalid: "
+		     "use 1 to 63 letters, digits, '-', '_' or '.'");
+	expect_error("[cluster]\nrun_dir = /var/run/"
+		     "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij\n", 2,
+		     "run_dir: too long (max 95 characters)");
+	expect_error(BASE "[resource r]\nstart =   ; nothing\n", 9, "start: must not be empty");
+	expect_error(BASE "[resource r]\nwhen = always\n", 9, "when: must be one of prim, second, both; got 'always'");
+	expect_error(BASE "[resource r]\nafter = r\n", 9, "after: resource 'r' cannot start after itself");
+	expect_error(BASE "[resource r]\nafter = x y\n", 9,
+		     "after: 'x y' is not a resource name: use 1 to 63 letters, digits, '-', '_' or '.'");
+	expect_error(BASE "[resource none]\n", 8, "resource name 'none' is reserved (it means no dependency in 'after')");
+	expect_error(BASE "[resource a]\nstart = x\nstop = y\n[resource a]\n", 11,
+		     "duplicate section [resource a] (first at line 8)");
+}
+
+static void test_err_vip(void **state)
+{
+	expect_error(BASE "[vip]\naddress = 10.0.0.100\n", 9,
+		     "address: '10.0.0.100' needs a prefix length, like 10.0.0.100/24");
+	expect_error(BASE "[vip]\naddress = 10.0.0.300/24\n", 9, "address: '10.0.0.300' is not an IPv4 address");
+	expect_error(BASE "[vip]\naddress = eth0\n", 9,
+		     "address: 'eth0' is not an IPv4 address with a prefix length, like 10.0.0.100/24");
+	expect_error(BASE "[vip]\naddress = 10.0.0.100/33\n", 9,
+		     "address: prefix length must be a whole number from 1 to 32, got '33'");
+	expect_error(BASE "[vip]\naddress = 10.0.0.100/0\n", 9,
+		     "address: prefix length must be a whole number from 1 to 32, got '0'");
+	expect_error(BASE "[vip]\naddress = 10.0.0.0/24\n", 9, "address: 10.0.0.0 is the network address of 10.0.0.0/24");
+	expect_error(BASE "[vip]\naddress = 10.0.0.255/24\n", 9,
+		     "address: 10.0.0.255 is the broadcast address of 10.0.0.255/24");
+	expect_error(BASE "[vip]\naddress = 10.0.0.2/24\ninterface = eth0\n", 9,
+		     "address: the virtual address 10.0.0.2 is also an address of [node node2]");
+	expect_error(BASE "[vip]\ninterface = abcdefghijklmnop\n", 9,
+		     "interface: 'abcdefghijklmnop' is not a valid interface name (1 to 15 characters, no '/', ':' or spaces)");
+	expect_error(BASE "[vip]\ninterface = eth0:1\n", 9,
+		     "interface: 'eth0:1' is not a valid interface name (1 to 15 characters, no '/', ':' or spaces)");
+	/* A /31 has no network or broadcast address. */
+	{
+		struct config *cfg = load_ok(BASE "[vip]\naddress = 10.9.0.0/31\ninterface = eth0\n");
+
+		assert_int_equal(cfg->vip_prefix, 31);
+		done(cfg);
+	}
+}
+
+static void test_err_after(void **state)
+{
+	expect_error(BASE "[resource a]\nstart = s\nstop = t\nafter = zz\n", 11,
+		     "after: resource 'a' starts after 'zz', which is not a [resource]");
+	expect_error(BASE "[resource x]\nstart = s\nstop = t\n"
+		     "[resource a]\nstart = s\nstop = t\nafter = c\n"
+		     "[resource b]\nstart = s\nstop = t\nafter = a\n"
+		     "[resource c]\nstart = s\nstop = t\nafter = b\n", 14,
+		     "after: resource 'a' is in a cycle: a after c after b after a");
+	/* A resource waiting on a cycle is not itself reported. */
+	expect_error(BASE "[resource w]\nstart = s\nstop = t\nafter = b\n"
+		     "[resource a]\nstart = s\nstop = t\nafter = b\n"
+		     "[resource b]\nstart = s\nstop = t\nafter = a\n", 15,
+		     "after: resource 'a' is in a cycle: a after b after a");
+}
+
+static void test_err_open(void **state)
+{
+	struct config cfg;
+	char err[256];
+
+	assert_int_equal(config_load("/tmp/vigil-test-no-such.conf", &cfg, err, sizeof(err)), -1);
+	assert_string_equal(err, "/tmp/vigil-test-no-such.conf: No such file or directory");
+}
+
+/* ---- local node ---- */
+
+static void test_find_local_node(void **state)
+{
+	struct config *cfg = load_ok("[cluster]\nname = vms\nsecret_file = @SECRET@\n"
+				     "[node node1]\naddress = 10.0.0.1, 10.1.0.1\n"
+				     "[node node2]\naddress = 10.0.0.2, 10.1.0.2\n");
+	char err[256];
+
+	fake_addrs[0] = "127.0.0.1";
+	fake_addrs[1] = "10.1.0.2";
+	fake_addrs[2] = NULL;
+	assert_int_equal(config_find_local_node(cfg, err, sizeof(err)), 1);
+
+	fake_addrs[1] = "10.0.0.1";
+	assert_int_equal(config_find_local_node(cfg, err, sizeof(err)), 0);
+
+	fake_addrs[1] = "10.0.0.3";
+	assert_int_equal(config_find_local_node(cfg, err, sizeof(err)), -1);
+	assert_string_equal(err, "none of this machine's addresses belongs to a [node] section (use --node NAME)");
+
+	fake_addrs[1] = "10.0.0.1";
+	fake_addrs[2] = "10.1.0.2";
+	assert_int_equal(config_find_local_node(cfg, err, sizeof(err)), -1);
+	assert_string_equal(err, "this machine holds addresses of both nodes (use --node NAME)");
+	fake_addrs[1] = fake_addrs[2] = NULL;
+	done(cfg);
+}
+
+/* ---- help ---- */
+
+static void test_help(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	static const char *const keys[] = { "name", "secret_file", "state_dir", "run_dir", "log_max_bytes",
+		"address", "port", "interval_ms", "timeout_ms", "interface", "probe_ms", "garp_burst",
+		"garp_repeats", "garp_interval_ms", "start", "stop", "when", "after" };
+	char want[64];
+
+	assert_non_null(f);
+	config_print_help(f, true);
+	fclose(f);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(want, sizeof(want), "| `%s` |", keys[i]);
+		assert_non_null(strstr(buf, want));
+	}
+	assert_non_null(strstr(buf, "## [heartbeat]\n"));
+	assert_non_null(strstr(buf, "## [resource NAME]\n"));
+	assert_non_null(strstr(buf, "| `timeout_ms` | integer | 5000 | 30..600000 |"));
+	assert_non_null(strstr(buf, "| `when` | choice | prim | prim, second, both |"));
+	free(buf);
+
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	config_print_help(f, false);
+	fclose(f);
+	assert_null(strstr(buf, "| `"));
+	assert_non_null(strstr(buf, "[vip]\n"));
+	assert_non_null(strstr(buf, "  garp_interval_ms  integer      1000            10..60000\n"));
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(want, sizeof(want), "\n  %s ", keys[i]);
+		assert_non_null(strstr(buf, want));
+	}
+	free(buf);
+}
+
+static void test_when_str(void **state)
+{
+	assert_string_equal(res_when_str(WHEN_PRIM), "prim");
+	assert_string_equal(res_when_str(WHEN_SECOND), "second");
+	assert_string_equal(res_when_str(WHEN_BOTH), "both");
+	assert_string_equal(res_when_str((enum res_when)7), "?");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_contract_example, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_all_keys_set, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_comments_and_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resource_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_resources, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_unknown_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_unknown_section, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_duplicate_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_numbers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_timeout_vs_interval, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_node_address, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_nodes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_secret, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secret_permissions_warn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_line_too_long, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_syntax, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_nul_byte, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_strings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_vip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_find_local_node, setup, teardown),
+		cmocka_unit_test(test_help),
+		cmocka_unit_test(test_when_str),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
