@@ -14,7 +14,7 @@ test:
 	scripts/run-tests
 
 demo: build
-	python3 tests/lab/demo.py
+	/usr/bin/python3 tests/lab/demo.py
 
 bench: build
 	bench/failover

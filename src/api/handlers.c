@@ -185,7 +185,15 @@ static void on_relay_all(json_t *resp, const char *err, void *arg)
 		json_array_append_new(results, theirs);
 	}
 	finish(c, json_pack("{s:b, s:{s:o}}", "ok", json_is_true(json_object_get(mine, "ok")) &&
-	                    json_is_true(json_object_get(theirs, "ok")), "results", results));
+	                    json_is_true(json_object_get(theirs, "ok")), "result", "results", results));
+}
+
+static void on_relay_all_then_local(json_t *resp, const char *err, void *arg)
+{
+	struct call *c = arg;
+
+	c->local_result = run_local(c->a, c->cmd, c->req);
+	on_relay_all(resp, err, c);
 }
 
 static json_t *cluster_status(struct call *c, json_t *peer_obj)
@@ -366,14 +374,21 @@ void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, ap
 		return;
 	}
 	if (all && !relayed && strcmp(cmd, "log") && strcmp(cmd, "swap")) {
-		c->local_result = run_local(a, cmd, req);
+		/* The preferred node (listed first) goes first, so that with
+		 * "start --all" both nodes starting resolve as the rules say. */
+		bool local_first = !strcmp(node_config(a->node)->nodes[0].name, node_name(a->node));
+		json_t *r;
+
+		if (local_first)
+			c->local_result = run_local(a, cmd, req);
 		if (!a->link) {
+			if (!local_first)
+				c->local_result = run_local(a, cmd, req);
 			on_relay_all(NULL, "no peer link", c);
 			return;
 		}
-		json_t *r = relay_req(c);
-
-		peerlink_request(a->link, r, RELAY_TIMEOUT_MS, on_relay_all, c);
+		r = relay_req(c);
+		peerlink_request(a->link, r, RELAY_TIMEOUT_MS, local_first ? on_relay_all : on_relay_all_then_local, c);
 		json_decref(r);
 		return;
 	}

@@ -29,6 +29,7 @@ struct node {
 
 	enum sm_state state;
 	char reason[512];
+	char failure[512];           /* why the last STOPPING began, if a failure */
 	uint64_t since_ms;           /* wall clock of the last transition */
 	uint64_t term;
 	uint64_t incarnation;
@@ -126,6 +127,11 @@ static void enter(struct node *n, const struct sm_result *r, enum sm_event e, co
 			snprintf(n->reason, sizeof(n->reason), "%s: %s", r->reason, detail);
 		else
 			snprintf(n->reason, sizeof(n->reason), "%s", r->reason);
+		/* A node stopped by a failure shows the failure, not "stopped". */
+		if (r->next == S_STOPPING)
+			snprintf(n->failure, sizeof(n->failure), "%s", e == E_APPLY_FAIL ? n->reason : "");
+		else if (prev == S_STOPPING && r->next == S_STOP && n->failure[0])
+			snprintf(n->reason, sizeof(n->reason), "%.400s; %s", n->failure, r->reason);
 		n->since_ms = wall_ms();
 		log_info("%s: %s -> %s (%s)", n->cfg->nodes[n->self].name, from, to, n->reason);
 		log_debug("%s: internal %s -> %s on %s", n->cfg->nodes[n->self].name,
@@ -241,7 +247,15 @@ static void on_decide(evutil_socket_t fd, short what, void *arg)
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
-	process(arg, E_RETRY, NULL, NULL, NULL);
+	struct node *n = arg;
+
+	/* Both nodes blocked on the VIP: only the preferred one probes again,
+	 * or two retries in the same instant could both find it free. */
+	if (hb_peer_reachable(n->hb) && n->pv.state == S_BLOCKED && n->pv.index < n->self) {
+		arm(n->retry, RETRY_MS);
+		return;
+	}
+	process(n, E_RETRY, NULL, NULL, NULL);
 }
 
 static void on_done_ev(evutil_socket_t fd, short what, void *arg)

@@ -30,7 +30,7 @@ struct row {
 	[E_PEER_RESUMING_WIN] = IGN(why), [E_PEER_RESUMING_LOSE] = IGN(why), \
 	[E_PEER_ACTIVE_WIN] = IGN(why), [E_PEER_ACTIVE_LOSE] = IGN(why), \
 	[E_PEER_SECOND_WIN] = IGN(why), [E_PEER_SECOND_LOSE] = IGN(why), \
-	[E_PEER_HANDOVER] = IGN(why)
+	[E_PEER_HANDOVER] = IGN(why), [E_PEER_BLOCKED] = IGN(why)
 
 static const struct row table[S__COUNT][E__COUNT] = {
 	[S_STOP] = {
@@ -64,6 +64,7 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_PEER_SECOND_WIN] = GO(S_GO_PRIM, TAKE, "the peer is SECOND and nobody is PRIM"),
 		[E_PEER_SECOND_LOSE] = GO(S_GO_PRIM, TAKE, "the peer is SECOND and nobody is PRIM"),
 		[E_PEER_HANDOVER] = GO(S_GO_PRIM, TAKE, "the peer hands the PRIM role over"),
+		[E_PEER_BLOCKED] = GO(S_GO_SECOND, A_APPLY_SECOND, "the peer is waiting for the virtual IP; standing by as SECOND"),
 		[E_DECIDE_TIMEOUT] = GO(S_GO_PRIM, TAKE, "no peer heard on any heartbeat network"),
 		[E_APPLY_OK] = IGN("no change of role under way"),
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
@@ -88,6 +89,7 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_PEER_SECOND_WIN] = GO(S_GO_PRIM, A_APPLY_PRIM, "the peer is SECOND; resuming the PRIM role"),
 		[E_PEER_SECOND_LOSE] = GO(S_GO_PRIM, A_APPLY_PRIM, "the peer is SECOND; resuming the PRIM role"),
 		[E_PEER_HANDOVER] = GO(S_GO_PRIM, A_APPLY_PRIM, "the peer hands the PRIM role over"),
+		[E_PEER_BLOCKED] = GO(S_GO_PRIM, A_APPLY_PRIM, "the peer is waiting for the virtual IP this node holds; resuming"),
 		[E_DECIDE_TIMEOUT] = GO(S_GO_PRIM, A_APPLY_PRIM, "no peer heard; resuming the PRIM role"),
 		[E_APPLY_OK] = IGN("no change of role under way"),
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
@@ -112,6 +114,7 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_PEER_SECOND_WIN] = IGN("will try again at the next retry"),
 		[E_PEER_SECOND_LOSE] = IGN("will try again at the next retry"),
 		[E_PEER_HANDOVER] = GO(S_GO_PRIM, A_APPLY_PRIM, "the peer hands the PRIM role over; trying again"),
+		[E_PEER_BLOCKED] = IGN("both nodes wait for the virtual IP; the preferred one retries"),
 		[E_DECIDE_TIMEOUT] = IGN("not deciding"),
 		[E_APPLY_OK] = IGN("no change of role under way"),
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
@@ -136,6 +139,7 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_PEER_SECOND_WIN] = IGN("already taking the PRIM role"),
 		[E_PEER_SECOND_LOSE] = IGN("already taking the PRIM role"),
 		[E_PEER_HANDOVER] = IGN("already taking the PRIM role"),
+		[E_PEER_BLOCKED] = IGN("the blocked peer will see this node take the PRIM role"),
 		[E_DECIDE_TIMEOUT] = IGN("not deciding"),
 		[E_APPLY_OK] = GO(S_ALONE, 0, "resources started"),
 		[E_APPLY_FAIL] = GO(S_STOPPING, A_APPLY_NONE, "start failed"),
@@ -160,6 +164,7 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_PEER_SECOND_WIN] = GO(S_PRIM, 0, "the peer is SECOND"),
 		[E_PEER_SECOND_LOSE] = GO(S_PRIM, 0, "the peer is SECOND"),
 		[E_PEER_HANDOVER] = GO(S_PRIM, 0, "the peer is SECOND"),
+		[E_PEER_BLOCKED] = IGN("the blocked peer will stand by"),
 		[E_DECIDE_TIMEOUT] = IGN("not deciding"),
 		[E_APPLY_OK] = IGN("no change of role under way"),
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
@@ -184,6 +189,7 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_PEER_SECOND_WIN] = IGN("the peer is SECOND"),
 		[E_PEER_SECOND_LOSE] = IGN("the peer is SECOND"),
 		[E_PEER_HANDOVER] = IGN("the peer is SECOND"),
+		[E_PEER_BLOCKED] = IGN("the blocked peer will stand by"),
 		[E_DECIDE_TIMEOUT] = IGN("not deciding"),
 		[E_APPLY_OK] = IGN("no change of role under way"),
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
@@ -208,6 +214,7 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_PEER_SECOND_WIN] = GO(S_GO_PRIM, TAKE, "both nodes SECOND; this node is preferred"),
 		[E_PEER_SECOND_LOSE] = IGN("both nodes SECOND; the peer is preferred and will take the PRIM role"),
 		[E_PEER_HANDOVER] = GO(S_GO_PRIM, TAKE, "the peer hands the PRIM role over"),
+		[E_PEER_BLOCKED] = IGN("the peer retries the virtual IP; standing by"),
 		[E_DECIDE_TIMEOUT] = IGN("not deciding"),
 		[E_APPLY_OK] = GO(S_SECOND, 0, "SECOND resources started"),
 		[E_APPLY_FAIL] = GO(S_STOPPING, A_APPLY_NONE, "start failed"),
@@ -232,6 +239,7 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_PEER_SECOND_WIN] = GO(S_GO_PRIM, TAKE, "both nodes SECOND; this node is preferred"),
 		[E_PEER_SECOND_LOSE] = IGN("both nodes SECOND; the peer is preferred and will take the PRIM role"),
 		[E_PEER_HANDOVER] = GO(S_GO_PRIM, TAKE, "the peer hands the PRIM role over (swap)"),
+		[E_PEER_BLOCKED] = IGN("the peer retries the virtual IP; standing by"),
 		[E_DECIDE_TIMEOUT] = IGN("not deciding"),
 		[E_APPLY_OK] = IGN("no change of role under way"),
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
@@ -256,6 +264,7 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_PEER_SECOND_WIN] = IGN("releasing the PRIM role"),
 		[E_PEER_SECOND_LOSE] = IGN("releasing the PRIM role"),
 		[E_PEER_HANDOVER] = IGN("releasing the PRIM role"),
+		[E_PEER_BLOCKED] = IGN("releasing the PRIM role"),
 		[E_DECIDE_TIMEOUT] = IGN("not deciding"),
 		[E_APPLY_OK] = GO(S_SECOND_HO, 0, "PRIM role released; waiting for the peer to take it"),
 		[E_APPLY_FAIL] = GO(S_STOPPING, A_APPLY_NONE, "swap failed"),
@@ -280,6 +289,7 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_PEER_SECOND_WIN] = IGN("waiting for the peer to take the PRIM role"),
 		[E_PEER_SECOND_LOSE] = IGN("waiting for the peer to take the PRIM role"),
 		[E_PEER_HANDOVER] = IGN("waiting for the peer to take the PRIM role"),
+		[E_PEER_BLOCKED] = IGN("the peer retries the virtual IP; standing by"),
 		[E_DECIDE_TIMEOUT] = IGN("not deciding"),
 		[E_APPLY_OK] = IGN("no change of role under way"),
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
@@ -304,6 +314,7 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_PEER_SECOND_WIN] = IGN("restarting the PRIM role"),
 		[E_PEER_SECOND_LOSE] = IGN("restarting the PRIM role"),
 		[E_PEER_HANDOVER] = IGN("restarting the PRIM role"),
+		[E_PEER_BLOCKED] = IGN("restarting the PRIM role"),
 		[E_DECIDE_TIMEOUT] = IGN("not deciding"),
 		[E_APPLY_OK] = GO(S_GO_PRIM, A_APPLY_PRIM, "restart: resources stopped, starting them again"),
 		[E_APPLY_FAIL] = GO(S_STOPPING, A_APPLY_NONE, "restart: stopping the resources failed"),
@@ -328,6 +339,7 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_PEER_SECOND_WIN] = IGN("restarting the SECOND role"),
 		[E_PEER_SECOND_LOSE] = IGN("restarting the SECOND role"),
 		[E_PEER_HANDOVER] = GO(S_GO_PRIM, TAKE, "the peer hands the PRIM role over"),
+		[E_PEER_BLOCKED] = IGN("restarting the SECOND role"),
 		[E_DECIDE_TIMEOUT] = IGN("not deciding"),
 		[E_APPLY_OK] = GO(S_GO_SECOND, A_APPLY_SECOND, "restart: resources stopped, starting them again"),
 		[E_APPLY_FAIL] = GO(S_STOPPING, A_APPLY_NONE, "restart: stopping the resources failed"),
@@ -423,8 +435,9 @@ enum sm_event sm_classify_peer(const struct sm_peer *p, uint64_t my_term, int my
 		return E_PEER_LOST;
 	switch (p->state) {
 	case S_STOP:
-	case S_BLOCKED:
 		return E_PEER_STOP;
+	case S_BLOCKED:
+		return E_PEER_BLOCKED;
 	case S_STOPPING:
 	case S_HANDOVER:
 		return E_PEER_STOPPING;
@@ -458,7 +471,7 @@ static const char *const event_names[E__COUNT] = {
 	"start", "stop", "restart", "swap", "forcestart",
 	"peer-lost", "peer-stop", "peer-stopping", "peer-wait-win", "peer-wait-lose",
 	"peer-resuming-win", "peer-resuming-lose", "peer-active-win", "peer-active-lose",
-	"peer-second-win", "peer-second-lose", "peer-handover",
+	"peer-second-win", "peer-second-lose", "peer-handover", "peer-blocked",
 	"decide-timeout", "apply-ok", "apply-fail", "vip-in-use", "retry",
 };
 static const char *const display_names[] = { "STOP", "WAIT", "ALONE", "PRIM", "SECOND" };

@@ -50,6 +50,7 @@ enum sm_event {
 	E_PEER_SECOND_WIN,    /* peer is SECOND; if we are too, we take PRIM */
 	E_PEER_SECOND_LOSE,   /* peer is SECOND; if we are too, it takes PRIM */
 	E_PEER_HANDOVER,      /* peer released PRIM for us (swap) */
+	E_PEER_BLOCKED,       /* peer wants PRIM but the VIP is in use: stand by */
 	/* timers and results */
 	E_DECIDE_TIMEOUT,     /* no word from the peer while deciding */
 	E_APPLY_OK, E_APPLY_FAIL, E_VIP_IN_USE,

@@ -99,11 +99,19 @@ int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode
 	const char *p = buf;
 	int fd, dfd, err = 0;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+	/* A unique temporary name: two writers of the same file never rename
+	 * each other's half-written data into place. */
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	if (fchmod(fd, mode) < 0) {
+		err = -errno;
+		close(fd);
+		unlink(tmp);
+		return err;
+	}
 	while (len > 0) {
 		ssize_t w = write(fd, p, len);
 
