@@ -37,6 +37,8 @@ struct hb {
 	int nnets;
 	struct event *tick;     /* send timer */
 	struct event *loss;     /* peer-lost timer */
+	struct event *suspect;  /* timer firing suspect_lead before the loss */
+	uint32_t suspect_lead;
 	bool reachable;
 	struct hb_msg local;
 	uint64_t rejected;
@@ -95,6 +97,25 @@ static void arm_loss(struct hb *h)
 	struct timeval tv = { h->cfg->hb_timeout_ms / 1000, (h->cfg->hb_timeout_ms % 1000) * 1000 };
 
 	evtimer_add(h->loss, &tv);
+	if (h->suspect_lead && h->suspect_lead < h->cfg->hb_timeout_ms && h->cb.suspect) {
+		uint32_t at = h->cfg->hb_timeout_ms - h->suspect_lead;
+		struct timeval st = { at / 1000, (at % 1000) * 1000 };
+
+		evtimer_add(h->suspect, &st);
+	}
+}
+
+static void on_suspect(evutil_socket_t fd, short what, void *arg)
+{
+	struct hb *h = arg;
+
+	if (h->reachable)
+		h->cb.suspect(h->cb.arg);
+}
+
+void hb_set_suspect_lead(struct hb *h, uint32_t lead_ms)
+{
+	h->suspect_lead = lead_ms;
 }
 
 static void on_loss(evutil_socket_t fd, short what, void *arg)
@@ -216,6 +237,7 @@ struct hb *hb_new(struct event_base *base, const struct config *cfg, int self,
 	}
 	h->tick = event_new(base, -1, EV_PERSIST, on_tick, h);
 	h->loss = evtimer_new(base, on_loss, h);
+	h->suspect = evtimer_new(base, on_suspect, h);
 	event_add(h->tick, &tv);
 	return h;
 }
@@ -234,6 +256,8 @@ void hb_free(struct hb *h)
 		event_free(h->tick);
 	if (h->loss)
 		event_free(h->loss);
+	if (h->suspect)
+		event_free(h->suspect);
 	memset(h->key, 0, sizeof(h->key));
 	free(h);
 }

@@ -19,6 +19,9 @@ struct hb_callbacks {
 	void (*peer)(void *arg, const struct hb_msg *m, int net);
 	/* No valid heartbeat on any network for timeout_ms. */
 	void (*lost)(void *arg);
+	/* Optional: silence for timeout_ms - lead (hb_set_suspect_lead), so
+	 * slow preparations for a takeover can start before the peer is lost. */
+	void (*suspect)(void *arg);
 	void *arg;
 };
 
@@ -28,6 +31,9 @@ void hb_free(struct hb *h);
 
 /* What our heartbeats say; a change sends one at once on every network. */
 void hb_set_local(struct hb *h, uint8_t state, uint64_t term, uint32_t flags);
+
+/* How long before the loss `suspect` fires; 0 = never. */
+void hb_set_suspect_lead(struct hb *h, uint32_t lead_ms);
 
 bool hb_peer_reachable(const struct hb *h);
 /* Whether network net heard the peer within timeout_ms. */

@@ -236,6 +236,20 @@ static void on_lost(void *arg)
 	process(n, E_PEER_LOST, NULL, NULL, NULL);
 }
 
+/* The peer has been silent for most of timeout_ms. If its loss would make
+ * us take the VIP, probe it now: the probe's window then overlaps the rest
+ * of the timeout instead of adding to the failover time. */
+static void on_suspect(void *arg)
+{
+	struct node *n = arg;
+
+	if (!n->vip || resmgr_vip_held(n->res))
+		return;
+	if (n->state == S_SECOND || n->state == S_GO_SECOND || n->state == S_RESTART_S ||
+	    n->state == S_SECOND_HO || n->state == S_WAIT)
+		vip_probe_ahead(n->vip);
+}
+
 static void on_decide(evutil_socket_t fd, short what, void *arg)
 {
 	struct node *n = arg;
@@ -359,7 +373,7 @@ int node_start(struct node *n)
 	int r = persist_load(n->state_path, &d);
 	bool start, same_boot;
 	enum sm_state was;
-	struct hb_callbacks cb = { .peer = on_peer, .lost = on_lost, .arg = n };
+	struct hb_callbacks cb = { .peer = on_peer, .lost = on_lost, .suspect = on_suspect, .arg = n };
 
 	if (r < 0) {
 		memset(&d, 0, sizeof(d));
@@ -392,6 +406,13 @@ int node_start(struct node *n)
 	n->hb = hb_new(n->base, n->cfg, n->self, n->incarnation, &cb);
 	if (!n->hb)
 		return -1;
+	/* The probe window plus a margin for the probe to start, at most half
+	 * the timeout: probing ahead must stay rare on a healthy link. */
+	if (n->vip && n->cfg->vip_probe_ms) {
+		uint32_t lead = n->cfg->vip_probe_ms + 20;
+
+		hb_set_suspect_lead(n->hb, lead < n->cfg->hb_timeout_ms / 2 ? lead : n->cfg->hb_timeout_ms / 2);
+	}
 
 	start = n->boot == BOOT_ON || (n->boot == BOOT_KEEP && n->admin_started);
 	n->since_ms = wall_ms();

@@ -47,6 +47,10 @@ struct vip {
 	unsigned probe_sent;
 	uint64_t probe_start;
 
+	/* probe ahead: in flight for nobody yet, or its "free" result */
+	bool ahead_running;
+	uint64_t ahead_free_ms;     /* when an ahead probe found it free; 0 = none */
+
 	/* announcements still to send after the burst */
 	struct event *garp_timer;
 	uint32_t garp_left;
@@ -338,6 +342,7 @@ static void probe_stop(struct vip *v)
 	v->probe_cb = NULL;
 	v->probe_arg = NULL;
 	v->probe_known_free = false;
+	v->ahead_running = false;
 }
 
 /* Last thing a caller does: cb may free v. */
@@ -462,17 +467,68 @@ void vip_probe_cancel(struct vip *v)
 
 /* Setup failures (no such interface, no socket) return -1 and cb is not
  * called; failures once probing report VIP_PROBE_ERROR through cb. */
+static int probe_start(struct vip *v, vip_probe_cb cb, void *arg);
+
+static void ahead_done(enum vip_probe_result r, const uint8_t mac[6], void *arg)
+{
+	struct vip *v = arg;
+
+	v->ahead_free_ms = r == VIP_FREE ? mono_ms() : 0;
+}
+
+int vip_probe_ahead(struct vip *v)
+{
+	if (v->probe_cb)
+		return 0;
+	v->ahead_free_ms = 0;
+	if (probe_start(v, ahead_done, v) < 0)
+		return -1;
+	v->ahead_running = true;
+	log_debug("vip %s: probing ahead", v->desc);
+	return 0;
+}
+
 int vip_probe(struct vip *v, vip_probe_cb cb, void *arg)
+{
+	static const struct timeval now = { 0, 0 };
+
+	if (!cb) {
+		log_error("vip %s: probe without a callback", v->desc);
+		return -1;
+	}
+	if (v->ahead_running) {
+		/* Join the probe in flight: it reports to us when its window ends. */
+		v->ahead_running = false;
+		v->probe_cb = cb;
+		v->probe_arg = arg;
+		log_debug("vip %s: joining the probe started ahead", v->desc);
+		return 0;
+	}
+	if (v->ahead_free_ms && mono_ms() - v->ahead_free_ms <= v->o.probe_ms + 100) {
+		v->ahead_free_ms = 0;
+		probe_stop(v);
+		v->probe_known_free = true;
+		if (evtimer_add(v->probe_timer, &now) < 0) {
+			log_error("vip %s: probe: cannot arm timer", v->desc);
+			probe_stop(v);
+			return -1;
+		}
+		v->probe_cb = cb;
+		v->probe_arg = arg;
+		log_debug("vip %s: free, as the probe made ahead found", v->desc);
+		return 0;
+	}
+	v->ahead_free_ms = 0;
+	return probe_start(v, cb, arg);
+}
+
+static int probe_start(struct vip *v, vip_probe_cb cb, void *arg)
 {
 	static const struct timeval now = { 0, 0 };
 	struct sockaddr_ll sll;
 	int present = 0;
 
 	probe_stop(v);
-	if (!cb) {
-		log_error("vip %s: probe without a callback", v->desc);
-		return -1;
-	}
 	if (v->o.probe_ms > 0) {
 		present = vip_present(v);
 		if (present < 0)

@@ -46,6 +46,13 @@ int vip_present(struct vip *v);
 int vip_probe(struct vip *v, vip_probe_cb cb, void *arg);
 void vip_probe_cancel(struct vip *v);
 
+/* Probes now, for a vip_probe() expected soon (the peer is about to be
+ * declared lost): that call then joins the probe in flight, or takes its
+ * "free" result if it finished within the last probe_ms + 100 ms. An "in
+ * use" result is never reused: vip_probe() probes again. No-op while a
+ * probe runs. 0 or -1. */
+int vip_probe_ahead(struct vip *v);
+
 /* Adds the address (no error if present) and starts the announcements.
  * 0 or -1 (logged). */
 int vip_add(struct vip *v);
