@@ -577,6 +577,61 @@ static void test_probe_free(void **state)
 	vip_free(v);
 }
 
+/* A probe made ahead: a vip_probe() during it joins it (one window, not
+ * two); one soon after it takes its "free" result at once; an "in use"
+ * result is never reused. */
+static void test_probe_ahead(void **state)
+{
+	struct vip *v = new_vip(OUR_IF, "10.77.0.201", 24, 300);
+	struct probe_rec p = { 0 };
+	uint64_t t0 = mono_ms();
+
+	/* Join: the answer comes when the ahead window ends. */
+	assert_int_equal(vip_probe_ahead(v), 0);
+	run_loop(100);
+	assert_int_equal(vip_probe(v, probe_cb, &p), 0);
+	run_loop(2000);
+	assert_int_equal(p.calls, 1);
+	assert_int_equal(p.r, VIP_FREE);
+	assert_true(p.at - t0 >= 290);
+	assert_true(p.at - t0 < 600);
+
+	/* Reuse: the ahead probe finished; a probe within probe_ms + 100 ms
+	 * answers from the loop at once. */
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(vip_probe_ahead(v), 0);
+	run_loop(350);
+	t0 = mono_ms();
+	assert_int_equal(vip_probe(v, probe_cb, &p), 0);
+	assert_int_equal(p.calls, 0);
+	run_loop(2000);
+	assert_int_equal(p.calls, 1);
+	assert_int_equal(p.r, VIP_FREE);
+	assert_true(p.at - t0 < 100);
+
+	/* Too old: probes again, a full window. */
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(vip_probe_ahead(v), 0);
+	run_loop(750);
+	t0 = mono_ms();
+	assert_int_equal(vip_probe(v, probe_cb, &p), 0);
+	run_loop(2000);
+	assert_int_equal(p.calls, 1);
+	assert_true(p.at - t0 >= 290);
+	vip_free(v);
+
+	/* In use found ahead: the real probe sees it again, never "free". */
+	v = new_vip(OUR_IF, PEER_ADDR, 24, 300);
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(vip_probe_ahead(v), 0);
+	run_loop(350);
+	assert_int_equal(vip_probe(v, probe_cb, &p), 0);
+	run_loop(2000);
+	assert_int_equal(p.calls, 1);
+	assert_int_equal(p.r, VIP_IN_USE);
+	vip_free(v);
+}
+
 /* Interface down: the probe cannot be trusted, so it reports an error
  * (from the loop) rather than "free". */
 static void test_probe_link_down(void **state)
@@ -613,6 +668,7 @@ int main(void)
 		cmocka_unit_test(test_del_stops_garp),
 		cmocka_unit_test(test_free_with_garp_pending),
 		cmocka_unit_test(test_probe_link_down),
+		cmocka_unit_test(test_probe_ahead),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
