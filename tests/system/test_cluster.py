@@ -198,3 +198,61 @@ def test_vip_in_use_by_a_third_host(lab):
     lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
     lab.wait_for(lambda: lab.client_get() == "node1", TIMEOUT, what="node1 to answer")
     assert lab.vip_owner() == "node1"
+
+
+def test_boot_modes_and_state_across_restarts(lab):
+    start_pair(lab)
+    # keep (default): a clean restart of SECOND's vigild brings it back SECOND.
+    lab.stop_vigild(2)
+    lab.wait_for(lambda: lab.states(1)["node1"] == ("ALONE", "green", True), TIMEOUT,
+                 what="node1 ALONE while node2's vigild is down")
+    lab.start_vigild(2)
+    lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
+    # off: node2 stays STOP after a restart, and says why.
+    out = lab.vigilctl(1, "--node", "node2", "boot", "off").stdout
+    assert "boot off" in out
+    lab.stop_vigild(2)
+    lab.start_vigild(2)
+    lab.wait_for(lambda: lab.states(1)["node2"] == ("STOP", "red", True), TIMEOUT,
+                 what="node2 STOP with boot off")
+    time.sleep(1.0)
+    assert lab.states(1)["node2"] == ("STOP", "red", True)
+    st2 = [n for n in lab.status(2)["nodes"] if n["name"] == "node2"][0]
+    assert st2["boot"] == "off" and "boot is off" in st2["reason"]
+    # on: starts although the last command was stop.
+    lab.vigilctl(2, "boot", "on")
+    lab.vigilctl(2, "stop")
+    lab.stop_vigild(2)
+    lab.start_vigild(2)
+    lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
+    # keep again, after a stop: the node stays stopped.
+    lab.vigilctl(2, "boot", "keep")
+    lab.vigilctl(2, "stop")
+    lab.stop_vigild(2)
+    lab.start_vigild(2)
+    lab.wait_for(lambda: lab.states(1)["node2"] == ("STOP", "red", True), TIMEOUT,
+                 what="node2 STOP (keep, stopped before)")
+    # A bad mode is refused and changes nothing.
+    cp = lab.vigilctl(2, "boot", "sometimes", check=False)
+    assert cp.returncode != 0
+    st2 = [n for n in lab.status(2)["nodes"] if n["name"] == "node2"][0]
+    assert st2["boot"] == "keep"
+
+
+def test_lossy_heartbeat_network_is_not_a_failover(lab):
+    start_pair(lab)
+    # 20% loss on network 0 and network 1 down: heartbeats every 100 ms,
+    # timeout 600 ms; six losses in a row (p ~ 0.3% over the test) would be
+    # needed for a false failover.
+    lab.drop_share(1, 20, net=0)
+    lab.cut_link(1, 1)
+    try:
+        end = time.monotonic() + 4
+        while time.monotonic() < end:
+            assert lab.states(2) == {"node1": ("PRIM", "green", True),
+                                     "node2": ("SECOND", "green", True)}
+            time.sleep(0.2)
+    finally:
+        lab.heal(1)
+        lab.heal_link(1, 1)
+    assert starts_stops(lab) == [("node1", "start")]
