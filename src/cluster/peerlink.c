@@ -19,6 +19,10 @@
 
 #define HDR_LEN (4 + PROTO_MAC_LEN)
 #define SERVER_TIMEOUT_S 10
+/* Requests are small; answers (logs) may be large. Bounding requests keeps
+ * a client that has not yet proven it knows the secret from making us
+ * buffer megabytes. */
+#define REQUEST_MAX (64u * 1024)
 
 struct peerlink {
 	struct event_base *base;
@@ -32,7 +36,7 @@ struct peerlink {
 
 /* Reads one frame from in; 1 = complete (json set), 0 = need more, -1 = bad. */
 static int read_frame(struct peerlink *pl, struct evbuffer *in, const unsigned char *nonce,
-                      char dir, json_t **json, const char **why)
+                      char dir, uint32_t max, json_t **json, const char **why)
 {
 	unsigned char hdr[HDR_LEN], mac[PROTO_MAC_LEN];
 	uint32_t len;
@@ -44,7 +48,7 @@ static int read_frame(struct peerlink *pl, struct evbuffer *in, const unsigned c
 	evbuffer_copyout(in, hdr, HDR_LEN);
 	memcpy(&len, hdr, 4);
 	len = be32toh(len);
-	if (len == 0 || len > PROTO_FRAME_MAX) {
+	if (len == 0 || len > max) {
 		*why = "frame length out of range";
 		return -1;
 	}
@@ -136,7 +140,7 @@ static void srv_read(struct bufferevent *bev, void *arg)
 
 	if (r->handled)
 		return;
-	k = read_frame(r->pl, bufferevent_get_input(bev), r->nonce, 'Q', &req, &why);
+	k = read_frame(r->pl, bufferevent_get_input(bev), r->nonce, 'Q', REQUEST_MAX, &req, &why);
 	if (k == 0)
 		return;
 	if (k < 0) {
@@ -185,6 +189,7 @@ void peerlink_reply_send(struct peerlink_reply *r, json_t *resp)
 	}
 	write_frame(r->pl, r->bev, r->nonce, 'A', resp);
 	json_decref(resp);
+	r->handled = false; /* from here on, the connection owns r again */
 	bufferevent_setcb(r->bev, NULL, srv_written, srv_event, r);
 	bufferevent_enable(r->bev, EV_WRITE);
 }
@@ -237,7 +242,7 @@ static void cli_read(struct bufferevent *bev, void *arg)
 		q->have_nonce = true;
 		write_frame(q->pl, bev, q->nonce, 'Q', q->json);
 	}
-	k = read_frame(q->pl, in, q->nonce, 'A', &resp, &why);
+	k = read_frame(q->pl, in, q->nonce, 'A', PROTO_FRAME_MAX, &resp, &why);
 	if (k == 0)
 		return;
 	if (k < 0) {

@@ -68,7 +68,7 @@ static char *serialize(const struct persist_data *d)
 int persist_load(const char *path, struct persist_data *out)
 {
 	json_error_t jerr;
-	json_t *o, *run;
+	json_t *o, *run = NULL;
 	const char *state = "STOP", *admin = "stopped", *boot = "keep", *bid = "";
 	json_int_t term = 0, inc = 0;
 	int vip = 0;

@@ -38,7 +38,7 @@ void format_wall(uint64_t ms, char *buf, size_t len)
 int read_file(const char *path, size_t max, char **buf, size_t *len)
 {
 	int fd, err = 0;
-	size_t cap = 4096, n = 0;
+	size_t cap = max < 4096 ? max : 4096, n = 0;
 	char *b;
 
 	*buf = NULL;
@@ -59,7 +59,17 @@ int read_file(const char *path, size_t max, char **buf, size_t *len)
 			char *nb;
 
 			if (cap >= max) {
-				err = -EFBIG;
+				char extra;
+				ssize_t r1;
+
+				/* Exactly max bytes is fine; one more is too big. */
+				do
+					r1 = read(fd, &extra, 1);
+				while (r1 < 0 && errno == EINTR);
+				if (r1 < 0)
+					err = -errno;
+				else if (r1 > 0)
+					err = -EFBIG;
 				break;
 			}
 			cap = cap * 2 > max ? max : cap * 2;
@@ -148,6 +158,8 @@ int mkdir_p(const char *path, mode_t mode)
 	char tmp[PATH_MAX];
 	size_t n;
 
+	if (!*path)
+		return -EINVAL;
 	if (!strlcpy_ok(tmp, path, sizeof(tmp)))
 		return -ENAMETOOLONG;
 	n = strlen(tmp);
@@ -161,8 +173,17 @@ int mkdir_p(const char *path, mode_t mode)
 			return -errno;
 		*p = '/';
 	}
-	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-		return -errno;
+	if (mkdir(tmp, mode) < 0) {
+		struct stat st;
+
+		if (errno != EEXIST)
+			return -errno;
+		/* Like mkdir -p: an existing file of that name is an error. */
+		if (stat(tmp, &st) < 0)
+			return -errno;
+		if (!S_ISDIR(st.st_mode))
+			return -ENOTDIR;
+	}
 	return 0;
 }
 
