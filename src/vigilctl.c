@@ -676,7 +676,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vigilctl: out of memory\n");
 		return EXIT_FAIL;
 	}
-	if (config_load(o.config, cfg, err, sizeof(err)) < 0) {
+	if (config_load_flags(o.config, cfg, CONFIG_NO_SECRET, err, sizeof(err)) < 0) {
 		fprintf(stderr, "vigilctl: %s\n", err);
 		free(cfg);
 		return EXIT_USAGE;

@@ -163,6 +163,7 @@ struct parse {
 	int count[S_COUNT];
 
 	int secret_line;
+	bool skip_secret;
 	int vip_addr_line;
 	int res_after_line[CFG_MAX_RESOURCES];   /* file order */
 };
@@ -896,12 +897,18 @@ static int check_all(struct parse *p)
 					     "an address of [node %s]", ip, cfg->nodes[j].name);
 					return -1;
 				}
-	return load_secret(p);
+	return p->skip_secret ? 0 : load_secret(p);
 }
 
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
-	struct parse p = { .cfg = cfg, .path = path, .err = err, .errlen = errlen, .sect = -1 };
+	return config_load_flags(path, cfg, 0, err, errlen);
+}
+
+int config_load_flags(const char *path, struct config *cfg, unsigned flags, char *err, size_t errlen)
+{
+	struct parse p = { .cfg = cfg, .path = path, .err = err, .errlen = errlen, .sect = -1,
+	                   .skip_secret = (flags & CONFIG_NO_SECRET) != 0 };
 	int rc;
 
 	memset(cfg, 0, sizeof(*cfg));

@@ -83,6 +83,10 @@ struct config {
  * writes "PATH:LINE: message" into err; cfg is then freed and unusable. */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 void config_free(struct config *cfg);
+/* CONFIG_NO_SECRET: do not read secret_file (for clients such as vigilctl,
+ * which need only run_dir and may run without the right to read it). */
+#define CONFIG_NO_SECRET 1u
+int config_load_flags(const char *path, struct config *cfg, unsigned flags, char *err, size_t errlen);
 
 /* Index of the node whose name is name, or -1. */
 int config_node_index(const struct config *cfg, const char *name);

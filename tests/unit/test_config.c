@@ -483,6 +483,24 @@ static void test_err_missing(void **state)
 	expect_error(BASE "[resource r]\nstart = x\n", 8, "missing required key 'stop' in [resource r]");
 }
 
+static void test_no_secret_flag(void **state)
+{
+	static const char text[] = "[cluster]\nname = vms\nsecret_file = /tmp/vigil-test-no-such-secret\n"
+		"run_dir = /run/vigil-x\n[node node1]\naddress = 10.0.0.1\n[node node2]\naddress = 10.0.0.2\n";
+	struct config cfg;
+	char err[512];
+
+	/* A client that needs only run_dir loads the file without the secret. */
+	write_file_or_die(conf_path, text, 0644);
+	assert_int_equal(config_load_flags(conf_path, &cfg, CONFIG_NO_SECRET, err, sizeof(err)), 0);
+	assert_string_equal(cfg.run_dir, "/run/vigil-x");
+	assert_int_equal(cfg.secret_len, 0);
+	config_free(&cfg);
+	/* The daemon's load still requires it. */
+	assert_int_equal(config_load(conf_path, &cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "No such file or directory"));
+}
+
 static void test_err_secret(void **state)
 {
 	char msg[256];
@@ -793,6 +811,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_contract_example, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_secret_flag, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_all_keys_set, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_comments_and_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resource_order, setup, teardown),
