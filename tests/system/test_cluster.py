@@ -256,3 +256,22 @@ def test_lossy_heartbeat_network_is_not_a_failover(lab):
         lab.heal(1)
         lab.heal_link(1, 1)
     assert starts_stops(lab) == [("node1", "start")]
+
+
+def test_restart_command_restarts_in_place(lab):
+    start_pair(lab)
+    lab.vigilctl(2, "--node", "node1", "restart")
+    # The SECOND never takes over while the PRIM restarts its resources.
+    end = time.monotonic() + 2
+    while time.monotonic() < end:
+        assert lab.states(2)["node2"][0] == "SECOND"
+        time.sleep(0.1)
+    lab.wait_states(2, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
+    lab.wait_for(lambda: lab.client_get() == "node1", TIMEOUT, what="node1 to answer again")
+    assert starts_stops(lab) == [("node1", "start"), ("node1", "stop"), ("node1", "start")]
+    assert lab.vip_owner() == "node1"
+    # restart of a stopped node is refused with a reason.
+    lab.vigilctl(2, "stop")
+    lab.wait_for(lambda: lab.states(1)["node2"] == ("STOP", "red", True), TIMEOUT, what="node2 STOP")
+    cp = lab.vigilctl(1, "--node", "node2", "restart", check=False)
+    assert cp.returncode == 1 and "stopped" in cp.stderr
