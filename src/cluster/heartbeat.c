@@ -94,14 +94,13 @@ static void reject(struct hb *h, const struct sockaddr_in *from, int net, const 
 
 static void arm_loss(struct hb *h)
 {
-	struct timeval tv = { h->cfg->hb_timeout_ms / 1000, (h->cfg->hb_timeout_ms % 1000) * 1000 };
+	struct timeval tv;
 
+	ms_to_timeval(h->cfg->hb_timeout_ms, &tv);
 	evtimer_add(h->loss, &tv);
 	if (h->suspect_lead && h->suspect_lead < h->cfg->hb_timeout_ms && h->cb.suspect) {
-		uint32_t at = h->cfg->hb_timeout_ms - h->suspect_lead;
-		struct timeval st = { at / 1000, (at % 1000) * 1000 };
-
-		evtimer_add(h->suspect, &st);
+		ms_to_timeval(h->cfg->hb_timeout_ms - h->suspect_lead, &tv);
+		evtimer_add(h->suspect, &tv);
 	}
 }
 
@@ -214,7 +213,7 @@ struct hb *hb_new(struct event_base *base, const struct config *cfg, int self,
                   uint64_t incarnation, const struct hb_callbacks *cb)
 {
 	struct hb *h = calloc(1, sizeof(*h));
-	struct timeval tv = { cfg->hb_interval_ms / 1000, (cfg->hb_interval_ms % 1000) * 1000 };
+	struct timeval tv;
 
 	if (!h)
 		return NULL;
@@ -236,6 +235,7 @@ struct hb *hb_new(struct event_base *base, const struct config *cfg, int self,
 		}
 	}
 	h->tick = event_new(base, -1, EV_PERSIST, on_tick, h);
+	ms_to_timeval(cfg->hb_interval_ms, &tv);
 	h->loss = evtimer_new(base, on_loss, h);
 	h->suspect = evtimer_new(base, on_suspect, h);
 	event_add(h->tick, &tv);

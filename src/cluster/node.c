@@ -96,8 +96,9 @@ static void announce(struct node *n)
 
 static void arm(struct event *ev, uint64_t ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+	struct timeval tv;
 
+	ms_to_timeval(ms, &tv);
 	evtimer_add(ev, &tv);
 }
 

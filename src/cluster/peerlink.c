@@ -276,12 +276,13 @@ static void try_next(struct req *q)
 {
 	struct peerlink *pl = q->pl;
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(pl->cfg->hb_port) };
-	struct timeval tv = { q->timeout_ms / 1000, (q->timeout_ms % 1000) * 1000 };
+	struct timeval tv;
 
 	if (q->net >= pl->cfg->nnets) {
 		req_finish(q, NULL, q->err[0] ? q->err : "no heartbeat network to reach the peer");
 		return;
 	}
+	ms_to_timeval(q->timeout_ms, &tv);
 	sin.sin_addr = pl->cfg->nodes[pl->peer].addr[q->net];
 	q->bev = bufferevent_socket_new(pl->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!q->bev) {

@@ -223,6 +223,14 @@ static void enqueue(enum log_file f, const char *stamp, const char *text)
 	pthread_mutex_unlock(&L.lock);
 }
 
+/* One event, one line: a newline inside a message would forge a second. */
+static void flatten(char *text)
+{
+	for (char *p = text; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+}
+
 static void stamp_now(char *buf, size_t len)
 {
 	format_wall(wall_ms(), buf, len);
@@ -234,10 +242,7 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 
 	vsnprintf(text, sizeof(text), fmt, ap);
-	/* One event, one line: a newline in a message would forge a second. */
-	for (char *p = text; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	flatten(text);
 	snprintf(line, sizeof(line), "%-5s %s", log_level_str(level), text);
 	if (level <= L.max_level) {
 		if (L.foreground) {
@@ -269,9 +274,7 @@ void log_app(const char *src, const char *line)
 	char stamp[32], text[LOG_LINE_MAX];
 
 	snprintf(text, sizeof(text), "%s: %s", src, line);
-	for (char *p = text; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	flatten(text);
 	if (L.files_open) {
 		stamp_now(stamp, sizeof(stamp));
 		enqueue(LOGF_APPLICATION, stamp, text);
@@ -287,9 +290,7 @@ void log_command(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	for (char *p = text; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	flatten(text);
 	if (L.files_open) {
 		stamp_now(stamp, sizeof(stamp));
 		enqueue(LOGF_COMMANDS, stamp, text);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +24,12 @@ static uint64_t clock_ns(clockid_t id)
 uint64_t mono_ms(void) { return clock_ns(CLOCK_MONOTONIC) / 1000000ull; }
 uint64_t mono_us(void) { return clock_ns(CLOCK_MONOTONIC) / 1000ull; }
 uint64_t wall_ms(void) { return clock_ns(CLOCK_REALTIME) / 1000000ull; }
+
+void ms_to_timeval(uint64_t ms, struct timeval *tv)
+{
+	tv->tv_sec = (time_t)(ms / 1000);
+	tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
+}
 
 void format_wall(uint64_t ms, char *buf, size_t len)
 {

@@ -12,6 +12,9 @@
 /* CLOCK_MONOTONIC: every timeout and deadline uses these. */
 uint64_t mono_ms(void);
 uint64_t mono_us(void);
+/* For libevent timers. */
+struct timeval;
+void ms_to_timeval(uint64_t ms, struct timeval *tv);
 /* CLOCK_REALTIME, only for timestamps shown to people. */
 uint64_t wall_ms(void);
 /* "2026-11-23 20:41:07.123" into buf (at least 24 bytes). */

@@ -166,12 +166,13 @@ static void on_kill(evutil_socket_t fd, short what, void *arg)
 
 static void start_kill(struct script *s)
 {
-	struct timeval tv = { (time_t)(g.grace_ms / 1000), (suseconds_t)(g.grace_ms % 1000) * 1000 };
+	struct timeval tv;
 
 	if (s->term_sent)
 		return;
 	s->term_sent = true;
 	kill_group(s, SIGTERM);
+	ms_to_timeval(g.grace_ms, &tv);
 	evtimer_add(s->kill_ev, &tv);
 }
 
@@ -509,7 +510,9 @@ struct script *script_run(const char *name, const char *command, char *const env
 	s->arg = arg;
 	event_add(s->out_ev, NULL);
 	if (timeout_ms > 0) {
-		struct timeval tv = { (time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000 };
+		struct timeval tv;
+
+		ms_to_timeval(timeout_ms, &tv);
 
 		evtimer_add(s->deadline_ev, &tv);
 	}

@@ -73,12 +73,6 @@ const char *vip_describe(const struct vip *v)
 	return v->desc;
 }
 
-static void ms_to_tv(uint64_t ms, struct timeval *tv)
-{
-	tv->tv_sec = (time_t)(ms / 1000);
-	tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
-}
-
 static void fmt_mac(const uint8_t mac[ETH_ALEN], char buf[18])
 {
 	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x",
@@ -96,7 +90,7 @@ static struct mnl_socket *nl_open(void)
 	nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
 	if (!nl)
 		return NULL;
-	ms_to_tv(NL_TIMEOUT_MS, &tv);
+	ms_to_timeval(NL_TIMEOUT_MS, &tv);
 	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0 ||
 	    setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
 		err = errno;
@@ -456,7 +450,7 @@ static void probe_timer_cb(evutil_socket_t fd, short what, void *arg)
 		probe_finish(v, VIP_FREE, NULL);
 		return;
 	}
-	ms_to_tv(next - elapsed, &tv);
+	ms_to_timeval(next - elapsed, &tv);
 	evtimer_add(v->probe_timer, &tv);
 }
 
@@ -622,7 +616,7 @@ static void garp_arm(struct vip *v)
 {
 	struct timeval tv;
 
-	ms_to_tv(v->o.garp_interval_ms, &tv);
+	ms_to_timeval(v->o.garp_interval_ms, &tv);
 	if (evtimer_add(v->garp_timer, &tv) < 0)
 		log_warn("vip %s: cannot arm announcement timer", v->desc);
 }
