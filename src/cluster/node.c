@@ -141,6 +141,10 @@ static void enter(struct node *n, const struct sm_result *r, enum sm_event e, co
 	if (r->actions & A_SPLIT) {
 		n->split_ms = wall_ms();
 		log_warn("%s: split brain: both nodes ran the service; %s", n->cfg->nodes[n->self].name, r->reason);
+		/* During the split, clients may have learned the other node's MAC
+		 * for the VIP: the node that keeps it announces it again. */
+		if (sm_is_primary(r->next) && n->vip && resmgr_vip_held(n->res))
+			vip_add(n->vip);
 	}
 	if (r->next != S_WAIT && r->next != S_RESUME)
 		evtimer_del(n->decide);

@@ -275,3 +275,25 @@ def test_restart_command_restarts_in_place(lab):
     lab.wait_for(lambda: lab.states(1)["node2"] == ("STOP", "red", True), TIMEOUT, what="node2 STOP")
     cp = lab.vigilctl(1, "--node", "node2", "restart", check=False)
     assert cp.returncode == 1 and "stopped" in cp.stderr
+
+
+def test_split_brain_without_witness_heals_to_the_older_primary(lab):
+    start_pair(lab)
+    lab.partition(1)          # every network of node1: a full split
+    try:
+        lab.wait_states(2, {"node2": "ALONE", "node1": None}, TIMEOUT)
+        lab.wait_states(1, {"node1": "ALONE", "node2": None}, TIMEOUT)
+    finally:
+        lab.heal(1)
+    # The node that was PRIM before the split keeps the service; the other
+    # yields and says a split happened and when (the keeper may never see
+    # the peer as ALONE if the peer yields first), in the status seen from
+    # either node.
+    lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
+    lab.wait_for(lambda: lab.vip_owner() == "node1", TIMEOUT, what="the VIP on node1 only")
+    lab.wait_for(lambda: lab.client_get() == "node1", TIMEOUT, what="node1 to answer")
+    for k in (1, 2):
+        n2 = [n for n in lab.status(k)["nodes"] if n["name"] == "node2"][0]
+        assert "split_brain" in n2, n2
+    mod = "\n".join(lab.vigilctl(2, "log", json=True)["lines"])
+    assert "split brain" in mod
