@@ -1,0 +1,54 @@
+/* The configuration key table, shared by the parser (config.c) and the
+ * help and docs printer (config_help.c). Internal to src/common. */
+#ifndef VIGIL_CONFIG_TABLE_H
+#define VIGIL_CONFIG_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "common/config.h"
+
+/* run_dir + "/vigild.sock" must fit in sockaddr_un.sun_path. */
+#define SOCK_NAME "/vigild.sock"
+#define RUN_DIR_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - sizeof(SOCK_NAME))
+
+enum sect { S_CLUSTER, S_NODE, S_HEARTBEAT, S_VIP, S_RESOURCE, S_COUNT };
+
+struct sect_desc {
+	const char *name;
+	bool named;             /* [node NAME] rather than [heartbeat] */
+	int min, max;           /* how many times it may appear */
+	const char *help;
+};
+
+enum ktype { T_NAME, T_PATH, T_COMMAND, T_UINT, T_PORT, T_ADDRLIST, T_CIDR, T_IFNAME, T_ENUM, T_RESREF };
+
+struct key {
+	enum sect sect;
+	const char *name;
+	enum ktype type;
+	uint32_t min, max;      /* T_UINT, T_PORT: value; T_PATH: max length */
+	const char *def;        /* parsed like a value from the file; NULL: none */
+	bool required;          /* when its section is present */
+	size_t off, off2;       /* into struct config, cfg_node or cfg_resource */
+	const char *const *choices;
+	const char *help;
+};
+
+#define CFG(f) offsetof(struct config, f)
+#define NODE(f) offsetof(struct cfg_node, f)
+#define RES(f) offsetof(struct cfg_resource, f)
+
+extern const char *const when_names[];
+extern const struct sect_desc sects[S_COUNT];
+extern const char *const type_names[];
+extern const struct key keys[];
+extern const size_t nkeys;
+#define NKEYS nkeys
+/* Upper bound on the number of keys, for arrays indexed by key. */
+#define NKEYS_MAX 64
+
+#endif
