@@ -112,6 +112,14 @@ static void on_suspect(evutil_socket_t fd, short what, void *arg)
 		h->cb.suspect(h->cb.arg);
 }
 
+void hb_set_replay_floor(struct hb *h, uint64_t incarnation)
+{
+	if (!incarnation)
+		return;
+	for (int i = 0; i < h->nnets; i++)
+		h->nets[i].replay = (struct hb_replay){ .seen = true, .incarnation = incarnation, .seq = 0 };
+}
+
 void hb_set_suspect_lead(struct hb *h, uint32_t lead_ms)
 {
 	h->suspect_lead = lead_ms;

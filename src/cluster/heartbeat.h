@@ -32,6 +32,10 @@ void hb_free(struct hb *h);
 /* What our heartbeats say; a change sends one at once on every network. */
 void hb_set_local(struct hb *h, uint8_t state, uint64_t term, uint32_t flags);
 
+/* After a restart of ours: heartbeats of an older peer incarnation than the
+ * last one we heard are replays, even before the first fresh one arrives. */
+void hb_set_replay_floor(struct hb *h, uint64_t incarnation);
+
 /* How long before the loss `suspect` fires; 0 = never. */
 void hb_set_suspect_lead(struct hb *h, uint32_t lead_ms);
 

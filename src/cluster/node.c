@@ -78,6 +78,7 @@ static void save(struct node *n)
 	d.boot = n->boot;
 	d.term = n->term;
 	d.incarnation = n->incarnation;
+	d.peer_incarnation = n->peer_incarnation;
 	persist_boot_id(d.boot_id);
 	d.vip_held = resmgr_vip_held(n->res);
 	for (int i = 0; i < resmgr_count(n->res); i++) {
@@ -223,7 +224,10 @@ static void on_peer(void *arg, const struct hb_msg *m, int net)
 	n->pv.state = m->state < S__COUNT ? (enum sm_state)m->state : S_STOP;
 	n->pv.term = m->term;
 	n->pv.index = n->peer;
-	n->peer_incarnation = m->incarnation;
+	if (n->peer_incarnation != m->incarnation) {
+		n->peer_incarnation = m->incarnation;
+		save(n);
+	}
 	if (changed) {
 		log_debug("%s: peer %s is %s (term %llu)", n->cfg->nodes[n->self].name,
 		          n->cfg->nodes[n->peer].name, sm_state_str(n->pv.state), (unsigned long long)m->term);
@@ -392,6 +396,7 @@ int node_start(struct node *n)
 	if (wall_ms() * 1000 > n->incarnation)
 		n->incarnation = wall_ms() * 1000;
 	n->term = d.term;
+	n->peer_incarnation = d.peer_incarnation;
 	n->boot = d.boot;
 	n->admin_started = d.admin_started;
 	was = state_parse(d.state);
@@ -411,6 +416,7 @@ int node_start(struct node *n)
 	n->hb = hb_new(n->base, n->cfg, n->self, n->incarnation, &cb);
 	if (!n->hb)
 		return -1;
+	hb_set_replay_floor(n->hb, d.peer_incarnation);
 	/* The probe window plus a margin for the probe to start, at most half
 	 * the timeout: probing ahead must stay rare on a healthy link. */
 	if (n->vip && n->cfg->vip_probe_ms) {

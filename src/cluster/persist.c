@@ -57,6 +57,7 @@ static char *serialize(const struct persist_data *d)
 	json_object_set_new(o, "boot", json_string(boot_mode_str(d->boot)));
 	json_object_set_new(o, "term", json_integer((json_int_t)d->term));
 	json_object_set_new(o, "incarnation", json_integer((json_int_t)d->incarnation));
+	json_object_set_new(o, "peer_incarnation", json_integer((json_int_t)d->peer_incarnation));
 	json_object_set_new(o, "boot_id", json_string(d->boot_id));
 	json_object_set_new(o, "vip_held", json_boolean(d->vip_held));
 	json_object_set_new(o, "running", run);
@@ -70,7 +71,7 @@ int persist_load(const char *path, struct persist_data *out)
 	json_error_t jerr;
 	json_t *o, *run = NULL;
 	const char *state = "STOP", *admin = "stopped", *boot = "keep", *bid = "";
-	json_int_t term = 0, inc = 0;
+	json_int_t term = 0, inc = 0, pinc = 0;
 	int vip = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -83,9 +84,10 @@ int persist_load(const char *path, struct persist_data *out)
 		          path, jerr.text, jerr.line);
 		return -EINVAL;
 	}
-	if (json_unpack_ex(o, &jerr, 0, "{s?s, s?s, s?s, s?I, s?I, s?s, s?b, s?o}",
+	if (json_unpack_ex(o, &jerr, 0, "{s?s, s?s, s?s, s?I, s?I, s?I, s?s, s?b, s?o}",
 	                   "state", &state, "admin", &admin, "boot", &boot, "term", &term,
-	                   "incarnation", &inc, "boot_id", &bid, "vip_held", &vip, "running", &run) < 0) {
+	                   "incarnation", &inc, "peer_incarnation", &pinc, "boot_id", &bid,
+	                   "vip_held", &vip, "running", &run) < 0) {
 		log_error("state file %s: %s; starting as a new node", path, jerr.text);
 		json_decref(o);
 		return -EINVAL;
@@ -96,6 +98,7 @@ int persist_load(const char *path, struct persist_data *out)
 		out->boot = BOOT_KEEP;
 	out->term = term < 0 ? 0 : (uint64_t)term;
 	out->incarnation = inc < 0 ? 0 : (uint64_t)inc;
+	out->peer_incarnation = pinc < 0 ? 0 : (uint64_t)pinc;
 	strlcpy_ok(out->boot_id, bid, sizeof(out->boot_id));
 	out->vip_held = vip;
 	if (json_is_array(run)) {

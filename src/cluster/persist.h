@@ -19,6 +19,7 @@ struct persist_data {
 	enum boot_mode boot;
 	uint64_t term;
 	uint64_t incarnation;
+	uint64_t peer_incarnation; /* the latest heard: older ones are replays */
 	char boot_id[40];         /* kernel boot the resources were started in */
 	bool vip_held;
 	int nrunning;

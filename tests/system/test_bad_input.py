@@ -148,3 +148,34 @@ def test_garbage_on_the_control_socket(lab):
     assert lab.client_get() == "node1"
     short = "\n".join(lab.vigilctl(1, "log", json=True)["lines"])
     assert "rejected" in short
+
+
+def test_replay_right_after_our_restart_is_rejected(lab):
+    """The replay window survives a restart of our own vigild: a heartbeat
+    of an older peer incarnation is refused even when it is the first one
+    heard after the restart."""
+    import signal as sig
+    secret = secrets.token_hex(24)
+    lab.setup_cluster(secret=secret.encode())
+    lab.start_vigild(1)
+    lab.start_vigild(2)
+    lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
+    inc2 = json.loads(lab.node(2).read_file("/var/lib/vigil/node.json"))["incarnation"]
+    lab.wait_for(lambda: json.loads(lab.node(1).read_file("/var/lib/vigil/node.json"))
+                 .get("peer_incarnation") == inc2, TIMEOUT, what="node1 to record node2's incarnation")
+    p2 = lab.node(2).vigild
+    p2.send_signal(sig.SIGSTOP)      # node2 goes silent, its state untouched
+    try:
+        lab.stop_vigild(1, sig=sig.SIGKILL)
+        lab.start_vigild(1)
+        lab.wait_for(lambda: lab.node(1).host_path("/run/vigil/vigild.sock").exists(), TIMEOUT,
+                     what="node1's vigild up")
+        # A heartbeat of node2's previous life, claiming it is stopped.
+        lab.node(2).run([PYTHON, "-c", FORGE, json.dumps(
+            [secret, "lab", 1, 0, 0, inc2 - 1, 10**9, True, ""])])
+        lab.wait_for(lambda: "from an old incarnation" in "\n".join(
+            lab.vigilctl(1, "log", "--verbose", json=True)["lines"]), TIMEOUT,
+            what="node1 to reject the replay")
+    finally:
+        p2.send_signal(sig.SIGCONT)
+    lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
