@@ -67,6 +67,7 @@ static void assert_defaults(const struct persist_data *d)
 	assert_int_equal(d->boot, BOOT_KEEP);
 	assert_true(d->term == 0);
 	assert_true(d->incarnation == 0);
+	assert_true(d->peer_incarnation == 0);
 	assert_string_equal(d->boot_id, "");
 	assert_false(d->vip_held);
 	assert_int_equal(d->nrunning, 0);
@@ -82,6 +83,7 @@ static struct persist_data sample(void)
 	d.boot = BOOT_OFF;
 	d.term = 4242;
 	d.incarnation = 1700000000123456ull;
+	d.peer_incarnation = 1700000000654321ull;
 	strcpy(d.boot_id, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
 	d.vip_held = true;
 	d.nrunning = 3;
@@ -98,6 +100,7 @@ static void assert_same(const struct persist_data *a, const struct persist_data 
 	assert_int_equal(a->boot, b->boot);
 	assert_true(a->term == b->term);
 	assert_true(a->incarnation == b->incarnation);
+	assert_true(a->peer_incarnation == b->peer_incarnation);
 	assert_string_equal(a->boot_id, b->boot_id);
 	assert_int_equal(a->vip_held, b->vip_held);
 	assert_int_equal(a->nrunning, b->nrunning);
