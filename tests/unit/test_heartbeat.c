@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
@@ -121,29 +123,6 @@ static void make_config(uint32_t interval_ms, uint32_t timeout_ms)
 	cfg.secret_len = sizeof(secret) - 1;
 }
 
-/* Runs the loop in short slices until *flag-like condition holds or
- * timeout_ms passes: a bug cannot hang the test. */
-typedef bool (*pred_fn)(void *arg);
-
-static bool run_until(struct event_base *base, pred_fn pred, void *arg, uint32_t timeout_ms)
-{
-	uint64_t end = mono_ms() + timeout_ms;
-
-	while (!pred || !pred(arg)) {
-		struct timeval tv = { 0, 5000 };
-
-		if (mono_ms() >= end)
-			return pred == NULL;
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-	}
-	return true;
-}
-
-static void run_for(struct event_base *base, uint32_t ms)
-{
-	run_until(base, NULL, NULL, ms);
-}
 
 static struct hb *new_hb(struct event_base *base, int self, uint64_t inc, struct seen *s)
 {

@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
@@ -107,29 +109,6 @@ static void on_resp(json_t *resp, const char *err, void *arg)
 		strlcpy_ok(res->err, err, sizeof(res->err));
 }
 
-typedef bool (*pred_fn)(void *arg);
-
-/* Runs the loop in short slices until pred holds or timeout_ms passes, so
- * a bug cannot hang the test. */
-static bool run_until(struct event_base *base, pred_fn pred, void *arg, uint32_t timeout_ms)
-{
-	uint64_t end = mono_ms() + timeout_ms;
-
-	while (!pred || !pred(arg)) {
-		struct timeval tv = { 0, 5000 };
-
-		if (mono_ms() >= end)
-			return pred == NULL;
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-	}
-	return true;
-}
-
-static void run_for(struct event_base *base, uint32_t ms)
-{
-	run_until(base, NULL, NULL, ms);
-}
 
 static bool result_done(void *arg)
 {

@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,30 +21,21 @@
 #include "common/log.h"
 #include "common/util.h"
 
-/* Paths built here always fit; checking the result also says so to gcc. */
-#define FMT(buf, len, ...) assert_true(snprintf((buf), (len), __VA_ARGS__) < (int)(len))
 
 static char base_dir[PATH_MAX];
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	return remove(p);
-}
 
 static int group_setup(void **st)
 {
-	const char *tmp = getenv("TMPDIR");
-
 	/* The "unreadable state file" errors are expected here: keep them off stderr. */
 	log_init("ut-persist", true, LOG_LVL_ERROR - 1);
-	FMT(base_dir, sizeof(base_dir), "%s/vigil-ut-persist-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	return mkdtemp(base_dir) ? 0 : -1;
+	return tu_mkdtemp(base_dir, "persist");
 }
 
 static int group_teardown(void **st)
 {
 	persist_flush();
-	nftw(base_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rm_rf(base_dir);
 	return 0;
 }
 
