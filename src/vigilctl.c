@@ -52,6 +52,9 @@ static void usage(FILE *out)
 		"  swap               the SECOND node becomes PRIM, the PRIM node SECOND\n"
 		"  forcestart         start the node as PRIM even if its data may be stale\n"
 		"                     (changes made on the peer since may be lost)\n"
+		"  failover on|off    off: if the PRIM is lost, this node does not take over\n"
+		"                     by itself (it waits, WAIT red, until failover on or\n"
+		"                     forcestart); kept across restarts\n"
 		"  boot keep|on|off   what the node does when vigild starts: what it did\n"
 		"                     before (keep), start (on) or stay stopped (off)\n"
 		"  log [module|application|commands]\n"
@@ -60,7 +63,7 @@ static void usage(FILE *out)
 		"Options (before or after the command):\n"
 		"  -c, --config FILE  configuration file (default %s)\n"
 		"      --node NAME    the node the command is about (default: this machine's)\n"
-		"      --all          both nodes (start, stop, restart, boot)\n"
+		"      --all          both nodes (start, stop, restart, boot, failover)\n"
 		"      --wait SECONDS after start, stop, restart, swap or forcestart: wait\n"
 		"                     until the nodes concerned are stable (not magenta)\n"
 		"      --json         print the daemon's result as one JSON object\n"
@@ -193,6 +196,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			return usage_error("boot needs a mode: keep, on or off");
 		if (strcmp(o->arg, "keep") && strcmp(o->arg, "on") && strcmp(o->arg, "off"))
 			return usage_error("boot: mode must be keep, on or off, got '%s'", o->arg);
+	} else if (!strcmp(o->cmd, "failover")) {
+		if (!o->arg || (strcmp(o->arg, "on") && strcmp(o->arg, "off")))
+			return usage_error("failover needs on or off%s%s%s", o->arg ? ", got '" : "",
+			                   o->arg ? o->arg : "", o->arg ? "'" : "");
 	} else if (!strcmp(o->cmd, "log")) {
 		if (!o->arg)
 			o->arg = "module";
@@ -645,7 +652,7 @@ static json_t *build_request(const struct opts *o)
 		json_object_set_new(req, "node", json_string(o->node));
 	if (o->all)
 		json_object_set_new(req, "all", json_true());
-	if (!strcmp(o->cmd, "boot"))
+	if (!strcmp(o->cmd, "boot") || !strcmp(o->cmd, "failover"))
 		json_object_set_new(req, "mode", json_string(o->arg));
 	if (!strcmp(o->cmd, "log")) {
 		json_object_set_new(req, "log", json_string(o->arg));

@@ -35,6 +35,7 @@ struct node {
 	uint64_t incarnation;
 	bool admin_started;
 	enum boot_mode boot;
+	bool failover;               /* off: a lost PRIM is not taken over */
 
 	struct sm_peer pv;           /* what the peer's heartbeats say */
 	bool peer_heard;             /* since we started */
@@ -76,6 +77,7 @@ static void save(struct node *n)
 	strlcpy_ok(d.state, sm_state_str(n->state), sizeof(d.state));
 	d.admin_started = n->admin_started;
 	d.boot = n->boot;
+	d.failover_off = !n->failover;
 	d.term = n->term;
 	d.incarnation = n->incarnation;
 	d.peer_incarnation = n->peer_incarnation;
@@ -191,7 +193,7 @@ static int feed(struct node *n, enum sm_event e, const char *detail, const char 
 static enum sm_event peer_event(struct node *n)
 {
 	n->pv.reachable = hb_peer_reachable(n->hb);
-	return sm_classify_peer(&n->pv, n->term, n->self);
+	return sm_classify_peer(&n->pv, n->term, n->self, n->failover);
 }
 
 static void process(struct node *n, enum sm_event e, const char *detail, int *rc, const char **why)
@@ -242,7 +244,7 @@ static void on_lost(void *arg)
 	log_warn("%s: no heartbeat from %s on any network for %u ms", n->cfg->nodes[n->self].name,
 	         n->cfg->nodes[n->peer].name, n->cfg->hb_timeout_ms);
 	n->pv.reachable = false;
-	process(n, E_PEER_LOST, NULL, NULL, NULL);
+	process(n, n->failover ? E_PEER_LOST : E_PEER_LOST_HELD, NULL, NULL, NULL);
 }
 
 /* The peer has been silent for most of timeout_ms. If its loss would make
@@ -263,9 +265,11 @@ static void on_decide(evutil_socket_t fd, short what, void *arg)
 {
 	struct node *n = arg;
 
-	/* A peer we hear drives the decision through its own events. */
+	/* A peer we hear drives the decision through its own events. With
+	 * failover off, a node that hears nobody does not start the service by
+	 * itself either (one that held PRIM before vigild restarted resumes). */
 	if (!hb_peer_reachable(n->hb))
-		process(n, E_DECIDE_TIMEOUT, NULL, NULL, NULL);
+		process(n, n->failover ? E_DECIDE_TIMEOUT : E_PEER_LOST_HELD, NULL, NULL, NULL);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -398,6 +402,7 @@ int node_start(struct node *n)
 	n->term = d.term;
 	n->peer_incarnation = d.peer_incarnation;
 	n->boot = d.boot;
+	n->failover = !d.failover_off;
 	n->admin_started = d.admin_started;
 	was = state_parse(d.state);
 	persist_boot_id(bid);
@@ -506,6 +511,29 @@ int node_set_boot(struct node *n, const char *mode, char *msg, size_t msglen)
 	return 0;
 }
 
+int node_set_failover(struct node *n, const char *mode, char *msg, size_t msglen)
+{
+	const char *name = n->cfg->nodes[n->self].name;
+	bool on;
+
+	if (!strcmp(mode, "on"))
+		on = true;
+	else if (!strcmp(mode, "off"))
+		on = false;
+	else {
+		snprintf(msg, msglen, "failover mode '%s' is not on or off", mode);
+		return -1;
+	}
+	n->failover = on;
+	save(n);
+	log_info("%s: failover %s", name, on ? "on" : "off");
+	if (on)
+		process(n, E_FAILOVER_ON, NULL, NULL, NULL);
+	snprintf(msg, msglen, "%s: failover %s%s", name, on ? "on" : "off",
+	         on ? "" : " (if the PRIM is lost, this node waits instead of taking over)");
+	return 0;
+}
+
 void node_shutdown(struct node *n, void (*done)(void *), void *arg)
 {
 	struct sm_result r = sm_step(n->state, E_STOP);
@@ -550,6 +578,7 @@ json_t *node_status_self(struct node *n)
 	format_wall(n->since_ms, since, sizeof(since));
 	json_object_set_new(o, "since", json_string(since));
 	json_object_set_new(o, "boot", json_string(boot_mode_str(n->boot)));
+	json_object_set_new(o, "failover", json_boolean(n->failover));
 	json_object_set_new(o, "term", json_integer((json_int_t)n->term));
 	for (int i = 0; i < resmgr_count(n->res); i++) {
 		json_array_append_new(res, json_pack("{s:s, s:s}", "name", resmgr_name(n->res, i),

@@ -55,6 +55,7 @@ static char *serialize(const struct persist_data *d)
 	json_object_set_new(o, "state", json_string(d->state));
 	json_object_set_new(o, "admin", json_string(d->admin_started ? "started" : "stopped"));
 	json_object_set_new(o, "boot", json_string(boot_mode_str(d->boot)));
+	json_object_set_new(o, "failover", json_boolean(!d->failover_off));
 	json_object_set_new(o, "term", json_integer((json_int_t)d->term));
 	json_object_set_new(o, "incarnation", json_integer((json_int_t)d->incarnation));
 	json_object_set_new(o, "peer_incarnation", json_integer((json_int_t)d->peer_incarnation));
@@ -72,7 +73,7 @@ int persist_load(const char *path, struct persist_data *out)
 	json_t *o, *run = NULL;
 	const char *state = "STOP", *admin = "stopped", *boot = "keep", *bid = "";
 	json_int_t term = 0, inc = 0, pinc = 0;
-	int vip = 0;
+	int vip = 0, failover = 1;
 
 	memset(out, 0, sizeof(*out));
 	strcpy(out->state, "STOP");
@@ -84,8 +85,8 @@ int persist_load(const char *path, struct persist_data *out)
 		          path, jerr.text, jerr.line);
 		return -EINVAL;
 	}
-	if (json_unpack_ex(o, &jerr, 0, "{s?s, s?s, s?s, s?I, s?I, s?I, s?s, s?b, s?o}",
-	                   "state", &state, "admin", &admin, "boot", &boot, "term", &term,
+	if (json_unpack_ex(o, &jerr, 0, "{s?s, s?s, s?s, s?b, s?I, s?I, s?I, s?s, s?b, s?o}",
+	                   "state", &state, "admin", &admin, "boot", &boot, "failover", &failover, "term", &term,
 	                   "incarnation", &inc, "peer_incarnation", &pinc, "boot_id", &bid,
 	                   "vip_held", &vip, "running", &run) < 0) {
 		log_error("state file %s: %s; starting as a new node", path, jerr.text);
@@ -94,6 +95,7 @@ int persist_load(const char *path, struct persist_data *out)
 	}
 	strlcpy_ok(out->state, state, sizeof(out->state));
 	out->admin_started = !strcmp(admin, "started");
+	out->failover_off = !failover;
 	if (boot_mode_parse(boot, &out->boot) < 0)
 		out->boot = BOOT_KEEP;
 	out->term = term < 0 ? 0 : (uint64_t)term;

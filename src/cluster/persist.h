@@ -17,6 +17,7 @@ struct persist_data {
 	char state[16];           /* sm_state_str() of the last state */
 	bool admin_started;       /* last command was start (not stop) */
 	enum boot_mode boot;
+	bool failover_off;        /* vigilctl failover off */
 	uint64_t term;
 	uint64_t incarnation;
 	uint64_t peer_incarnation; /* the latest heard: older ones are replays */

@@ -30,7 +30,7 @@ struct row {
 	[E_PEER_RESUMING_WIN] = IGN(why), [E_PEER_RESUMING_LOSE] = IGN(why), \
 	[E_PEER_ACTIVE_WIN] = IGN(why), [E_PEER_ACTIVE_LOSE] = IGN(why), \
 	[E_PEER_SECOND_WIN] = IGN(why), [E_PEER_SECOND_LOSE] = IGN(why), \
-	[E_PEER_HANDOVER] = IGN(why), [E_PEER_BLOCKED] = IGN(why)
+	[E_PEER_HANDOVER] = IGN(why), [E_PEER_BLOCKED] = IGN(why), [E_PEER_LOST_HELD] = IGN(why)
 
 static const struct row table[S__COUNT][E__COUNT] = {
 	[S_STOP] = {
@@ -45,6 +45,7 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
+		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_WAIT] = {
 		[E_START] = IGN("already starting"),
@@ -70,6 +71,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
+		[E_PEER_LOST_HELD] = GO(S_HELD, 0, "peer lost while deciding; failover is off: not taking over"),
+		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_RESUME] = {
 		[E_START] = IGN("already starting"),
@@ -95,6 +98,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
+		[E_PEER_LOST_HELD] = GO(S_GO_PRIM, A_APPLY_PRIM, "peer lost; resuming the PRIM role"),
+		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_BLOCKED] = {
 		[E_START] = IGN("already started; waiting for the virtual IP to be free"),
@@ -120,6 +125,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
 		[E_VIP_IN_USE] = IGN("already waiting for the virtual IP"),
 		[E_RETRY] = GO(S_GO_PRIM, A_APPLY_PRIM, "trying again to take the virtual IP"),
+		[E_PEER_LOST_HELD] = IGN("will try again at the next retry"),
+		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_GO_PRIM] = {
 		[E_START] = IGN("already starting"),
@@ -145,6 +152,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = GO(S_STOPPING, A_APPLY_NONE, "start failed"),
 		[E_VIP_IN_USE] = GO(S_BLOCKED, A_ARM_RETRY, "the virtual IP is in use by another host"),
 		[E_RETRY] = IGN("nothing to retry"),
+		[E_PEER_LOST_HELD] = IGN("already taking the PRIM role"),
+		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_ALONE] = {
 		[E_START] = IGN("already running"),
@@ -170,6 +179,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
 		[E_VIP_IN_USE] = IGN("already holds the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
+		[E_PEER_LOST_HELD] = IGN("already alone"),
+		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_PRIM] = {
 		[E_START] = IGN("already running"),
@@ -195,6 +206,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
 		[E_VIP_IN_USE] = IGN("already holds the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
+		[E_PEER_LOST_HELD] = GO(S_ALONE, 0, "peer lost on all heartbeat networks"),
+		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_GO_SECOND] = {
 		[E_START] = IGN("already starting"),
@@ -220,6 +233,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = GO(S_STOPPING, A_APPLY_NONE, "start failed"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
+		[E_PEER_LOST_HELD] = GO(S_HELD, 0, "peer lost on all heartbeat networks; failover is off: not taking over"),
+		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_SECOND] = {
 		[E_START] = IGN("already running"),
@@ -245,6 +260,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
+		[E_PEER_LOST_HELD] = GO(S_HELD, 0, "peer lost on all heartbeat networks; failover is off: not taking over"),
+		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_HANDOVER] = {
 		[E_START] = IGN("already running"),
@@ -270,6 +287,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = GO(S_STOPPING, A_APPLY_NONE, "swap failed"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
+		[E_PEER_LOST_HELD] = GO(S_GO_PRIM, A_APPLY_PRIM, "peer lost during the swap: keeping the PRIM role"),
+		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_SECOND_HO] = {
 		[E_START] = IGN("already running"),
@@ -295,6 +314,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
+		[E_PEER_LOST_HELD] = GO(S_HELD, 0, "peer lost during the swap; failover is off: not taking over"),
+		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_RESTART_P] = {
 		[E_START] = IGN("already running"),
@@ -320,6 +341,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = GO(S_STOPPING, A_APPLY_NONE, "restart: stopping the resources failed"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
+		[E_PEER_LOST_HELD] = IGN("restarting the PRIM role"),
+		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_RESTART_S] = {
 		[E_START] = IGN("already running"),
@@ -345,6 +368,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = GO(S_STOPPING, A_APPLY_NONE, "restart: stopping the resources failed"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
+		[E_PEER_LOST_HELD] = GO(S_HELD, 0, "peer lost during restart; failover is off: not taking over"),
+		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_STOPPING] = {
 		[E_START] = REJ("the node is stopping; start it once it is STOP"),
@@ -358,6 +383,34 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = GO(S_STOP, 0, "stopping failed; some resources may still run"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
+		[E_FAILOVER_ON] = IGN("nothing is held"),
+	},
+	[S_HELD] = {
+		[E_START] = IGN("already started; failover is off, not taking over"),
+		[E_STOP] = GO(S_STOPPING, A_APPLY_NONE, "stopped by command"),
+		[E_RESTART] = REJ("the node is waiting (failover is off); use failover on, forcestart or stop"),
+		[E_SWAP] = REJ("the node is not PRIM"),
+		[E_FORCESTART] = GO(S_GO_PRIM, TAKE, "forced start"),
+		[E_PEER_LOST] = GO(S_GO_PRIM, TAKE, "peer still lost and failover is on again: taking over"),
+		[E_PEER_STOP] = GO(S_GO_PRIM, TAKE, "the peer stopped: taking over"),
+		[E_PEER_STOPPING] = IGN("waiting for the peer to finish stopping"),
+		[E_PEER_WAIT_WIN] = IGN("the peer is starting and will take the PRIM role"),
+		[E_PEER_WAIT_LOSE] = IGN("the peer is starting and will take the PRIM role"),
+		[E_PEER_RESUMING_WIN] = IGN("the peer resumes the PRIM role"),
+		[E_PEER_RESUMING_LOSE] = IGN("the peer resumes the PRIM role"),
+		[E_PEER_ACTIVE_WIN] = GO(S_GO_SECOND, A_APPLY_SECOND, "the peer runs the service again"),
+		[E_PEER_ACTIVE_LOSE] = GO(S_GO_SECOND, A_APPLY_SECOND, "the peer runs the service again"),
+		[E_PEER_SECOND_WIN] = GO(S_GO_PRIM, TAKE, "both nodes SECOND; this node is preferred"),
+		[E_PEER_SECOND_LOSE] = IGN("both nodes SECOND; the peer is preferred and will take the PRIM role"),
+		[E_PEER_HANDOVER] = GO(S_GO_PRIM, TAKE, "the peer hands the PRIM role over"),
+		[E_PEER_BLOCKED] = IGN("the peer retries the virtual IP; standing by"),
+		[E_PEER_LOST_HELD] = IGN("already holding: failover is off"),
+		[E_DECIDE_TIMEOUT] = IGN("not deciding"),
+		[E_APPLY_OK] = IGN("no change of role under way"),
+		[E_APPLY_FAIL] = IGN("no change of role under way"),
+		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
+		[E_RETRY] = IGN("nothing to retry"),
+		[E_FAILOVER_ON] = GO(S_GO_PRIM, TAKE, "failover turned on: taking over from the lost peer"),
 	},
 };
 
@@ -402,6 +455,7 @@ static const struct {
 	[S_RESTART_P] = { D_PRIM, C_MAGENTA },
 	[S_RESTART_S] = { D_SECOND, C_MAGENTA },
 	[S_STOPPING] = { D_STOP, C_MAGENTA },
+	[S_HELD] = { D_WAIT, C_RED },
 };
 
 void sm_display(enum sm_state s, enum sm_display *d, enum sm_color *c)
@@ -426,13 +480,14 @@ bool sm_is_primary(enum sm_state s)
 	}
 }
 
-enum sm_event sm_classify_peer(const struct sm_peer *p, uint64_t my_term, int my_index)
+enum sm_event sm_classify_peer(const struct sm_peer *p, uint64_t my_term, int my_index,
+                               bool failover)
 {
 	bool preferred = my_index < p->index;
 	bool older = my_term < p->term || (my_term == p->term && preferred);
 
 	if (!p->reachable)
-		return E_PEER_LOST;
+		return failover ? E_PEER_LOST : E_PEER_LOST_HELD;
 	switch (p->state) {
 	case S_STOP:
 		return E_PEER_STOP;
@@ -453,6 +508,7 @@ enum sm_event sm_classify_peer(const struct sm_peer *p, uint64_t my_term, int my
 	case S_GO_SECOND:
 	case S_SECOND:
 	case S_RESTART_S:
+	case S_HELD:
 		return preferred ? E_PEER_SECOND_WIN : E_PEER_SECOND_LOSE;
 	case S_SECOND_HO:
 		return E_PEER_HANDOVER;
@@ -465,14 +521,14 @@ enum sm_event sm_classify_peer(const struct sm_peer *p, uint64_t my_term, int my
 
 static const char *const state_names[S__COUNT] = {
 	"STOP", "WAIT", "RESUME", "BLOCKED", "GO_PRIM", "ALONE", "PRIM", "GO_SECOND",
-	"SECOND", "HANDOVER", "SECOND_HO", "RESTART_P", "RESTART_S", "STOPPING",
+	"SECOND", "HANDOVER", "SECOND_HO", "RESTART_P", "RESTART_S", "STOPPING", "HELD",
 };
 static const char *const event_names[E__COUNT] = {
 	"start", "stop", "restart", "swap", "forcestart",
 	"peer-lost", "peer-stop", "peer-stopping", "peer-wait-win", "peer-wait-lose",
 	"peer-resuming-win", "peer-resuming-lose", "peer-active-win", "peer-active-lose",
-	"peer-second-win", "peer-second-lose", "peer-handover", "peer-blocked",
-	"decide-timeout", "apply-ok", "apply-fail", "vip-in-use", "retry",
+	"peer-second-win", "peer-second-lose", "peer-handover", "peer-blocked", "peer-lost-held",
+	"decide-timeout", "apply-ok", "apply-fail", "vip-in-use", "retry", "failover-on",
 };
 static const char *const display_names[] = { "STOP", "WAIT", "ALONE", "PRIM", "SECOND" };
 static const char *const color_names[] = { "green", "magenta", "red" };

@@ -31,6 +31,7 @@ enum sm_state {
 	S_RESTART_P,  /* restart: stopping the PRIM role             PRIM   magenta */
 	S_RESTART_S,  /* restart: stopping the SECOND role           SECOND magenta */
 	S_STOPPING,   /* stopping everything                         STOP   magenta */
+	S_HELD,       /* peer lost, failover off: not taking over    WAIT   red     */
 	S__COUNT
 };
 
@@ -51,10 +52,12 @@ enum sm_event {
 	E_PEER_SECOND_LOSE,   /* peer is SECOND; if we are too, it takes PRIM */
 	E_PEER_HANDOVER,      /* peer released PRIM for us (swap) */
 	E_PEER_BLOCKED,       /* peer wants PRIM but the VIP is in use: stand by */
+	E_PEER_LOST_HELD,     /* peer lost while failover is off (vigilctl failover off) */
 	/* timers and results */
 	E_DECIDE_TIMEOUT,     /* no word from the peer while deciding */
 	E_APPLY_OK, E_APPLY_FAIL, E_VIP_IN_USE,
 	E_RETRY,              /* time to try again from BLOCKED */
+	E_FAILOVER_ON,        /* vigilctl failover on: a held takeover may proceed */
 	E__COUNT
 };
 
@@ -101,8 +104,10 @@ struct sm_peer {
 	int index;         /* its node index; lower = preferred */
 };
 
-/* The peer event for the driver, given our own term and index. */
-enum sm_event sm_classify_peer(const struct sm_peer *peer, uint64_t my_term, int my_index);
+/* The peer event for the driver, given our own term and index. A lost
+ * peer is E_PEER_LOST, or E_PEER_LOST_HELD when failover is off. */
+enum sm_event sm_classify_peer(const struct sm_peer *peer, uint64_t my_term, int my_index,
+                               bool failover);
 
 /* Whether a command event is refused in this state, without stepping. */
 bool sm_rejects(enum sm_state s, enum sm_event e, const char **why);

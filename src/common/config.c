@@ -98,7 +98,9 @@ static const char *sect_label(const struct parse *p, char *buf, size_t len)
 		name = ((const struct cfg_node *)p->base)->name;
 	else if (p->sect == S_RESOURCE)
 		name = ((const struct cfg_resource *)p->base)->name;
-	if (name)
+	else if (p->sect == S_NOTIFY)
+		name = ((const struct cfg_notify *)p->base)->name;
+	if (name && *name)
 		snprintf(buf, len, "[%s %s]", sects[p->sect].name, name);
 	else
 		snprintf(buf, len, "[%s]", sects[p->sect].name);
@@ -232,7 +234,7 @@ static int set_cidr(struct parse *p, const struct key *k, void *base, const char
 	return 0;
 }
 
-/* Parses value for key k into base (struct config, cfg_node or cfg_resource). */
+/* Parses value for key k into base (struct config, cfg_node, cfg_resource or cfg_notify). */
 static int set_value(struct parse *p, const struct key *k, void *base, const char *value)
 {
 	char *field = (char *)base + k->off;
@@ -414,11 +416,11 @@ static int open_section(struct parse *p, char *text)
 		fail(p, p->line, "section [%s] needs a name, like [%s NAME]", kind, kind);
 		return -1;
 	}
-	if (!sects[s].named && *name) {
+	if (!sects[s].named && !sects[s].name_optional && *name) {
 		fail(p, p->line, "section [%s] takes no name, got [%s %s]", kind, kind, name);
 		return -1;
 	}
-	if (sects[s].named && !valid_name(name)) {
+	if (*name && !valid_name(name)) {
 		fail(p, p->line, "%s name '%s' is invalid: " NAME_RULE, kind, name);
 		return -1;
 	}
@@ -438,6 +440,13 @@ static int open_section(struct parse *p, char *text)
 			if (!strcmp(cfg->res[i].name, name)) {
 				fail(p, p->line, "duplicate section [resource %s] (first at line %d)", name,
 				     cfg->res[i].line);
+				return -1;
+			}
+	} else if (s == S_NOTIFY) {
+		for (int i = 0; i < cfg->nnotify; i++)
+			if (!strcmp(cfg->notify[i].name, name)) {
+				fail(p, p->line, "duplicate section [notify%s%s] (first at line %d)",
+				     *name ? " " : "", name, cfg->notify[i].line);
 				return -1;
 			}
 	} else if (p->count[s]) {
@@ -468,6 +477,14 @@ static int open_section(struct parse *p, char *text)
 		strlcpy_ok(r->name, name, sizeof(r->name));
 		r->line = p->line;
 		p->base = r;
+		break;
+	}
+	case S_NOTIFY: {
+		struct cfg_notify *nt = &cfg->notify[cfg->nnotify++];
+
+		strlcpy_ok(nt->name, name, sizeof(nt->name));
+		nt->line = p->line;
+		p->base = nt;
 		break;
 	}
 	default:
@@ -829,6 +846,11 @@ void config_free(struct config *cfg)
 		cfg->res[i].start = cfg->res[i].stop = NULL;
 	}
 	cfg->nres = 0;
+	for (int i = 0; i < CFG_MAX_NOTIFY; i++) {
+		free(cfg->notify[i].command);
+		cfg->notify[i].command = NULL;
+	}
+	cfg->nnotify = 0;
 	explicit_bzero(cfg->secret, sizeof(cfg->secret));
 	cfg->secret_len = 0;
 }

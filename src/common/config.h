@@ -16,6 +16,7 @@
 #define CFG_MAX_NODES 2
 #define CFG_MAX_NETS 4
 #define CFG_MAX_RESOURCES 32
+#define CFG_MAX_NOTIFY 8
 #define CFG_NAME_MAX 64
 #define CFG_SECRET_MIN 16
 #define CFG_SECRET_MAX 1024
@@ -36,6 +37,14 @@ struct cfg_resource {
 	char *stop;
 	enum res_when when;
 	char after[CFG_NAME_MAX];           /* "" or the name of another resource */
+	uint32_t timeout_ms;
+	int line;
+};
+
+/* [notify] or [notify NAME]: a command told about every event. */
+struct cfg_notify {
+	char name[CFG_NAME_MAX];            /* "" for the unnamed [notify] */
+	char *command;                      /* shell command, run by /bin/sh -c */
 	uint32_t timeout_ms;
 	int line;
 };
@@ -73,6 +82,10 @@ struct config {
 	/* [resource NAME], sorted so that each comes after its `after` */
 	struct cfg_resource res[CFG_MAX_RESOURCES];
 	int nres;
+
+	/* [notify] and [notify NAME], in file order */
+	struct cfg_notify notify[CFG_MAX_NOTIFY];
+	int nnotify;
 
 	/* loaded from secret_file */
 	unsigned char secret[CFG_SECRET_MAX];

@@ -19,22 +19,34 @@ const char *res_when_str(enum res_when w)
 const struct sect_desc sects[S_COUNT] = {
 	[S_CLUSTER] = { "cluster", false, 1, 1,
 		"Required. What both nodes share: the cluster's name, the secret that "
-		"authenticates heartbeats, and where vigild keeps its files." },
+		"authenticates heartbeats, and where vigild keeps its files.", false },
 	[S_NODE] = { "node", true, CFG_MAX_NODES, CFG_MAX_NODES,
 		"Exactly two: `[node NAME]`, NAME of 1-63 letters, digits, `-`, `_` or `.`. "
 		"The first one in the file is the preferred node. Both files (one per "
 		"machine) list both nodes; a machine finds its own section by its "
-		"addresses (or `vigild --node NAME`)." },
+		"addresses (or `vigild --node NAME`).", false },
 	[S_HEARTBEAT] = { "heartbeat", false, 0, 1,
 		"Optional. Heartbeats are UDP datagrams sent on every network listed in "
-		"`[node]` `address`; a peer is lost when none arrives for `timeout_ms`." },
+		"`[node]` `address`; a peer is lost when none arrives for `timeout_ms`.", false },
 	[S_VIP] = { "vip", false, 0, 1,
 		"Optional. A virtual IPv4 address held by the PRIM node. When the section "
-		"is present, `address` and `interface` are required." },
+		"is present, `address` and `interface` are required.", false },
 	[S_RESOURCE] = { "resource", true, 0, CFG_MAX_RESOURCES,
 		"Up to 32: `[resource NAME]`, NAME as for nodes. Scripts that start and "
 		"stop what the cluster protects. They start in file order, except that a "
-		"resource with `after` starts after that resource; they stop in reverse." },
+		"resource with `after` starts after that resource; they stop in reverse.", false },
+	[S_NOTIFY] = { "notify", false, 0, CFG_MAX_NOTIFY,
+		"Optional, up to 8 in all: `[notify]` and `[notify NAME]`, NAME as for "
+		"nodes. Each event (state change, failover, split brain, failed start...) "
+		"runs every notify command once, with the event in the environment "
+		"(`VIGIL_EVENT`, `VIGIL_NODE`, `VIGIL_FROM`, `VIGIL_TO`, `VIGIL_COLOR`, "
+		"`VIGIL_REASON`, `VIGIL_CLUSTER`, `VIGIL_TIME`, `VIGIL_SEQ`) and as one "
+		"line of JSON on stdin (keys `type`, `node`, `from`, `to`, `color`, "
+		"`reason`, `cluster`, `time`, `seq`). A command gets the events one at a time, in "
+		"order; while it runs, up to 256 wait and then the oldest are dropped "
+		"(and logged). A command that fails or hangs delays nothing else. Every "
+		"event is also logged as one line `EVENT {...}` (the same JSON), which "
+		"reaches syslog and the journal.", true },
 };
 
 const char *const type_names[] = {
@@ -100,6 +112,13 @@ const struct key keys[] = {
 	{ S_RESOURCE, "timeout_ms", T_UINT, 10, 3600000, "30000", false, RES(timeout_ms), 0, NULL,
 	  "How long `start` or `stop` may run before it is killed and counts as "
 	  "failed, in milliseconds." },
+
+	{ S_NOTIFY, "command", T_COMMAND, 0, 0, NULL, true, NOTIFY(command), 0, NULL,
+	  "Command run for each event, by `/bin/sh -c`. Whether it exists is only "
+	  "known when it runs: a failure (such as exit 127, not found) is logged." },
+	{ S_NOTIFY, "timeout_ms", T_UINT, 100, 600000, "10000", false, NOTIFY(timeout_ms), 0, NULL,
+	  "How long one run may take before it is killed (SIGTERM, then SIGKILL) "
+	  "and the next event goes, in milliseconds." },
 };
 
 const size_t nkeys = ARRAY_SIZE(keys);

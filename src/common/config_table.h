@@ -15,13 +15,14 @@
 #define SOCK_NAME "/vigild.sock"
 #define RUN_DIR_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - sizeof(SOCK_NAME))
 
-enum sect { S_CLUSTER, S_NODE, S_HEARTBEAT, S_VIP, S_RESOURCE, S_COUNT };
+enum sect { S_CLUSTER, S_NODE, S_HEARTBEAT, S_VIP, S_RESOURCE, S_NOTIFY, S_COUNT };
 
 struct sect_desc {
 	const char *name;
 	bool named;             /* [node NAME] rather than [heartbeat] */
 	int min, max;           /* how many times it may appear */
 	const char *help;
+	bool name_optional;     /* [notify] and [notify NAME] both; named is false */
 };
 
 enum ktype { T_NAME, T_PATH, T_COMMAND, T_UINT, T_PORT, T_ADDRLIST, T_CIDR, T_IFNAME, T_ENUM, T_RESREF };
@@ -33,7 +34,7 @@ struct key {
 	uint32_t min, max;      /* T_UINT, T_PORT: value; T_PATH: max length */
 	const char *def;        /* parsed like a value from the file; NULL: none */
 	bool required;          /* when its section is present */
-	size_t off, off2;       /* into struct config, cfg_node or cfg_resource */
+	size_t off, off2;       /* into struct config, cfg_node, cfg_resource or cfg_notify */
 	const char *const *choices;
 	const char *help;
 };
@@ -41,6 +42,7 @@ struct key {
 #define CFG(f) offsetof(struct config, f)
 #define NODE(f) offsetof(struct cfg_node, f)
 #define RES(f) offsetof(struct cfg_resource, f)
+#define NOTIFY(f) offsetof(struct cfg_notify, f)
 
 extern const char *const when_names[];
 extern const struct sect_desc sects[S_COUNT];

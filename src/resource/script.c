@@ -28,7 +28,11 @@ struct script {
 	pid_t pid;          /* also the process group; valid until reaped */
 	int out_fd;         /* read end of stdout+stderr, -1 once closed */
 	int err_fd;         /* read end of the exec-error pipe */
+	int in_fd;          /* write end of the child's stdin, -1 once closed */
 	struct event *out_ev;
+	struct event *in_ev;
+	char *input;        /* our copy of what goes to its stdin */
+	size_t input_len, input_off;
 	struct event *deadline_ev;
 	struct event *kill_ev;
 	uint64_t start_ms;
@@ -97,6 +101,49 @@ static void feed(struct script *s, const char *buf, size_t len)
 			emit_line(s);
 		s->line[s->linelen++] = buf[i];
 	}
+}
+
+/* What the child has not read by now is dropped: it closes the pipe (EOF
+ * or EPIPE for the child's side) and frees the rest. */
+static void close_input(struct script *s)
+{
+	if (s->in_ev) {
+		event_free(s->in_ev);
+		s->in_ev = NULL;
+	}
+	close_fd(&s->in_fd);
+	free(s->input);
+	s->input = NULL;
+	s->input_len = s->input_off = 0;
+}
+
+/* Writes what the pipe takes now; closes it when all is written or the
+ * child stopped reading. Never blocks: the fd is non-blocking. SIGPIPE
+ * must be ignored by the process (vigild does): EPIPE is then an error
+ * return, handled here like the end of the input. */
+static void on_input(evutil_socket_t fd, short what, void *arg)
+{
+	struct script *s = arg;
+
+	while (s->input_off < s->input_len) {
+		ssize_t n = write(s->in_fd, s->input + s->input_off, s->input_len - s->input_off);
+
+		if (n > 0) {
+			s->input_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n < 0 && errno != EPIPE)
+			log_warn("%s: writing its stdin failed: %s", s->name, strerror(errno));
+		else
+			log_debug("%s: closed its stdin after %zu of %zu bytes", s->name,
+			          s->input_off, s->input_len);
+		break;
+	}
+	close_input(s);
 }
 
 static void close_output(struct script *s)
@@ -189,6 +236,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 static void script_free(struct script *s)
 {
 	close_output(s);
+	close_input(s);
 	close_fd(&s->err_fd);
 	if (s->deadline_ev)
 		event_free(s->deadline_ev);
@@ -245,6 +293,7 @@ static void finish(struct script *s, int status, bool status_known)
 	if (s->out_fd >= 0)
 		read_output(s, SCRIPT_DRAIN_MAX);
 	close_output(s);
+	close_input(s);
 
 	memset(&r, 0, sizeof(r));
 	r.timed_out = s->timed_out;
@@ -266,7 +315,8 @@ static void finish(struct script *s, int status, bool status_known)
 	if (r.spawn_errno && !r.tail[0])
 		snprintf(r.tail, sizeof(r.tail), "cannot execute /bin/sh: %s", strerror(r.spawn_errno));
 	log_outcome(s, &r);
-	s->done(&r, s->arg);
+	if (s->done)
+		s->done(&r, s->arg);
 	script_free(s);
 }
 
@@ -409,7 +459,7 @@ static char **build_env(char *const extra[])
 /* In the child, between fork and exec: async-signal-safe calls only (the
  * parent has threads, e.g. the log writer). */
 static void __attribute__((noreturn))
-child_exec(const char *command, char **env, int nullfd, int outw, int errw)
+child_exec(const char *command, char **env, int infd, int outw, int errw)
 {
 	static const char msg[] = "vigil: cannot execute /bin/sh\n";
 	char *argv[] = { "sh", "-c", (char *)command, NULL };
@@ -420,7 +470,7 @@ child_exec(const char *command, char **env, int nullfd, int outw, int errw)
 	setpgid(0, 0);
 	/* Move everything above the standard fds first, so that dup2 below
 	 * cannot overwrite one of them whatever numbers they had. */
-	hn = fcntl(nullfd, F_DUPFD_CLOEXEC, 10);
+	hn = fcntl(infd, F_DUPFD_CLOEXEC, 10);
 	ho = fcntl(outw, F_DUPFD_CLOEXEC, 10);
 	he = fcntl(errw, F_DUPFD_CLOEXEC, 10);
 	if (hn < 0 || ho < 0 || he < 0 || dup2(hn, 0) < 0 || dup2(ho, 1) < 0 || dup2(ho, 2) < 0 ||
@@ -445,8 +495,15 @@ child_exec(const char *command, char **env, int nullfd, int outw, int errw)
 struct script *script_run(const char *name, const char *command, char *const env[],
                           uint64_t timeout_ms, script_done_cb done, void *arg)
 {
+	return script_run_input(name, command, env, NULL, 0, timeout_ms, done, arg);
+}
+
+struct script *script_run_input(const char *name, const char *command, char *const env[],
+                                const void *input, size_t input_len, uint64_t timeout_ms,
+                                script_done_cb done, void *arg)
+{
 	struct script *s = NULL;
-	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, nullfd = -1;
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, in[2] = { -1, -1 }, nullfd = -1;
 	char **envp = NULL;
 	pid_t pid;
 
@@ -463,18 +520,22 @@ struct script *script_run(const char *name, const char *command, char *const env
 		log_error("%s: out of memory starting a script", name);
 		goto fail;
 	}
-	s->out_fd = s->err_fd = -1;
-	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+	s->out_fd = s->err_fd = s->in_fd = -1;
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+	    (input && pipe2(in, O_CLOEXEC) < 0)) {
 		log_error("%s: pipe: %s", name, strerror(errno));
 		goto fail;
 	}
-	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (nullfd < 0) {
-		log_error("%s: open /dev/null: %s", name, strerror(errno));
-		goto fail;
+	if (!input) {
+		nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (nullfd < 0) {
+			log_error("%s: open /dev/null: %s", name, strerror(errno));
+			goto fail;
+		}
 	}
-	if (set_nonblock(out[0]) < 0 || set_nonblock(err[0]) < 0) {
-		log_error("%s: making the output pipe non-blocking: %s", name, strerror(errno));
+	if (set_nonblock(out[0]) < 0 || set_nonblock(err[0]) < 0 ||
+	    (input && set_nonblock(in[1]) < 0)) {
+		log_error("%s: making the pipes non-blocking: %s", name, strerror(errno));
 		goto fail;
 	}
 	s->deadline_ev = evtimer_new(g.base, on_deadline, s);
@@ -485,6 +546,17 @@ struct script *script_run(const char *name, const char *command, char *const env
 		log_error("%s: out of memory starting a script", name);
 		goto fail;
 	}
+	if (input) {
+		/* +1: malloc(0) may return NULL. */
+		s->input = malloc(input_len + 1);
+		s->in_ev = event_new(g.base, in[1], EV_WRITE | EV_PERSIST, on_input, s);
+		if (!s->input || !s->in_ev) {
+			log_error("%s: out of memory starting a script", name);
+			goto fail;
+		}
+		memcpy(s->input, input, input_len);
+		s->input_len = input_len;
+	}
 
 	pid = fork();
 	if (pid < 0) {
@@ -492,15 +564,21 @@ struct script *script_run(const char *name, const char *command, char *const env
 		goto fail;
 	}
 	if (pid == 0)
-		child_exec(command, envp, nullfd, out[1], err[1]);
+		child_exec(command, envp, input ? in[0] : nullfd, out[1], err[1]);
 
 	/* Also here: a kill before the child's own setpgid must reach it. */
 	if (setpgid(pid, pid) < 0 && errno != EACCES && errno != ESRCH)
 		log_debug("%s: setpgid(%d): %s", name, (int)pid, strerror(errno));
 	free(envp);
-	close(nullfd);
+	if (nullfd >= 0)
+		close(nullfd);
 	close(out[1]);
 	close(err[1]);
+	if (input) {
+		close(in[0]);
+		s->in_fd = in[1];
+		event_add(s->in_ev, NULL);
+	}
 	s->pid = pid;
 	s->out_fd = out[0];
 	s->err_fd = err[0];
@@ -534,6 +612,8 @@ fail:
 			close(out[i]);
 		if (err[i] >= 0)
 			close(err[i]);
+		if (in[i] >= 0)
+			close(in[i]);
 	}
 	if (s) {
 		if (s->out_ev)
@@ -542,6 +622,12 @@ fail:
 		script_free(s);
 	}
 	return NULL;
+}
+
+void script_detach(struct script *s)
+{
+	if (s)
+		s->done = NULL;
 }
 
 void script_cancel(struct script *s)

@@ -1,8 +1,8 @@
 /* Runs a shell command as a child of the event loop, never blocking it.
  *
  * The child gets its own process group, closefrom(3) before exec, stdin from
- * /dev/null and stdout+stderr into a pipe whose lines go to the application
- * log under the given name. At the deadline it gets SIGTERM, then SIGKILL
+ * /dev/null (or a pipe of given input) and stdout+stderr into a pipe whose
+ * lines go to the application log under the given name. At the deadline it gets SIGTERM, then SIGKILL
  * after the grace period, both to its whole process group. Completion is the
  * exit of the child itself: a daemon it leaves behind may keep the pipe open
  * and is not waited for. */
@@ -10,6 +10,7 @@
 #define VIGIL_SCRIPT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -47,9 +48,24 @@ struct event_base *script_event_base(void);
 struct script *script_run(const char *name, const char *command, char *const env[],
                           uint64_t timeout_ms, script_done_cb done, void *arg);
 
+/* Like script_run, but the child's stdin is a pipe that gets input (copied
+ * here; input_len may be 0, then the child reads EOF at once). It is written
+ * from the loop as the child reads, never blocking; what the child has not
+ * read when it exits is dropped. If it closes its stdin early the write gets
+ * EPIPE, which is ignored: the process must ignore SIGPIPE (vigild does).
+ * input NULL: stdin is /dev/null, exactly script_run. */
+struct script *script_run_input(const char *name, const char *command, char *const env[],
+                                const void *input, size_t input_len, uint64_t timeout_ms,
+                                script_done_cb done, void *arg);
+
 /* SIGTERM now, SIGKILL after the grace period; done is still called once,
  * with cancelled set. s is invalid once done has been called. */
 void script_cancel(struct script *s);
+
+/* Forgets done and arg: the child goes on under its deadline as before
+ * and is reaped, but nothing is called when it ends. For an owner that is
+ * going away while its script still runs. s is invalid afterwards. */
+void script_detach(struct script *s);
 
 /* Grace between SIGTERM and SIGKILL (default 2000 ms). */
 void script_set_kill_grace(uint64_t ms);

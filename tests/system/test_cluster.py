@@ -297,3 +297,38 @@ def test_split_brain_without_witness_heals_to_the_older_primary(lab):
         assert "split_brain" in n2, n2
     mod = "\n".join(lab.vigilctl(2, "log", json=True)["lines"])
     assert "split brain" in mod
+
+
+def test_failover_off_holds_then_on_takes_over(lab):
+    start_pair(lab)
+    out = lab.vigilctl(1, "--node", "node2", "failover", "off").stdout
+    assert "failover off" in out
+    st2 = [n for n in lab.status(2)["nodes"] if n["name"] == "node2"][0]
+    assert st2["failover"] is False
+    lab.node(1).kill()
+    # node2 notices the loss but does not take over: WAIT (red), no VIP.
+    lab.wait_for(lambda: lab.states(2)["node2"] == ("WAIT", "red", True), TIMEOUT,
+                 what="node2 WAIT red with failover off")
+    time.sleep(1.5)
+    assert lab.states(2)["node2"] == ("WAIT", "red", True)
+    assert lab.vip_holders() in ([], ["node1"])   # node1's dead namespace may keep it
+    assert lab.client_get() is None
+    assert ("node2", "start") not in starts_stops(lab)
+    st2 = [n for n in lab.status(2)["nodes"] if n["name"] == "node2"][0]
+    assert "failover is off" in st2["reason"]
+    # The switch survives a restart of vigild.
+    lab.stop_vigild(2, sig=signal.SIGKILL)
+    lab.start_vigild(2)
+    # Hearing nobody after its restart, it still does not start the service.
+    lab.wait_for(lambda: lab.states(2)["node2"] == ("WAIT", "red", True), TIMEOUT,
+                 what="node2 WAIT red after restart with failover off")
+    time.sleep(1.0)
+    assert lab.states(2)["node2"] == ("WAIT", "red", True)
+    assert lab.client_get() is None
+    st2 = [n for n in lab.status(2)["nodes"] if n["name"] == "node2"][0]
+    assert st2["failover"] is False
+    lab.vigilctl(2, "failover", "on")
+    lab.wait_states(2, {"node2": "ALONE", "node1": None}, TIMEOUT)
+    lab.wait_for(lambda: lab.client_get() == "node2", TIMEOUT, what="node2 to answer")
+    cmds = "\n".join(lab.vigilctl(2, "log", "commands", json=True)["lines"])
+    assert "failover off" in cmds and "failover on" in cmds

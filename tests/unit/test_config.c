@@ -759,6 +759,83 @@ static void test_find_local_node(void **state)
 	done(cfg);
 }
 
+/* ---- [notify] ---- */
+
+static void test_notify(void **state)
+{
+	char text[4096] = BASE;
+	struct config *cfg;
+	char line[128];
+
+	/* Lines 8-9, 10-12, 13-14. */
+	cfg = load_ok(BASE "[notify]\ncommand = /etc/vigil/scripts/on-event\n"
+		      "[notify vms-alarm]\ncommand = /usr/bin/alarm --to 'ops room'\ntimeout_ms = 100\n"
+		      "[notify b]\ncommand = /nonexistent/yet   ; known only at run time\n");
+	assert_int_equal(cfg->nnotify, 3);
+	assert_string_equal(cfg->notify[0].name, "");
+	assert_string_equal(cfg->notify[0].command, "/etc/vigil/scripts/on-event");
+	assert_int_equal(cfg->notify[0].timeout_ms, 10000);
+	assert_int_equal(cfg->notify[0].line, 8);
+	assert_string_equal(cfg->notify[1].name, "vms-alarm");
+	assert_string_equal(cfg->notify[1].command, "/usr/bin/alarm --to 'ops room'");
+	assert_int_equal(cfg->notify[1].timeout_ms, 100);
+	assert_int_equal(cfg->notify[1].line, 10);
+	assert_string_equal(cfg->notify[2].command, "/nonexistent/yet");
+	assert_int_equal(cfg->notify[2].timeout_ms, 10000);
+	done(cfg);
+
+	cfg = load_ok(BASE);
+	assert_int_equal(cfg->nnotify, 0);
+	assert_null(cfg->notify[0].command);
+	done(cfg);
+
+	/* the named ones alone, and the upper bound */
+	cfg = load_ok(BASE "[notify only]\ncommand = x\ntimeout_ms = 600000\n");
+	assert_int_equal(cfg->nnotify, 1);
+	assert_string_equal(cfg->notify[0].name, "only");
+	assert_int_equal(cfg->notify[0].timeout_ms, 600000);
+	done(cfg);
+
+	/* 8 in all, the unnamed one among them */
+	strcat(text, "[notify]\ncommand = c\n");
+	for (int i = 1; i < CFG_MAX_NOTIFY; i++) {
+		snprintf(line, sizeof(line), "[notify n%d]\ncommand = c%d\n", i, i);
+		strcat(text, line);
+	}
+	cfg = load_ok(text);
+	assert_int_equal(cfg->nnotify, CFG_MAX_NOTIFY);
+	assert_string_equal(cfg->notify[CFG_MAX_NOTIFY - 1].name, "n7");
+	assert_string_equal(cfg->notify[CFG_MAX_NOTIFY - 1].command, "c7");
+	done(cfg);
+	strcat(text, "[notify extra]\ncommand = c\n");
+	expect_error(text, 8 + CFG_MAX_NOTIFY * 2, "too many [notify] sections (at most 8)");
+}
+
+static void test_err_notify(void **state)
+{
+	expect_error(BASE "[notify]\ncommand = x\nfoo = 1\n", 10, "unknown key 'foo' in [notify]");
+	expect_error(BASE "[notify a]\ncommand = x\nstart = y\n", 10, "unknown key 'start' in [notify a]");
+	expect_error(BASE "[notify]\ntimeout_ms = 500\n", 8, "missing required key 'command' in [notify]");
+	expect_error(BASE "[notify pager]\n[heartbeat]\n", 8, "missing required key 'command' in [notify pager]");
+	/* at the end of the file too */
+	expect_error(BASE "[notify]\n", 8, "missing required key 'command' in [notify]");
+	expect_error(BASE "[notify]\ncommand =\n", 9, "command: must not be empty");
+	expect_error(BASE "[notify]\ncommand = x\ntimeout_ms = 99\n", 10,
+		     "timeout_ms: must be a whole number from 100 to 600000, got '99'");
+	expect_error(BASE "[notify]\ncommand = x\ntimeout_ms = 600001\n", 10,
+		     "timeout_ms: must be a whole number from 100 to 600000, got '600001'");
+	expect_error(BASE "[notify]\ncommand = x\ncommand = y\n", 10,
+		     "duplicate key 'command' in [notify] (first at line 9)");
+	expect_error(BASE "[notify]\ncommand = x\n[notify]\ncommand = y\n", 10,
+		     "duplicate section [notify] (first at line 8)");
+	expect_error(BASE "[notify a]\ncommand = x\n[notify b]\ncommand = y\n[notify a]\ncommand = z\n", 12,
+		     "duplicate section [notify a] (first at line 8)");
+	expect_error(BASE "[notify a/b]\ncommand = x\n", 8,
+		     "notify name 'a/b' is invalid: use 1 to 63 letters, digits, '-', '_' or '.'");
+	/* the other unnamed sections still refuse a name */
+	expect_error(BASE "[heartbeat x]\n", 8, "section [heartbeat] takes no name, got [heartbeat x]");
+}
+
 /* ---- help ---- */
 
 static void test_help(void **state)
@@ -834,6 +911,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_err_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_err_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_find_local_node, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_notify, setup, teardown),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_when_str),
 	};

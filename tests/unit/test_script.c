@@ -377,6 +377,101 @@ static void t_output_to_app_log(void **state)
 	assert_false(file_has(path, want));
 }
 
+static struct ctx run_input(const char *cmd, const void *in, size_t len, uint64_t timeout_ms)
+{
+	struct ctx c = { 0 };
+	struct script *s = script_run_input("unit", cmd, NULL, in, len, timeout_ms, on_done, &c);
+
+	assert_non_null(s);
+	assert_int_equal(c.calls, 0);
+	assert_true(wait_calls(&c.calls, 1, 10000));
+	return c;
+}
+
+static void t_stdin_input(void **state)
+{
+	/* Larger than a pipe's buffer: it takes several writes from the loop. */
+	const size_t big = 300 * 1024;
+	char *data = malloc(big), *got = NULL, cmd[512], path[300];
+	uint64_t t0;
+	size_t len;
+	struct ctx c;
+
+	/* As vigild does: an early close by the child is EPIPE, not death. */
+	signal(SIGPIPE, SIG_IGN);
+	assert_non_null(data);
+	for (size_t i = 0; i < big; i++)
+		data[i] = (char)('a' + i % 26);
+	data[big - 1] = '\n';
+
+	/* everything arrives, in order */
+	snprintf(path, sizeof(path), "%s/stdin", dir);
+	snprintf(cmd, sizeof(cmd), "cat > %s; echo done", path);
+	c = run_input(cmd, data, big, 10000);
+	assert_true(c.res.ok);
+	assert_string_equal(c.res.tail, "done");
+	assert_int_equal(read_file(path, big + 1, &got, &len), 0);
+	assert_int_equal(len, big);
+	assert_memory_equal(got, data, big);
+	free(got);
+
+	/* a child that reads only its first line: the rest is dropped */
+	memcpy(data, "first line\n", 11);
+	c = run_input("read x; echo \"got $x\"", data, big, 10000);
+	assert_true(c.res.ok);
+	assert_string_equal(c.res.tail, "got first line");
+
+	/* a child that never reads and exits: done comes anyway */
+	c = run_input("exit 4", data, big, 10000);
+	assert_int_equal(c.res.exit_code, 4);
+
+	/* empty input: EOF at once, not /dev/null's absence of a pipe */
+	c = run_input("read x; rc=$?; [ -p /dev/stdin ] && echo \"rc=$rc pipe\"", "", 0, 5000);
+	assert_true(c.res.ok);
+	assert_string_equal(c.res.tail, "rc=1 pipe");
+
+	/* small input without a final newline */
+	c = run_input("cat", "{\"a\":1}", 7, 5000);
+	assert_string_equal(c.res.tail, "{\"a\":1}");
+
+	/* a child that hangs without reading: the deadline still ends it and
+	 * the loop was never held by the full pipe */
+	t0 = mono_ms();
+	c = run_input("sleep 30", data, big, 200);
+	assert_true(c.res.timed_out);
+	assert_true(mono_ms() - t0 < 2000);
+
+	/* the caller's buffer may go away at once: script_run_input copied it */
+	{
+		struct ctx c2 = { 0 };
+		char *tmp = strdup("copied\n");
+
+		assert_non_null(tmp);
+		assert_non_null(script_run_input("unit", "cat", NULL, tmp, strlen(tmp), 5000, on_done, &c2));
+		memset(tmp, 'X', strlen(tmp));
+		free(tmp);
+		assert_true(wait_calls(&c2.calls, 1, 5000));
+		assert_string_equal(c2.res.tail, "copied");
+	}
+	free(data);
+	assert_no_children();
+}
+
+static void t_detach(void **state)
+{
+	struct ctx c = { 0 };
+	struct script *s = script_run_input("unit", "sleep 0.2", NULL, "x", 1, 5000, on_done, &c);
+	uint64_t end = mono_ms() + 5000;
+
+	assert_non_null(s);
+	script_detach(s);
+	assert_int_equal(script_running_count(), 1);
+	while (script_running_count() > 0 && mono_ms() < end)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(c.calls, 0); /* reaped, but nobody was called */
+	assert_no_children();
+}
+
 static int setup(void **state)
 {
 	log_init("test_script", true, LOG_LVL_WARN);
@@ -413,6 +508,8 @@ int main(void)
 		cmocka_unit_test(t_signal_mask_reset),
 		cmocka_unit_test(t_concurrent),
 		cmocka_unit_test(t_output_to_app_log),
+		cmocka_unit_test(t_stdin_input),
+		cmocka_unit_test(t_detach),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

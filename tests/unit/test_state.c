@@ -214,6 +214,7 @@ static void display(void **st)
 		{ S_HANDOVER, D_PRIM, C_MAGENTA }, { S_RESTART_P, D_PRIM, C_MAGENTA },
 		{ S_GO_SECOND, D_SECOND, C_MAGENTA }, { S_SECOND, D_SECOND, C_GREEN },
 		{ S_SECOND_HO, D_SECOND, C_MAGENTA }, { S_RESTART_S, D_SECOND, C_MAGENTA },
+		{ S_HELD, D_WAIT, C_RED },
 	};
 	bool covered[S__COUNT] = { false };
 	enum sm_display d;
@@ -264,7 +265,7 @@ static enum kind kind_of(enum sm_state s)
 	case S_WAIT: return K_WAIT;
 	case S_RESUME: return K_RESUMING;
 	case S_GO_PRIM: case S_ALONE: case S_PRIM: case S_RESTART_P: return K_ACTIVE;
-	case S_GO_SECOND: case S_SECOND: case S_RESTART_S: return K_SECOND;
+	case S_GO_SECOND: case S_SECOND: case S_RESTART_S: case S_HELD: return K_SECOND;
 	case S_SECOND_HO: return K_HANDOVER;
 	default: return K_STOP;
 	}
@@ -277,15 +278,17 @@ static void classify(void **st)
 	for (int ps = 0; ps <= S__COUNT; ps++) {
 		for (int me = 0; me < 2; me++) {
 			for (size_t t = 0; t < 3; t++) {
-				for (int reach = 0; reach < 2; reach++) {
-					struct sm_peer p = { reach, (enum sm_state)ps, terms[t][1], 1 - me };
-					enum sm_event got = sm_classify_peer(&p, terms[t][0], me);
+				for (int reach = 0; reach < 4; reach++) {
+					/* bit 0: reachable; bit 1: failover off */
+					bool fo = !(reach & 2);
+					struct sm_peer p = { reach & 1, (enum sm_state)ps, terms[t][1], 1 - me };
+					enum sm_event got = sm_classify_peer(&p, terms[t][0], me, fo);
 					bool preferred = me == 0;
 					bool older = terms[t][0] < terms[t][1] || (terms[t][0] == terms[t][1] && preferred);
 					enum sm_event want;
 
-					if (!reach) {
-						want = E_PEER_LOST;
+					if (!(reach & 1)) {
+						want = fo ? E_PEER_LOST : E_PEER_LOST_HELD;
 					} else {
 						switch (kind_of((enum sm_state)ps)) {
 						case K_STOP: want = E_PEER_STOP; break;
@@ -311,7 +314,7 @@ static void classify(void **st)
 	/* A state number from a newer peer is not trusted to run anything. */
 	struct sm_peer odd = { true, (enum sm_state)200, 1, 1 };
 
-	assert_int_equal(sm_classify_peer(&odd, 1, 0), E_PEER_STOP);
+	assert_int_equal(sm_classify_peer(&odd, 1, 0, true), E_PEER_STOP);
 }
 
 /* Two nodes looking at each other always agree on who wins a tie. */
@@ -324,8 +327,8 @@ static void classify_antisymmetric(void **st)
 			for (size_t t = 0; t < 3; t++) {
 				struct sm_peer pb = { true, (enum sm_state)b, terms[t][1], 1 };
 				struct sm_peer pa = { true, (enum sm_state)a, terms[t][0], 0 };
-				enum sm_event ea = sm_classify_peer(&pb, terms[t][0], 0); /* A sees B */
-				enum sm_event eb = sm_classify_peer(&pa, terms[t][1], 1); /* B sees A */
+				enum sm_event ea = sm_classify_peer(&pb, terms[t][0], 0, true); /* A sees B */
+				enum sm_event eb = sm_classify_peer(&pa, terms[t][1], 1, true); /* B sees A */
 				bool a_wins = ea == E_PEER_WAIT_WIN || ea == E_PEER_RESUMING_WIN ||
 				              ea == E_PEER_ACTIVE_WIN || ea == E_PEER_SECOND_WIN;
 				bool b_wins = eb == E_PEER_WAIT_WIN || eb == E_PEER_RESUMING_WIN ||
@@ -372,7 +375,7 @@ static enum sm_event peer_event(const struct duo *d, int i)
 {
 	struct sm_peer p = { d->link, d->s[1 - i], d->term[1 - i], 1 - i };
 
-	return sm_classify_peer(&p, d->term[i], i);
+	return sm_classify_peer(&p, d->term[i], i, true);
 }
 
 /* Node i sees its peer as it is now: the event must be pe. */
@@ -743,6 +746,7 @@ struct js {
 	uint8_t v[2];        /* DRIVER: the peer's state as last heard */
 	bool r[2], heard[2]; /* DRIVER: peer reachable / heard since vigild started */
 	bool link;
+	bool off[2];         /* vigilctl failover off (kept across daemon restarts) */
 };
 
 _Static_assert(S__COUNT <= 16, "a state fits in 4 bits of the joint state code");
@@ -760,6 +764,7 @@ struct mc_opts {
 enum {
 	X_LINK_UP = 100, X_LINK_DOWN, X_HEARTBEAT, X_NOTICE_LOST,
 	X_RESTART_RESUME, X_RESTART_WAIT, X_RESTART_STOPPING,
+	X_FAILOVER_OFF, X_FAILOVER_ON,
 };
 
 struct label {
@@ -772,7 +777,8 @@ static uint32_t js_code(const struct js *j)
 	return (uint32_t)j->s[0] | (uint32_t)j->s[1] << 4 | (uint32_t)j->v[0] << 8 | (uint32_t)j->v[1] << 12 |
 	       (uint32_t)j->t[0] << 16 | (uint32_t)j->t[1] << 18 | (uint32_t)j->k[0] << 20 |
 	       (uint32_t)j->k[1] << 22 | (uint32_t)j->r[0] << 24 | (uint32_t)j->r[1] << 25 |
-	       (uint32_t)j->heard[0] << 26 | (uint32_t)j->heard[1] << 27 | (uint32_t)j->link << 28;
+	       (uint32_t)j->heard[0] << 26 | (uint32_t)j->heard[1] << 27 | (uint32_t)j->link << 28 |
+	       (uint32_t)j->off[0] << 29 | (uint32_t)j->off[1] << 30;
 }
 
 static struct js js_decode(uint32_t c)
@@ -792,6 +798,8 @@ static struct js js_decode(uint32_t c)
 	j.heard[0] = c >> 26 & 1;
 	j.heard[1] = c >> 27 & 1;
 	j.link = c >> 28 & 1;
+	j.off[0] = c >> 29 & 1;
+	j.off[1] = c >> 30 & 1;
 	return j;
 }
 
@@ -834,7 +842,7 @@ static enum sm_event js_peer_event(const struct mc_opts *o, const struct js *j, 
 		p.state = (enum sm_state)j->v[i];
 		p.term = j->k[i];
 	}
-	return sm_classify_peer(&p, j->t[i], i);
+	return sm_classify_peer(&p, j->t[i], i, !j->off[i]);
 }
 
 /* Node i takes event e (one table cell); false if it changes nothing. */
@@ -908,6 +916,8 @@ static const char *what_str(uint8_t w)
 	case X_RESTART_RESUME: return "vigild killed+restarted (resumes)";
 	case X_RESTART_WAIT: return "vigild killed+restarted (starts)";
 	case X_RESTART_STOPPING: return "vigild killed+restarted (stops)";
+	case X_FAILOVER_OFF: return "failover off";
+	case X_FAILOVER_ON: return "failover on";
 	default: return sm_event_str((enum sm_event)w);
 	}
 }
@@ -985,6 +995,12 @@ static int successors(const struct mc_opts *o, const struct js *j, struct edge *
 			*overflow += js_process(o, &t, i, commands[c]) < 0;
 			add_edge(out, &n, j, &t, i, commands[c]);
 		}
+		/* node_set_failover(): off only records it; on feeds failover-on. */
+		t = *j;
+		t.off[i] = !j->off[i];
+		if (!t.off[i])
+			*overflow += js_process(o, &t, i, E_FAILOVER_ON) < 0;
+		add_edge(out, &n, j, &t, i, t.off[i] ? X_FAILOVER_OFF : X_FAILOVER_ON);
 		if (is_applying(s)) {
 			for (size_t r = 0; r < sizeof(results) / sizeof(results[0]); r++) {
 				t = *j;
@@ -994,9 +1010,11 @@ static int successors(const struct mc_opts *o, const struct js *j, struct edge *
 		}
 		/* on_decide() acts only while the peer is unheard. */
 		if ((s == S_WAIT || s == S_RESUME) && !reachable) {
+			enum sm_event e = j->off[i] ? E_PEER_LOST_HELD : E_DECIDE_TIMEOUT;
+
 			t = *j;
-			*overflow += js_process(o, &t, i, E_DECIDE_TIMEOUT) < 0;
-			add_edge(out, &n, j, &t, i, E_DECIDE_TIMEOUT);
+			*overflow += js_process(o, &t, i, e) < 0;
+			add_edge(out, &n, j, &t, i, e);
 		}
 		if (s == S_BLOCKED && !retry_held(o, j, i)) {
 			t = *j;
@@ -1016,7 +1034,7 @@ static int successors(const struct mc_opts *o, const struct js *j, struct edge *
 		} else if (!j->link && j->r[i]) {
 			t = *j;
 			t.r[i] = false;
-			*overflow += js_process(o, &t, i, E_PEER_LOST) < 0;
+			*overflow += js_process(o, &t, i, j->off[i] ? E_PEER_LOST_HELD : E_PEER_LOST) < 0;
 			add_edge(out, &n, j, &t, i, X_NOTICE_LOST);
 		}
 		if (o->daemon_restart && s != S_STOP) {
@@ -1261,7 +1279,7 @@ static void print_settle(const struct mc_opts *o, const struct trace *tr, int rc
 }
 
 #define PRINT_PER_PROP 3
-#define MAX_JOINT (1 << 21)
+#define MAX_JOINT (1 << 23)
 
 static void model_check(const struct mc_opts *o, bool *reached_state)
 {
@@ -1281,7 +1299,7 @@ static void model_check(const struct mc_opts *o, bool *reached_state)
 	for (int rel = 0; rel < 3; rel++) {
 		for (int link = 0; link < 2; link++) {
 			struct js j = { { S_STOP, S_STOP }, { 1 + (rel == 2), 1 + (rel == 0) }, { 0, 0 },
-			                { S_STOP, S_STOP }, { false, false }, { false, false }, link };
+			                { S_STOP, S_STOP }, { false, false }, { false, false }, link, { false, false } };
 
 			normalise(&j, o);
 			reached_add(&m, js_code(&j), -1, none);
@@ -1393,7 +1411,7 @@ static void model_two_nodes_driver(void **st)
 static void model_self_test(void **st)
 {
 	struct js j = { { S_ALONE, S_ALONE }, { 0, 1 }, { 1, 0 }, { S_STOP, S_STOP }, { false, false },
-	                { false, false }, true };
+	                { false, false }, true, { false, false } };
 
 	assert_int_equal(check_settled(&j), P_ONE_PRIMARY);
 	j.s[1] = S_SECOND_HO;
@@ -1411,7 +1429,7 @@ static void model_self_test(void **st)
 	assert_int_equal(check_settled(&j), -1);
 
 	struct js a = { { S_RESTART_S, S_STOPPING }, { 3, 2 }, { 1, 0 }, { S_SECOND_HO, S_WAIT }, { true, false },
-	                { false, true }, true };
+	                { false, true }, true, { false, false } };
 	struct js b = js_decode(js_code(&a));
 
 	assert_int_equal(js_code(&b), js_code(&a));
