@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cluster/heartbeat.h"
+#include "cluster/notify.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "resource/resources.h"
@@ -43,6 +44,7 @@ struct node {
 	uint64_t split_ms;           /* last split brain resolved, 0 if none */
 
 	struct hb *hb;
+	struct notify *notify;
 	struct vip *vip;
 	struct resmgr *res;
 	uint64_t gen;
@@ -113,6 +115,30 @@ static void apply(struct node *n, enum role r)
 	resmgr_apply(n->res, r, n->gen);
 }
 
+/* The event for [notify] commands and the EVENT log line. */
+static void notify(struct node *n, const char *type, enum sm_state from, enum sm_state to)
+{
+	enum sm_display fd, td;
+	enum sm_color fc, tc;
+	struct notify_event ev = { .type = type, .node = n->cfg->nodes[n->self].name, .reason = n->reason };
+
+	sm_display(from, &fd, &fc);
+	sm_display(to, &td, &tc);
+	ev.from = sm_display_str(fd);
+	ev.to = sm_display_str(td);
+	ev.color = sm_color_str(tc);
+	notify_event(n->notify, &ev);
+}
+
+/* Taking the PRIM role from a standby state because the peer is gone or
+ * stopped: what a VMS calls a failover. */
+static bool is_takeover(enum sm_state prev, const struct sm_result *r)
+{
+	return r->next == S_GO_PRIM && (r->actions & A_NEW_TERM) &&
+	       (prev == S_SECOND || prev == S_GO_SECOND || prev == S_RESTART_S || prev == S_SECOND_HO ||
+	        prev == S_HELD);
+}
+
 static void enter(struct node *n, const struct sm_result *r, enum sm_event e, const char *detail)
 {
 	enum sm_state prev = n->state;
@@ -140,10 +166,16 @@ static void enter(struct node *n, const struct sm_result *r, enum sm_event e, co
 		log_info("%s: %s -> %s (%s)", n->cfg->nodes[n->self].name, from, to, n->reason);
 		log_debug("%s: internal %s -> %s on %s", n->cfg->nodes[n->self].name,
 		          sm_state_str(prev), sm_state_str(r->next), sm_event_str(e));
+		if (is_takeover(prev, r))
+			notify(n, "failover", prev, r->next);
+		if (e == E_APPLY_FAIL)
+			notify(n, "start_failed", prev, r->next);
+		notify(n, "transition", prev, r->next);
 	}
 	if (r->actions & A_SPLIT) {
 		n->split_ms = wall_ms();
 		log_warn("%s: split brain: both nodes ran the service; %s", n->cfg->nodes[n->self].name, r->reason);
+		notify(n, "split_brain", prev, r->next);
 		/* During the split, clients may have learned the other node's MAC
 		 * for the VIP: the node that keeps it announces it again. */
 		if (sm_is_primary(r->next) && n->vip && resmgr_vip_held(n->res))
@@ -345,7 +377,8 @@ struct node *node_new(struct event_base *base, struct config *cfg, int self)
 		}
 	}
 	n->res = resmgr_new(cfg, n->vip, on_apply_done, on_res_change, n);
-	if (!n->res) {
+	n->notify = notify_new(cfg);
+	if (!n->res || !n->notify) {
 		node_free(n);
 		return NULL;
 	}
@@ -357,6 +390,8 @@ void node_free(struct node *n)
 	if (!n)
 		return;
 	hb_free(n->hb);
+	if (n->notify)
+		notify_free(n->notify);
 	if (n->res)
 		resmgr_free(n->res);
 	if (n->vip)

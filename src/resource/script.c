@@ -41,6 +41,7 @@ struct script {
 	bool kill_sent;
 	bool timed_out;
 	bool cancelled;
+	bool quiet;         /* outcome logged at debug level only */
 	size_t linelen;
 	char line[SCRIPT_LINE_MAX + 1];
 	char tail[SCRIPT_TAIL_MAX];
@@ -261,22 +262,26 @@ static void log_outcome(const struct script *s, const struct script_result *r)
 {
 	unsigned long long ms = (unsigned long long)r->elapsed_ms;
 	const char *sep = r->tail[0] ? ": " : "";
+	/* A quiet script's owner reports the outcome in its own words. */
+	enum log_level error = s->quiet ? LOG_LVL_DEBUG : LOG_LVL_ERROR;
+	enum log_level warn = s->quiet ? LOG_LVL_DEBUG : LOG_LVL_WARN;
+	enum log_level info = s->quiet ? LOG_LVL_DEBUG : LOG_LVL_INFO;
 
 	if (r->spawn_errno)
-		log_error("%s: could not execute /bin/sh: %s", s->name, strerror(r->spawn_errno));
+		log_msg(error, "%s: could not execute /bin/sh: %s", s->name, strerror(r->spawn_errno));
 	else if (r->timed_out)
-		log_warn("%s timed out after %llu ms (limit %llu ms), ended by %s%s%s", s->name, ms,
+		log_msg(warn, "%s timed out after %llu ms (limit %llu ms), ended by %s%s%s", s->name, ms,
 		         (unsigned long long)s->timeout_ms, s->kill_sent ? "SIGKILL" : "SIGTERM",
 		         sep, r->tail);
 	else if (r->cancelled && !r->ok)
-		log_info("%s cancelled after %llu ms%s%s", s->name, ms, sep, r->tail);
+		log_msg(info, "%s cancelled after %llu ms%s%s", s->name, ms, sep, r->tail);
 	else if (r->ok)
-		log_info("%s exited 0 after %llu ms", s->name, ms);
+		log_msg(info, "%s exited 0 after %llu ms", s->name, ms);
 	else if (r->signal)
-		log_warn("%s killed by signal %d (%s) after %llu ms%s%s", s->name, r->signal,
+		log_msg(warn, "%s killed by signal %d (%s) after %llu ms%s%s", s->name, r->signal,
 		         strsignal(r->signal), ms, sep, r->tail);
 	else
-		log_warn("%s exited %d after %llu ms%s%s", s->name, r->exit_code, ms, sep, r->tail);
+		log_msg(warn, "%s exited %d after %llu ms%s%s", s->name, r->exit_code, ms, sep, r->tail);
 }
 
 static void finish(struct script *s, int status, bool status_known)
@@ -622,6 +627,12 @@ fail:
 		script_free(s);
 	}
 	return NULL;
+}
+
+void script_quiet(struct script *s)
+{
+	if (s)
+		s->quiet = true;
 }
 
 void script_detach(struct script *s)

@@ -62,6 +62,11 @@ struct script *script_run_input(const char *name, const char *command, char *con
  * with cancelled set. s is invalid once done has been called. */
 void script_cancel(struct script *s);
 
+/* Logs how s ended at debug level only, for an owner that logs the
+ * outcome in its own words. The deadline's SIGTERM/SIGKILL are still
+ * logged: they are actions taken. */
+void script_quiet(struct script *s);
+
 /* Forgets done and arg: the child goes on under its deadline as before
  * and is reaped, but nothing is called when it ends. For an owner that is
  * going away while its script still runs. s is invalid afterwards. */

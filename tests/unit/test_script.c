@@ -472,6 +472,30 @@ static void t_detach(void **state)
 	assert_no_children();
 }
 
+static void t_quiet(void **state)
+{
+	char logdir[256], path[300];
+	struct ctx c = { 0 };
+	struct script *s;
+
+	snprintf(logdir, sizeof(logdir), "%s/quiet-logs", dir);
+	assert_int_equal(log_open_files(logdir, 1 << 20), 0);
+	s = script_run("quiet-one", "echo why >&2; exit 3", NULL, 5000, on_done, &c);
+	assert_non_null(s);
+	script_quiet(s);
+	assert_true(wait_calls(&c.calls, 1, 5000));
+	c.calls = 0;
+	assert_non_null(script_run("loud-one", "exit 3", NULL, 5000, on_done, &c));
+	assert_true(wait_calls(&c.calls, 1, 5000));
+	log_close_files();
+	snprintf(path, sizeof(path), "%s/module.log", logdir);
+	assert_false(file_has(path, "quiet-one exited 3"));
+	assert_true(file_has(path, "loud-one exited 3"));
+	snprintf(path, sizeof(path), "%s/module-verbose.log", logdir);
+	assert_true(file_has(path, "debug quiet-one exited 3 after"));
+	assert_no_children();
+}
+
 static int setup(void **state)
 {
 	log_init("test_script", true, LOG_LVL_WARN);
@@ -510,6 +534,7 @@ int main(void)
 		cmocka_unit_test(t_output_to_app_log),
 		cmocka_unit_test(t_stdin_input),
 		cmocka_unit_test(t_detach),
+		cmocka_unit_test(t_quiet),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
