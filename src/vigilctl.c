@@ -52,6 +52,8 @@ static void usage(FILE *out)
 		"  swap               the SECOND node becomes PRIM, the PRIM node SECOND\n"
 		"  forcestart         start the node as PRIM even if its data may be stale\n"
 		"                     (changes made on the peer since may be lost)\n"
+		"  stopstart          stop, then start again: on the PRIM, a failover to the\n"
+		"                     SECOND, this node coming back as SECOND\n"
 		"  failover on|off    off: if the PRIM is lost, this node does not take over\n"
 		"                     by itself (it waits, WAIT red, until failover on or\n"
 		"                     forcestart); kept across restarts\n"
@@ -94,7 +96,7 @@ static int usage_error(const char *fmt, ...)
 
 static bool is_action(const char *cmd)
 {
-	static const char *const actions[] = { "start", "stop", "restart", "swap", "forcestart" };
+	static const char *const actions[] = { "start", "stop", "restart", "swap", "forcestart", "stopstart" };
 
 	for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
 		if (!strcmp(cmd, actions[i]))
@@ -213,7 +215,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return usage_error("unknown command '%s'", o->cmd);
 	}
 	if (o->wait_set && !is_action(o->cmd))
-		return usage_error("--wait applies to start, stop, restart, swap and forcestart only");
+		return usage_error("--wait applies to start, stop, restart, swap, forcestart and stopstart only");
 	if ((o->verbose || lines_set) && strcmp(o->cmd, "log"))
 		return usage_error("--verbose and --lines apply to log only");
 	if (o->all && o->node)

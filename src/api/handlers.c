@@ -113,6 +113,11 @@ static json_t *run_local(struct api *a, const char *cmd, json_t *req)
 	char msg[600];
 	const char *err = NULL;
 
+	if (!strcmp(cmd, "stopstart")) {
+		if (node_stopstart(a->node, &err, msg, sizeof(msg)) < 0)
+			return fail("%s: stopstart refused: %s", node_name(a->node), err);
+		return ok(json_pack("{s:s, s:s}", "node", node_name(a->node), "message", msg));
+	}
 	if (!strcmp(cmd, "failover")) {
 		const char *mode = json_string_value(json_object_get(req, "mode"));
 
@@ -302,7 +307,7 @@ static json_t *run_log(struct api *a, json_t *req)
 }
 
 static const char *const known_cmds[] = { "status", "start", "stop", "restart", "swap",
-                                          "forcestart", "boot", "failover", "log" };
+                                          "forcestart", "stopstart", "boot", "failover", "log" };
 
 void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, api_done_cb done, void *arg)
 {
@@ -334,7 +339,7 @@ void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, ap
 	for (size_t i = 0; i < ARRAY_SIZE(known_cmds); i++)
 		known = known || !strcmp(cmd, known_cmds[i]);
 	if (!known) {
-		finish(c, fail("unknown command '%.64s' (known: status, start, stop, restart, swap, forcestart, boot, failover, log)", cmd));
+		finish(c, fail("unknown command '%.64s' (known: status, start, stop, restart, swap, forcestart, stopstart, boot, failover, log)", cmd));
 		return;
 	}
 	jn = json_object_get(req, "node");

@@ -52,6 +52,9 @@ struct node {
 	struct event *decide;
 	struct event *retry;
 	struct event *done_ev;
+	struct event *restart_ev;    /* stopstart: start again once STOP */
+	bool start_after_stop;
+	uint64_t restart_deadline;   /* mono ms: start again even if the peer did not take over */
 
 	bool shutting_down;
 	void (*shutdown_done)(void *);
@@ -199,6 +202,10 @@ static void enter(struct node *n, const struct sm_result *r, enum sm_event e, co
 	announce(n);
 	if (n->shutting_down && n->state == S_STOP)
 		event_active(n->done_ev, 0, 0);
+	else if (n->start_after_stop && n->state == S_STOP) {
+		n->restart_deadline = mono_ms() + 2ull * n->cfg->hb_timeout_ms;
+		arm(n->restart_ev, 0);
+	}
 }
 
 /* Returns 0, or -1 with *why when the event is a refused command. */
@@ -329,6 +336,25 @@ static void on_done_ev(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* stopstart: the stop is done. Start again once the peer has taken over
+ * (or cannot: unreachable, or not within two timeouts), so that this node
+ * comes back as SECOND instead of racing the peer for the role it left. */
+static void on_restart_ev(evutil_socket_t fd, short what, void *arg)
+{
+	struct node *n = arg;
+	bool peer_took = hb_peer_reachable(n->hb) && sm_is_primary(n->pv.state);
+
+	if (!n->start_after_stop || n->shutting_down || n->state != S_STOP)
+		return;
+	if (!peer_took && hb_peer_reachable(n->hb) && mono_ms() < n->restart_deadline) {
+		arm(n->restart_ev, 20);
+		return;
+	}
+	n->start_after_stop = false;
+	n->admin_started = true;
+	process(n, E_START, "stopstart", NULL, NULL);
+}
+
 static void on_apply_done(uint64_t gen, enum apply_result r, const char *reason, void *arg)
 {
 	struct node *n = arg;
@@ -363,6 +389,7 @@ struct node *node_new(struct event_base *base, struct config *cfg, int self)
 	n->decide = evtimer_new(base, on_decide, n);
 	n->retry = evtimer_new(base, on_retry, n);
 	n->done_ev = event_new(base, -1, 0, on_done_ev, n);
+	n->restart_ev = evtimer_new(base, on_restart_ev, n);
 	if (cfg->vip_enabled) {
 		struct vip_opts o = {
 			.ifname = cfg->vip_interface, .addr = cfg->vip_addr, .prefix = cfg->vip_prefix,
@@ -402,6 +429,8 @@ void node_free(struct node *n)
 		event_free(n->retry);
 	if (n->done_ev)
 		event_free(n->done_ev);
+	if (n->restart_ev)
+		event_free(n->restart_ev);
 	free(n);
 }
 
@@ -514,6 +543,8 @@ int node_command(struct node *n, enum sm_event cmd, const char **err, char *msg,
 		*err = why;
 		return -1;
 	}
+	/* Any command overrides a pending stopstart. */
+	n->start_after_stop = false;
 	if (cmd == E_START || cmd == E_FORCESTART)
 		n->admin_started = true;
 	else if (cmd == E_STOP)
@@ -543,6 +574,27 @@ int node_set_boot(struct node *n, const char *mode, char *msg, size_t msglen)
 	n->boot = b;
 	save(n);
 	snprintf(msg, msglen, "%s: boot %s", n->cfg->nodes[n->self].name, boot_mode_str(b));
+	return 0;
+}
+
+int node_stopstart(struct node *n, const char **err, char *msg, size_t msglen)
+{
+	if (n->state == S_STOP) {
+		*err = "the node is stopped; use start";
+		return -1;
+	}
+	if (node_command(n, E_STOP, err, msg, msglen) < 0)
+		return -1;
+	/* Stays "started" for boot keep: the stop is only half of it. */
+	n->admin_started = true;
+	n->start_after_stop = true;
+	save(n);
+	if (n->state == S_STOP) {
+		n->restart_deadline = mono_ms() + 2ull * n->cfg->hb_timeout_ms;
+		arm(n->restart_ev, 0);
+	}
+	snprintf(msg, msglen, "%s: stopping, then starting again (the peer takes over if this node was PRIM)",
+	         n->cfg->nodes[n->self].name);
 	return 0;
 }
 

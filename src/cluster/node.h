@@ -24,6 +24,9 @@ int node_start(struct node *n);
 /* Commands on this node. 0, or -1 with *err set to why it was refused. */
 int node_command(struct node *n, enum sm_event cmd, const char **err, char *msg, size_t msglen);
 int node_set_boot(struct node *n, const char *mode, char *msg, size_t msglen);
+/* vigilctl stopstart: stop, then start again once stopped (a failover when
+ * run on the PRIM). 0, or -1 with *err. */
+int node_stopstart(struct node *n, const char **err, char *msg, size_t msglen);
 /* vigilctl failover on|off. 0, or -1 with msg saying why. */
 int node_set_failover(struct node *n, const char *mode, char *msg, size_t msglen);
 

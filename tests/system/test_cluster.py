@@ -332,3 +332,27 @@ def test_failover_off_holds_then_on_takes_over(lab):
     lab.wait_for(lambda: lab.client_get() == "node2", TIMEOUT, what="node2 to answer")
     cmds = "\n".join(lab.vigilctl(2, "log", "commands", json=True)["lines"])
     assert "failover off" in cmds and "failover on" in cmds
+
+
+def test_stopstart_on_prim_is_a_failover(lab):
+    start_pair(lab)
+    out = lab.vigilctl(2, "--node", "node1", "stopstart").stdout
+    assert "stopping, then starting again" in out
+    # node2 takes over once node1's stop scripts are done; node1 comes back
+    # as SECOND by itself.
+    lab.wait_states(1, {"node1": "SECOND", "node2": "PRIM"}, TIMEOUT)
+    lab.wait_for(lambda: lab.client_get() == "node2", TIMEOUT, what="node2 to answer")
+    assert lab.vip_owner() == "node2"
+    j = [(n, a, t) for n, r, a, t in lab.journal() if r == "web"]
+    assert [(n, a) for n, a, _ in j] == [("node1", "start"), ("node1", "stop"), ("node2", "start")]
+    assert j[1][2] < j[2][2], "node2 started before node1's stop finished"
+    # Still started for boot keep, and the commands log has it.
+    st1 = [n for n in lab.status(1)["nodes"] if n["name"] == "node1"][0]
+    assert st1["state"] == "SECOND"
+    cmds = "\n".join(lab.vigilctl(1, "log", "commands", json=True)["lines"])
+    assert "stopstart" in cmds
+    # On a stopped node it is refused with a reason.
+    lab.vigilctl(1, "stop")
+    lab.wait_for(lambda: lab.states(2)["node1"] == ("STOP", "red", True), TIMEOUT, what="node1 STOP")
+    cp = lab.vigilctl(1, "stopstart", check=False)
+    assert cp.returncode == 1 and "use start" in cp.stderr
