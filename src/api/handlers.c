@@ -167,39 +167,43 @@ static void on_relay_single(json_t *resp, const char *err, void *arg)
 	finish(c, json_incref(resp));
 }
 
+/* A two-element array, this node's and the peer's objects (both stolen) in
+ * config order, so output reads the same on both nodes. */
+static json_t *in_config_order(struct api *a, json_t *mine, json_t *theirs)
+{
+	json_t *arr = json_array();
+	bool first = !strcmp(node_config(a->node)->nodes[0].name, node_name(a->node));
+
+	json_array_append_new(arr, first ? mine : theirs);
+	json_array_append_new(arr, first ? theirs : mine);
+	return arr;
+}
+
+/* One node's line of an --all answer: its answer, or err if it gave none. */
+static json_t *all_entry(const char *node, json_t *answer, const char *err)
+{
+	json_t *e = json_pack("{s:s}", "node", node);
+	bool good = answer && json_is_true(json_object_get(answer, "ok"));
+
+	json_object_set_new(e, "ok", json_boolean(good));
+	if (!answer)
+		json_object_set_new(e, "error", json_string(err));
+	else if (good)
+		json_object_set(e, "message", json_object_get(json_object_get(answer, "result"), "message"));
+	else
+		json_object_set(e, "error", json_object_get(answer, "error"));
+	return e;
+}
+
 static void on_relay_all(json_t *resp, const char *err, void *arg)
 {
 	struct call *c = arg;
-	json_t *results = json_array(), *mine = json_object(), *theirs = json_object();
-	const char *peer = node_peer_name(c->a->node);
+	json_t *mine = all_entry(node_name(c->a->node), c->local_result, NULL);
+	json_t *theirs = all_entry(node_peer_name(c->a->node), resp, err);
+	bool good = json_is_true(json_object_get(mine, "ok")) && json_is_true(json_object_get(theirs, "ok"));
 
-	json_object_set_new(mine, "node", json_string(node_name(c->a->node)));
-	json_object_set_new(mine, "ok", json_boolean(json_is_true(json_object_get(c->local_result, "ok"))));
-	if (json_is_true(json_object_get(c->local_result, "ok")))
-		json_object_set(mine, "message", json_object_get(json_object_get(c->local_result, "result"), "message"));
-	else
-		json_object_set(mine, "error", json_object_get(c->local_result, "error"));
-	json_object_set_new(theirs, "node", json_string(peer));
-	if (!resp) {
-		json_object_set_new(theirs, "ok", json_false());
-		json_object_set_new(theirs, "error", json_string(err));
-	} else {
-		json_object_set_new(theirs, "ok", json_boolean(json_is_true(json_object_get(resp, "ok"))));
-		if (json_is_true(json_object_get(resp, "ok")))
-			json_object_set(theirs, "message", json_object_get(json_object_get(resp, "result"), "message"));
-		else
-			json_object_set(theirs, "error", json_object_get(resp, "error"));
-	}
-	/* Node order as in the config, so output reads the same on both nodes. */
-	if (node_config(c->a->node)->nodes[0].name[0] && !strcmp(node_config(c->a->node)->nodes[0].name, peer)) {
-		json_array_append_new(results, theirs);
-		json_array_append_new(results, mine);
-	} else {
-		json_array_append_new(results, mine);
-		json_array_append_new(results, theirs);
-	}
-	finish(c, json_pack("{s:b, s:{s:o}}", "ok", json_is_true(json_object_get(mine, "ok")) &&
-	                    json_is_true(json_object_get(theirs, "ok")), "result", "results", results));
+	finish(c, json_pack("{s:b, s:{s:o}}", "ok", good, "result", "results",
+	                    in_config_order(c->a, mine, theirs)));
 }
 
 static void on_relay_all_then_local(json_t *resp, const char *err, void *arg)
@@ -212,18 +216,9 @@ static void on_relay_all_then_local(json_t *resp, const char *err, void *arg)
 
 static json_t *cluster_status(struct call *c, json_t *peer_obj)
 {
-	const struct config *cfg = node_config(c->a->node);
-	json_t *nodes = json_array(), *self = node_status_self(c->a->node);
-
-	if (!strcmp(cfg->nodes[0].name, node_name(c->a->node))) {
-		json_array_append_new(nodes, self);
-		json_array_append_new(nodes, peer_obj);
-	} else {
-		json_array_append_new(nodes, peer_obj);
-		json_array_append_new(nodes, self);
-	}
-	return json_pack("{s:s, s:s, s:o}", "cluster", cfg->cluster_name, "local", node_name(c->a->node),
-	                 "nodes", nodes);
+	return json_pack("{s:s, s:s, s:o}", "cluster", node_config(c->a->node)->cluster_name,
+	                 "local", node_name(c->a->node),
+	                 "nodes", in_config_order(c->a, node_status_self(c->a->node), peer_obj));
 }
 
 static void on_relay_status(json_t *resp, const char *err, void *arg)
