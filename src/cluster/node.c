@@ -588,11 +588,9 @@ int node_stopstart(struct node *n, const char **err, char *msg, size_t msglen)
 	/* Stays "started" for boot keep: the stop is only half of it. */
 	n->admin_started = true;
 	n->start_after_stop = true;
+	/* enter() arms the start once STOP is reached: never here, as the stop
+	 * scripts report from the loop. */
 	save(n);
-	if (n->state == S_STOP) {
-		n->restart_deadline = mono_ms() + 2ull * n->cfg->hb_timeout_ms;
-		arm(n->restart_ev, 0);
-	}
 	snprintf(msg, msglen, "%s: stopping, then starting again (the peer takes over if this node was PRIM)",
 	         n->cfg->nodes[n->self].name);
 	return 0;
