@@ -32,6 +32,14 @@ struct row {
 	[E_PEER_SECOND_WIN] = IGN(why), [E_PEER_SECOND_LOSE] = IGN(why), \
 	[E_PEER_HANDOVER] = IGN(why), [E_PEER_BLOCKED] = IGN(why), [E_PEER_LOST_HELD] = IGN(why)
 
+/* prim and second start a stopped node only. */
+#define STARTED_ALREADY \
+	[E_START_PRIM] = REJ("the node is started; prim and second start a stopped node (stop it first)"), \
+	[E_START_SECOND] = REJ("the node is started; prim and second start a stopped node (stop it first)")
+
+#define NOT_PRIM_ROLE(why) [E_FENCE] = IGN(why)
+#define FENCE [E_FENCE] = GO(S_FENCING, A_APPLY_NONE, "peer lost and no grant from the witness: releasing the PRIM role")
+
 static const struct row table[S__COUNT][E__COUNT] = {
 	[S_STOP] = {
 		[E_START] = GO(S_WAIT, A_ARM_DECIDE, "started by command"),
@@ -45,6 +53,9 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
+		[E_START_PRIM] = GO(S_GO_PRIM, TAKE, "started as PRIM by command"),
+		[E_START_SECOND] = GO(S_GO_SECOND, A_APPLY_SECOND, "started as SECOND by command"),
+		NOT_PRIM_ROLE("a stopped node runs nothing"),
 		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_WAIT] = {
@@ -71,7 +82,9 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
-		[E_PEER_LOST_HELD] = GO(S_HELD, 0, "peer lost while deciding; failover is off: not taking over"),
+		[E_PEER_LOST_HELD] = GO(S_HELD, 0, "peer lost while deciding; not taking over"),
+		STARTED_ALREADY,
+		NOT_PRIM_ROLE("not running the PRIM role"),
 		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_RESUME] = {
@@ -99,6 +112,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
 		[E_PEER_LOST_HELD] = GO(S_GO_PRIM, A_APPLY_PRIM, "peer lost; resuming the PRIM role"),
+		STARTED_ALREADY,
+		FENCE,
 		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_BLOCKED] = {
@@ -126,6 +141,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_VIP_IN_USE] = IGN("already waiting for the virtual IP"),
 		[E_RETRY] = GO(S_GO_PRIM, A_APPLY_PRIM, "trying again to take the virtual IP"),
 		[E_PEER_LOST_HELD] = IGN("will try again at the next retry"),
+		STARTED_ALREADY,
+		NOT_PRIM_ROLE("not running the PRIM role"),
 		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_GO_PRIM] = {
@@ -153,6 +170,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_VIP_IN_USE] = GO(S_BLOCKED, A_ARM_RETRY, "the virtual IP is in use by another host"),
 		[E_RETRY] = IGN("nothing to retry"),
 		[E_PEER_LOST_HELD] = IGN("already taking the PRIM role"),
+		STARTED_ALREADY,
+		FENCE,
 		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_ALONE] = {
@@ -180,6 +199,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_VIP_IN_USE] = IGN("already holds the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
 		[E_PEER_LOST_HELD] = IGN("already alone"),
+		STARTED_ALREADY,
+		FENCE,
 		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_PRIM] = {
@@ -207,6 +228,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_VIP_IN_USE] = IGN("already holds the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
 		[E_PEER_LOST_HELD] = GO(S_ALONE, 0, "peer lost on all heartbeat networks"),
+		STARTED_ALREADY,
+		FENCE,
 		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_GO_SECOND] = {
@@ -233,7 +256,9 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = GO(S_STOPPING, A_APPLY_NONE, "start failed"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
-		[E_PEER_LOST_HELD] = GO(S_HELD, 0, "peer lost on all heartbeat networks; failover is off: not taking over"),
+		[E_PEER_LOST_HELD] = GO(S_HELD, 0, "peer lost on all heartbeat networks; not taking over"),
+		STARTED_ALREADY,
+		NOT_PRIM_ROLE("not running the PRIM role"),
 		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_SECOND] = {
@@ -260,7 +285,9 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
-		[E_PEER_LOST_HELD] = GO(S_HELD, 0, "peer lost on all heartbeat networks; failover is off: not taking over"),
+		[E_PEER_LOST_HELD] = GO(S_HELD, 0, "peer lost on all heartbeat networks; not taking over"),
+		STARTED_ALREADY,
+		NOT_PRIM_ROLE("not running the PRIM role"),
 		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_HANDOVER] = {
@@ -288,6 +315,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
 		[E_PEER_LOST_HELD] = GO(S_GO_PRIM, A_APPLY_PRIM, "peer lost during the swap: keeping the PRIM role"),
+		STARTED_ALREADY,
+		FENCE,
 		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_SECOND_HO] = {
@@ -314,7 +343,9 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
-		[E_PEER_LOST_HELD] = GO(S_HELD, 0, "peer lost during the swap; failover is off: not taking over"),
+		[E_PEER_LOST_HELD] = GO(S_HELD, 0, "peer lost during the swap; not taking over"),
+		STARTED_ALREADY,
+		NOT_PRIM_ROLE("not running the PRIM role"),
 		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_RESTART_P] = {
@@ -342,6 +373,8 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
 		[E_PEER_LOST_HELD] = IGN("restarting the PRIM role"),
+		STARTED_ALREADY,
+		FENCE,
 		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_RESTART_S] = {
@@ -368,7 +401,9 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = GO(S_STOPPING, A_APPLY_NONE, "restart: stopping the resources failed"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
-		[E_PEER_LOST_HELD] = GO(S_HELD, 0, "peer lost during restart; failover is off: not taking over"),
+		[E_PEER_LOST_HELD] = GO(S_HELD, 0, "peer lost during restart; not taking over"),
+		STARTED_ALREADY,
+		NOT_PRIM_ROLE("not running the PRIM role"),
 		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_STOPPING] = {
@@ -383,15 +418,18 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_APPLY_FAIL] = GO(S_STOP, 0, "stopping failed; some resources may still run"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
+		[E_START_PRIM] = REJ("the node is stopping; start it once it is STOP"),
+		[E_START_SECOND] = REJ("the node is stopping; start it once it is STOP"),
+		NOT_PRIM_ROLE("a stopping node is releasing everything"),
 		[E_FAILOVER_ON] = IGN("nothing is held"),
 	},
 	[S_HELD] = {
-		[E_START] = IGN("already started; failover is off, not taking over"),
+		[E_START] = IGN("already started; waiting before taking over (see the reason)"),
 		[E_STOP] = GO(S_STOPPING, A_APPLY_NONE, "stopped by command"),
-		[E_RESTART] = REJ("the node is waiting (failover is off); use failover on, forcestart or stop"),
+		[E_RESTART] = REJ("the node is waiting (see the reason); use failover on, forcestart or stop"),
 		[E_SWAP] = REJ("the node is not PRIM"),
 		[E_FORCESTART] = GO(S_GO_PRIM, TAKE, "forced start"),
-		[E_PEER_LOST] = GO(S_GO_PRIM, TAKE, "peer still lost and failover is on again: taking over"),
+		[E_PEER_LOST] = GO(S_GO_PRIM, TAKE, "peer still lost and this node may take over again"),
 		[E_PEER_STOP] = GO(S_GO_PRIM, TAKE, "the peer stopped: taking over"),
 		[E_PEER_STOPPING] = IGN("waiting for the peer to finish stopping"),
 		[E_PEER_WAIT_WIN] = IGN("the peer is starting and will take the PRIM role"),
@@ -404,13 +442,31 @@ static const struct row table[S__COUNT][E__COUNT] = {
 		[E_PEER_SECOND_LOSE] = IGN("both nodes SECOND; the peer is preferred and will take the PRIM role"),
 		[E_PEER_HANDOVER] = GO(S_GO_PRIM, TAKE, "the peer hands the PRIM role over"),
 		[E_PEER_BLOCKED] = IGN("the peer retries the virtual IP; standing by"),
-		[E_PEER_LOST_HELD] = IGN("already holding: failover is off"),
+		[E_PEER_LOST_HELD] = IGN("already waiting"),
 		[E_DECIDE_TIMEOUT] = IGN("not deciding"),
 		[E_APPLY_OK] = IGN("no change of role under way"),
 		[E_APPLY_FAIL] = IGN("no change of role under way"),
 		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
 		[E_RETRY] = IGN("nothing to retry"),
-		[E_FAILOVER_ON] = GO(S_GO_PRIM, TAKE, "failover turned on: taking over from the lost peer"),
+		STARTED_ALREADY,
+		NOT_PRIM_ROLE("not running the PRIM role"),
+		[E_FAILOVER_ON] = GO(S_GO_PRIM, TAKE, "may take over again: taking over from the lost peer"),
+	},
+	[S_FENCING] = {
+		[E_START] = IGN("already started; releasing the PRIM role"),
+		[E_STOP] = GO(S_STOPPING, A_APPLY_NONE, "stopped by command"),
+		[E_RESTART] = REJ("the node is releasing the PRIM role; use stop or forcestart"),
+		[E_SWAP] = REJ("the node is releasing the PRIM role"),
+		[E_FORCESTART] = GO(S_GO_PRIM, A_APPLY_PRIM, "forced start: keeping the PRIM role"),
+		STARTED_ALREADY,
+		DEAF_TO_PEER("releasing the PRIM role first"),
+		[E_DECIDE_TIMEOUT] = IGN("not deciding"),
+		[E_APPLY_OK] = GO(S_HELD, 0, "PRIM role released; waiting for the peer or a grant from the witness"),
+		[E_APPLY_FAIL] = GO(S_HELD, 0, "releasing the PRIM role failed; some resources may still run"),
+		[E_VIP_IN_USE] = IGN("not taking the virtual IP"),
+		[E_RETRY] = IGN("nothing to retry"),
+		[E_FAILOVER_ON] = IGN("releasing the PRIM role; a grant is used once it is released"),
+		[E_FENCE] = IGN("already releasing the PRIM role"),
 	},
 };
 
@@ -456,6 +512,7 @@ static const struct {
 	[S_RESTART_S] = { D_SECOND, C_MAGENTA },
 	[S_STOPPING] = { D_STOP, C_MAGENTA },
 	[S_HELD] = { D_WAIT, C_RED },
+	[S_FENCING] = { D_WAIT, C_MAGENTA },
 };
 
 void sm_display(enum sm_state s, enum sm_display *d, enum sm_color *c)
@@ -473,7 +530,7 @@ bool sm_is_primary(enum sm_state s)
 {
 	switch (s) {
 	case S_RESUME: case S_GO_PRIM: case S_ALONE: case S_PRIM:
-	case S_HANDOVER: case S_RESTART_P:
+	case S_HANDOVER: case S_RESTART_P: case S_FENCING:
 		return true;
 	default:
 		return false;
@@ -481,13 +538,13 @@ bool sm_is_primary(enum sm_state s)
 }
 
 enum sm_event sm_classify_peer(const struct sm_peer *p, uint64_t my_term, int my_index,
-                               bool failover)
+                               bool may_take_over)
 {
 	bool preferred = my_index < p->index;
 	bool older = my_term < p->term || (my_term == p->term && preferred);
 
 	if (!p->reachable)
-		return failover ? E_PEER_LOST : E_PEER_LOST_HELD;
+		return may_take_over ? E_PEER_LOST : E_PEER_LOST_HELD;
 	switch (p->state) {
 	case S_STOP:
 		return E_PEER_STOP;
@@ -495,6 +552,7 @@ enum sm_event sm_classify_peer(const struct sm_peer *p, uint64_t my_term, int my
 		return E_PEER_BLOCKED;
 	case S_STOPPING:
 	case S_HANDOVER:
+	case S_FENCING:
 		return E_PEER_STOPPING;
 	case S_WAIT:
 		return preferred ? E_PEER_WAIT_WIN : E_PEER_WAIT_LOSE;
@@ -522,13 +580,14 @@ enum sm_event sm_classify_peer(const struct sm_peer *p, uint64_t my_term, int my
 static const char *const state_names[S__COUNT] = {
 	"STOP", "WAIT", "RESUME", "BLOCKED", "GO_PRIM", "ALONE", "PRIM", "GO_SECOND",
 	"SECOND", "HANDOVER", "SECOND_HO", "RESTART_P", "RESTART_S", "STOPPING", "HELD",
+	"FENCING",
 };
 static const char *const event_names[E__COUNT] = {
-	"start", "stop", "restart", "swap", "forcestart",
+	"start", "stop", "restart", "swap", "forcestart", "start-prim", "start-second",
 	"peer-lost", "peer-stop", "peer-stopping", "peer-wait-win", "peer-wait-lose",
 	"peer-resuming-win", "peer-resuming-lose", "peer-active-win", "peer-active-lose",
 	"peer-second-win", "peer-second-lose", "peer-handover", "peer-blocked", "peer-lost-held",
-	"decide-timeout", "apply-ok", "apply-fail", "vip-in-use", "retry", "failover-on",
+	"decide-timeout", "apply-ok", "apply-fail", "vip-in-use", "retry", "failover-on", "fence",
 };
 static const char *const display_names[] = { "STOP", "WAIT", "ALONE", "PRIM", "SECOND" };
 static const char *const color_names[] = { "green", "magenta", "red" };

@@ -31,13 +31,16 @@ enum sm_state {
 	S_RESTART_P,  /* restart: stopping the PRIM role             PRIM   magenta */
 	S_RESTART_S,  /* restart: stopping the SECOND role           SECOND magenta */
 	S_STOPPING,   /* stopping everything                         STOP   magenta */
-	S_HELD,       /* peer lost, failover off: not taking over    WAIT   red     */
+	S_HELD,       /* peer lost, may not take over (see reason)   WAIT   red     */
+	S_FENCING,    /* peer lost, no witness grant: releasing PRIM WAIT   magenta */
 	S__COUNT
 };
 
 enum sm_event {
 	/* commands */
 	E_START, E_STOP, E_RESTART, E_SWAP, E_FORCESTART,
+	E_START_PRIM,         /* vigilctl prim: start a stopped node as PRIM */
+	E_START_SECOND,       /* vigilctl second: start a stopped node as SECOND */
 	/* the peer, as classified by sm_classify_peer */
 	E_PEER_LOST,          /* heartbeats stopped on every network */
 	E_PEER_STOP,          /* peer runs nothing and will not take the role */
@@ -52,12 +55,14 @@ enum sm_event {
 	E_PEER_SECOND_LOSE,   /* peer is SECOND; if we are too, it takes PRIM */
 	E_PEER_HANDOVER,      /* peer released PRIM for us (swap) */
 	E_PEER_BLOCKED,       /* peer wants PRIM but the VIP is in use: stand by */
-	E_PEER_LOST_HELD,     /* peer lost while failover is off (vigilctl failover off) */
+	E_PEER_LOST_HELD,     /* peer lost and this node may not take over: failover off,
+	                       * no witness grant, or the failover limit reached */
 	/* timers and results */
 	E_DECIDE_TIMEOUT,     /* no word from the peer while deciding */
 	E_APPLY_OK, E_APPLY_FAIL, E_VIP_IN_USE,
 	E_RETRY,              /* time to try again from BLOCKED */
-	E_FAILOVER_ON,        /* vigilctl failover on: a held takeover may proceed */
+	E_FAILOVER_ON,        /* a held takeover may proceed (failover on, witness grant) */
+	E_FENCE,              /* peer lost and the witness grant is gone: release PRIM */
 	E__COUNT
 };
 
@@ -105,9 +110,10 @@ struct sm_peer {
 };
 
 /* The peer event for the driver, given our own term and index. A lost
- * peer is E_PEER_LOST, or E_PEER_LOST_HELD when failover is off. */
+ * peer is E_PEER_LOST, or E_PEER_LOST_HELD when this node may not take
+ * over (may_take_over false: failover off, no witness grant, limit). */
 enum sm_event sm_classify_peer(const struct sm_peer *peer, uint64_t my_term, int my_index,
-                               bool failover);
+                               bool may_take_over);
 
 /* Whether a command event is refused in this state, without stepping. */
 bool sm_rejects(enum sm_state s, enum sm_event e, const char **why);

@@ -26,7 +26,8 @@
 
 static bool is_command(enum sm_event e)
 {
-	return e == E_START || e == E_STOP || e == E_RESTART || e == E_SWAP || e == E_FORCESTART;
+	return e == E_START || e == E_STOP || e == E_RESTART || e == E_SWAP || e == E_FORCESTART ||
+	       e == E_START_PRIM || e == E_START_SECOND;
 }
 
 static bool is_peer_event(enum sm_event e)
@@ -39,7 +40,7 @@ static bool is_applying(enum sm_state s)
 {
 	switch (s) {
 	case S_GO_PRIM: case S_GO_SECOND: case S_HANDOVER:
-	case S_STOPPING: case S_RESTART_P: case S_RESTART_S:
+	case S_STOPPING: case S_RESTART_P: case S_RESTART_S: case S_FENCING:
 		return true;
 	default:
 		return false;
@@ -99,7 +100,8 @@ static void table_every_cell(void **st)
 			if (apply & A_APPLY_SECOND)
 				CHECK(r.next == S_GO_SECOND || r.next == S_HANDOVER, where);
 			if (apply & A_APPLY_NONE)
-				CHECK(r.next == S_STOPPING || r.next == S_RESTART_P || r.next == S_RESTART_S, where);
+				CHECK(r.next == S_STOPPING || r.next == S_RESTART_P || r.next == S_RESTART_S ||
+				      r.next == S_FENCING, where);
 			if (moves && is_applying(r.next))
 				CHECK(nbits(apply) == 1, where);
 			if (!moves)
@@ -122,7 +124,12 @@ static void table_every_cell(void **st)
 			if (e == E_APPLY_OK || e == E_APPLY_FAIL)
 				CHECK(moves == is_applying(s), where);
 			if (e == E_APPLY_FAIL && is_applying(s))
-				CHECK(r.next == S_STOPPING || r.next == S_STOP, where);
+				CHECK(r.next == S_STOPPING || r.next == S_STOP || (s == S_FENCING && r.next == S_HELD), where);
+			/* Only a node running the PRIM role fences, and it releases everything. */
+			if (e == E_FENCE && moves) {
+				CHECK(sm_is_primary(s), where);
+				CHECK(r.next == S_FENCING && r.actions == A_APPLY_NONE, where);
+			}
 			if (e == E_VIP_IN_USE)
 				CHECK(moves == (s == S_GO_PRIM), where);
 			if (e == E_DECIDE_TIMEOUT)
@@ -214,7 +221,7 @@ static void display(void **st)
 		{ S_HANDOVER, D_PRIM, C_MAGENTA }, { S_RESTART_P, D_PRIM, C_MAGENTA },
 		{ S_GO_SECOND, D_SECOND, C_MAGENTA }, { S_SECOND, D_SECOND, C_GREEN },
 		{ S_SECOND_HO, D_SECOND, C_MAGENTA }, { S_RESTART_S, D_SECOND, C_MAGENTA },
-		{ S_HELD, D_WAIT, C_RED },
+		{ S_HELD, D_WAIT, C_RED },         { S_FENCING, D_WAIT, C_MAGENTA },
 	};
 	bool covered[S__COUNT] = { false };
 	enum sm_display d;
@@ -246,7 +253,7 @@ static void is_primary(void **st)
 	for (int i = 0; i < S__COUNT; i++) {
 		enum sm_state s = (enum sm_state)i;
 		bool want = s == S_RESUME || s == S_GO_PRIM || s == S_ALONE || s == S_PRIM ||
-		            s == S_HANDOVER || s == S_RESTART_P;
+		            s == S_HANDOVER || s == S_RESTART_P || s == S_FENCING;
 
 		if (sm_is_primary(s) != want)
 			fail_msg("sm_is_primary(%s) is %d", sm_state_str(s), !want);
@@ -261,7 +268,7 @@ static enum kind kind_of(enum sm_state s)
 	switch (s) {
 	case S_STOP: return K_STOP;
 	case S_BLOCKED: return K_BLOCKED;
-	case S_STOPPING: case S_HANDOVER: return K_STOPPING;
+	case S_STOPPING: case S_HANDOVER: case S_FENCING: return K_STOPPING;
 	case S_WAIT: return K_WAIT;
 	case S_RESUME: return K_RESUMING;
 	case S_GO_PRIM: case S_ALONE: case S_PRIM: case S_RESTART_P: return K_ACTIVE;
@@ -975,7 +982,8 @@ static void restart_daemon(const struct mc_opts *o, const struct js *j, int i, i
  * from j. *overflow counts process() loops that did not end. */
 static int successors(const struct mc_opts *o, const struct js *j, struct edge *out, int *overflow)
 {
-	static const enum sm_event commands[] = { E_START, E_STOP, E_RESTART, E_SWAP, E_FORCESTART };
+	static const enum sm_event commands[] = { E_START, E_STOP, E_RESTART, E_SWAP, E_FORCESTART,
+						  E_START_PRIM, E_START_SECOND };
 	static const enum sm_event results[] = { E_APPLY_OK, E_APPLY_FAIL, E_VIP_IN_USE };
 	int n = 0;
 	struct js t;
@@ -987,7 +995,7 @@ static int successors(const struct mc_opts *o, const struct js *j, struct edge *
 
 		for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
 			/* node_command() refuses forcestart while the peer runs the role. */
-			if (commands[c] == E_FORCESTART && reachable && sm_is_primary(peer))
+			if ((commands[c] == E_FORCESTART || commands[c] == E_START_PRIM) && reachable && sm_is_primary(peer))
 				continue;
 			if (sm_rejects(s, commands[c], NULL))
 				continue;
@@ -1015,6 +1023,13 @@ static int successors(const struct mc_opts *o, const struct js *j, struct edge *
 			t = *j;
 			*overflow += js_process(o, &t, i, e) < 0;
 			add_edge(out, &n, j, &t, i, e);
+		}
+		/* node.c fences a node running the PRIM role whose peer is lost
+		 * when the witness's grant is gone: at any such moment. */
+		if (sm_is_primary(s) && !reachable) {
+			t = *j;
+			*overflow += js_process(o, &t, i, E_FENCE) < 0;
+			add_edge(out, &n, j, &t, i, E_FENCE);
 		}
 		if (s == S_BLOCKED && !retry_held(o, j, i)) {
 			t = *j;
@@ -1081,7 +1096,8 @@ static const struct order orders[] = {
  * RESTART_P and RESUME hold it too until their apply or decision is done. */
 static bool holds_vip(enum sm_state s)
 {
-	return s == S_ALONE || s == S_PRIM || s == S_HANDOVER || s == S_RESTART_P || s == S_RESUME;
+	return s == S_ALONE || s == S_PRIM || s == S_HANDOVER || s == S_RESTART_P || s == S_RESUME ||
+	       s == S_FENCING;
 }
 
 struct trace {
@@ -1279,7 +1295,7 @@ static void print_settle(const struct mc_opts *o, const struct trace *tr, int rc
 }
 
 #define PRINT_PER_PROP 3
-#define MAX_JOINT (1 << 23)
+#define MAX_JOINT (1 << 24)
 
 static void model_check(const struct mc_opts *o, bool *reached_state)
 {
