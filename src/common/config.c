@@ -17,34 +17,12 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "common/config_int.h"
 #include "common/config_table.h"
 
 
-struct parse {
-	struct config *cfg;
-	const char *path;
-	FILE *f;
-	char *err;
-	size_t errlen;
-	bool failed;
-	int line;                       /* lines read so far: inih's line number */
 
-	int sect;                       /* enum sect of the current section, -1 before the first */
-	int sect_line;
-	void *base;                     /* what the current section's keys fill */
-	int key_line[NKEYS_MAX];           /* where a key was set; reset for each named section */
-	int sect_first[S_COUNT];        /* header line of the first section of each kind */
-	int count[S_COUNT];
-
-	int secret_line;
-	bool skip_secret;
-	int vip_addr_line;
-	int res_after_line[CFG_MAX_RESOURCES];   /* file order */
-};
-
-static void fail(struct parse *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void fail(struct parse *p, int line, const char *fmt, ...)
+void cfg_fail(struct parse *p, int line, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -62,7 +40,7 @@ static void fail(struct parse *p, int line, const char *fmt, ...)
 	va_end(ap);
 }
 
-static bool valid_name(const char *s)
+bool cfg_valid_name(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -74,7 +52,6 @@ static bool valid_name(const char *s)
 	return true;
 }
 
-#define NAME_RULE "use 1 to 63 letters, digits, '-', '_' or '.'"
 
 /* Same rule as the kernel's dev_valid_name(). */
 static bool valid_ifname(const char *s)
@@ -100,6 +77,8 @@ static const char *sect_label(const struct parse *p, char *buf, size_t len)
 		name = ((const struct cfg_resource *)p->base)->name;
 	else if (p->sect == S_NOTIFY)
 		name = ((const struct cfg_notify *)p->base)->name;
+	else if (p->sect == S_CHECKER)
+		name = ((const struct cfg_checker *)p->base)->name;
 	if (name && *name)
 		snprintf(buf, len, "[%s %s]", sects[p->sect].name, name);
 	else
@@ -119,7 +98,7 @@ static int set_addrlist(struct parse *p, const struct key *k, struct cfg_node *n
 	int n = 0;
 
 	if (!strlcpy_ok(buf, value, sizeof(buf))) {
-		fail(p, p->line, "%s: value too long", k->name);
+		cfg_fail(p, p->line, "%s: value too long", k->name);
 		return -1;
 	}
 	/* strtok_r would silently skip empty entries such as "a,,b". */
@@ -136,26 +115,26 @@ static int set_addrlist(struct parse *p, const struct key *k, struct cfg_node *n
 		while (end > s && isspace((unsigned char)end[-1]))
 			*--end = '\0';
 		if (!*s) {
-			fail(p, p->line, "%s: empty entry in '%s'", k->name, value);
+			cfg_fail(p, p->line, "%s: empty entry in '%s'", k->name, value);
 			return -1;
 		}
 		if (n == (int)k->max) {
-			fail(p, p->line, "%s: at most %u addresses (one per heartbeat network)",
+			cfg_fail(p, p->line, "%s: at most %u addresses (one per heartbeat network)",
 			     k->name, k->max);
 			return -1;
 		}
 		if (parse_ipv4(s, &a) < 0) {
-			fail(p, p->line, "%s: '%s' is not an IPv4 address", k->name, s);
+			cfg_fail(p, p->line, "%s: '%s' is not an IPv4 address", k->name, s);
 			return -1;
 		}
 		if (a.s_addr == htonl(INADDR_ANY) || a.s_addr == htonl(INADDR_BROADCAST) ||
 		    IN_MULTICAST(ntohl(a.s_addr))) {
-			fail(p, p->line, "%s: '%s' cannot be a node address", k->name, s);
+			cfg_fail(p, p->line, "%s: '%s' cannot be a node address", k->name, s);
 			return -1;
 		}
 		for (int i = 0; i < n; i++)
 			if (node->addr[i].s_addr == a.s_addr) {
-				fail(p, p->line, "%s: %s is listed twice", k->name, s);
+				cfg_fail(p, p->line, "%s: %s is listed twice", k->name, s);
 				return -1;
 			}
 		for (int j = 0; j < cfg->nnodes; j++) {
@@ -165,7 +144,7 @@ static int set_addrlist(struct parse *p, const struct key *k, struct cfg_node *n
 				continue;
 			for (int i = 0; i < o->naddr; i++)
 				if (o->addr[i].s_addr == a.s_addr) {
-					fail(p, p->line, "%s: %s is also an address of [node %s]",
+					cfg_fail(p, p->line, "%s: %s is also an address of [node %s]",
 					     k->name, s, o->name);
 					return -1;
 				}
@@ -176,7 +155,7 @@ static int set_addrlist(struct parse *p, const struct key *k, struct cfg_node *n
 		const struct cfg_node *o = &cfg->nodes[j];
 
 		if (o != node && o->naddr && o->naddr != n) {
-			fail(p, p->line, "%s: [node %s] lists %d address%s but [node %s] lists %d; "
+			cfg_fail(p, p->line, "%s: [node %s] lists %d address%s but [node %s] lists %d; "
 			     "each node needs one per heartbeat network", k->name, node->name, n,
 			     n == 1 ? "" : "es", o->name, o->naddr);
 			return -1;
@@ -197,25 +176,25 @@ static int set_cidr(struct parse *p, const struct key *k, void *base, const char
 
 	if (!strlcpy_ok(buf, value, sizeof(buf)) || !(slash = strchr(buf, '/'))) {
 		if (!strchr(value, '/') && parse_ipv4(value, &a) == 0)
-			fail(p, p->line, "%s: '%s' needs a prefix length, like %s/24", k->name, value, value);
+			cfg_fail(p, p->line, "%s: '%s' needs a prefix length, like %s/24", k->name, value, value);
 		else
-			fail(p, p->line, "%s: '%s' is not an IPv4 address with a prefix length, like 10.0.0.100/24",
+			cfg_fail(p, p->line, "%s: '%s' is not an IPv4 address with a prefix length, like 10.0.0.100/24",
 			     k->name, value);
 		return -1;
 	}
 	*slash = '\0';
 	if (parse_ipv4(buf, &a) < 0) {
-		fail(p, p->line, "%s: '%s' is not an IPv4 address", k->name, buf);
+		cfg_fail(p, p->line, "%s: '%s' is not an IPv4 address", k->name, buf);
 		return -1;
 	}
 	if (parse_u64(slash + 1, k->min, k->max, &prefix) < 0) {
-		fail(p, p->line, "%s: prefix length must be a whole number from %u to %u, got '%s'",
+		cfg_fail(p, p->line, "%s: prefix length must be a whole number from %u to %u, got '%s'",
 		     k->name, k->min, k->max, slash + 1);
 		return -1;
 	}
 	if (a.s_addr == htonl(INADDR_ANY) || IN_MULTICAST(ntohl(a.s_addr)) ||
 	    a.s_addr == htonl(INADDR_BROADCAST)) {
-		fail(p, p->line, "%s: '%s' cannot be a virtual address", k->name, buf);
+		cfg_fail(p, p->line, "%s: '%s' cannot be a virtual address", k->name, buf);
 		return -1;
 	}
 	/* /31 and /32 have no network or broadcast address. */
@@ -223,7 +202,7 @@ static int set_cidr(struct parse *p, const struct key *k, void *base, const char
 		mask = 0xffffffffu << (32 - prefix);
 		host = ntohl(a.s_addr) & ~mask;
 		if (host == 0 || host == ~mask) {
-			fail(p, p->line, "%s: %s is the %s address of %s/%u", k->name, buf,
+			cfg_fail(p, p->line, "%s: %s is the %s address of %s/%u", k->name, buf,
 			     host == 0 ? "network" : "broadcast", buf, (unsigned)prefix);
 			return -1;
 		}
@@ -242,19 +221,19 @@ static int set_value(struct parse *p, const struct key *k, void *base, const cha
 
 	switch (k->type) {
 	case T_NAME:
-		if (!valid_name(value)) {
-			fail(p, p->line, "%s: '%s' is invalid: " NAME_RULE, k->name, value);
+		if (!cfg_valid_name(value)) {
+			cfg_fail(p, p->line, "%s: '%s' is invalid: " NAME_RULE, k->name, value);
 			return -1;
 		}
 		strlcpy_ok(field, value, CFG_NAME_MAX);
 		return 0;
 	case T_PATH:
 		if (value[0] != '/') {
-			fail(p, p->line, "%s: must be an absolute path, got '%s'", k->name, value);
+			cfg_fail(p, p->line, "%s: must be an absolute path, got '%s'", k->name, value);
 			return -1;
 		}
 		if (strlen(value) > k->max) {
-			fail(p, p->line, "%s: too long (max %u characters)", k->name, k->max);
+			cfg_fail(p, p->line, "%s: too long (max %u characters)", k->name, k->max);
 			return -1;
 		}
 		strlcpy_ok(field, value, PATH_MAX);
@@ -266,11 +245,11 @@ static int set_value(struct parse *p, const struct key *k, void *base, const cha
 		char *s;
 
 		if (!*value) {
-			fail(p, p->line, "%s: must not be empty", k->name);
+			cfg_fail(p, p->line, "%s: must not be empty", k->name);
 			return -1;
 		}
 		if (!(s = strdup(value))) {
-			fail(p, p->line, "%s: out of memory", k->name);
+			cfg_fail(p, p->line, "%s: out of memory", k->name);
 			return -1;
 		}
 		free(*dst);
@@ -280,7 +259,7 @@ static int set_value(struct parse *p, const struct key *k, void *base, const cha
 	case T_UINT:
 	case T_PORT:
 		if (parse_u64(value, k->min, k->max, &v) < 0) {
-			fail(p, p->line, "%s: must be a whole number from %u to %u, got '%s'",
+			cfg_fail(p, p->line, "%s: must be a whole number from %u to %u, got '%s'",
 			     k->name, k->min, k->max, value);
 			return -1;
 		}
@@ -303,7 +282,7 @@ static int set_value(struct parse *p, const struct key *k, void *base, const cha
 					strncat(list, ", ", sizeof(list) - strlen(list) - 1);
 				strncat(list, k->choices[i], sizeof(list) - strlen(list) - 1);
 			}
-			fail(p, p->line, "%s: must be one of %s; got '%s'", k->name, list, value);
+			cfg_fail(p, p->line, "%s: must be one of %s; got '%s'", k->name, list, value);
 		}
 		return -1;
 	case T_RESREF: {
@@ -313,12 +292,12 @@ static int set_value(struct parse *p, const struct key *k, void *base, const cha
 			field[0] = '\0';
 			return 0;
 		}
-		if (!valid_name(value)) {
-			fail(p, p->line, "%s: '%s' is not a resource name: " NAME_RULE, k->name, value);
+		if (!cfg_valid_name(value)) {
+			cfg_fail(p, p->line, "%s: '%s' is not a resource name: " NAME_RULE, k->name, value);
 			return -1;
 		}
 		if (!strcmp(value, r->name)) {
-			fail(p, p->line, "%s: resource '%s' cannot start after itself", k->name, value);
+			cfg_fail(p, p->line, "%s: resource '%s' cannot start after itself", k->name, value);
 			return -1;
 		}
 		strlcpy_ok(field, value, CFG_NAME_MAX);
@@ -326,18 +305,82 @@ static int set_value(struct parse *p, const struct key *k, void *base, const cha
 	}
 	case T_IFNAME:
 		if (!valid_ifname(value)) {
-			fail(p, p->line, "%s: '%s' is not a valid interface name (1 to %d characters, "
+			cfg_fail(p, p->line, "%s: '%s' is not a valid interface name (1 to %d characters, "
 			     "no '/', ':' or spaces)", k->name, value, IF_NAMESIZE - 1);
 			return -1;
 		}
 		strlcpy_ok(field, value, IF_NAMESIZE);
 		return 0;
+	case T_STRING:
+		if (!*value) {
+			cfg_fail(p, p->line, "%s: must not be empty", k->name);
+			return -1;
+		}
+		if (strlen(value) > k->max) {
+			cfg_fail(p, p->line, "%s: too long (max %u characters)", k->name, k->max);
+			return -1;
+		}
+		strlcpy_ok(field, value, k->max + 1);
+		return 0;
+	case T_NAMEREF:
+		if (!*value || !strcmp(value, "none")) {
+			field[0] = '\0';
+			return 0;
+		}
+		if (!cfg_valid_name(value)) {
+			cfg_fail(p, p->line, "%s: '%s' is not a resource name: " NAME_RULE, k->name, value);
+			return -1;
+		}
+		strlcpy_ok(field, value, CFG_NAME_MAX);
+		if (p->sect == S_CHECKER)
+			((struct cfg_checker *)base)->resource_line = p->line;
+		return 0;
+	case T_IPV4: {
+		struct in_addr a;
+
+		if (parse_ipv4(value, &a) < 0) {
+			cfg_fail(p, p->line, "%s: '%s' is not an IPv4 address", k->name, value);
+			return -1;
+		}
+		if (a.s_addr == htonl(INADDR_ANY) || a.s_addr == htonl(INADDR_BROADCAST) ||
+		    IN_MULTICAST(ntohl(a.s_addr))) {
+			cfg_fail(p, p->line, "%s: '%s' cannot be pinged", k->name, value);
+			return -1;
+		}
+		memcpy(field, &a, sizeof(a));
+		*(bool *)((char *)base + k->off2) = true;
+		return 0;
+	}
+	case T_HOSTPORT: {
+		char buf[INET_ADDRSTRLEN + 8], *colon;
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+
+		if (!strlcpy_ok(buf, value, sizeof(buf)) || !(colon = strrchr(buf, ':'))) {
+			cfg_fail(p, p->line, "%s: '%s' is not IPv4:PORT, like 10.0.0.3:4800", k->name, value);
+			return -1;
+		}
+		*colon = '\0';
+		if (parse_ipv4(buf, &sa.sin_addr) < 0 || sa.sin_addr.s_addr == htonl(INADDR_ANY) ||
+		    sa.sin_addr.s_addr == htonl(INADDR_BROADCAST) || IN_MULTICAST(ntohl(sa.sin_addr.s_addr))) {
+			cfg_fail(p, p->line, "%s: '%s' is not a usable IPv4 address (in '%s')", k->name, buf, value);
+			return -1;
+		}
+		if (parse_u64(colon + 1, 1, 65535, &v) < 0) {
+			cfg_fail(p, p->line, "%s: port must be a whole number from 1 to 65535, got '%s'", k->name,
+			         colon + 1);
+			return -1;
+		}
+		sa.sin_port = htons((uint16_t)v);
+		memcpy(field, &sa, sizeof(sa));
+		*(bool *)((char *)base + k->off2) = true;
+		return 0;
+	}
 	case T_CIDR:
 		return set_cidr(p, k, base, value);
 	case T_ADDRLIST:
 		return set_addrlist(p, k, base, value);
 	}
-	fail(p, p->line, "%s: unknown key type", k->name);
+	cfg_fail(p, p->line, "%s: unknown key type", k->name);
 	return -1;
 }
 
@@ -349,12 +392,55 @@ static int apply_defaults(struct parse *p, enum sect s, void *base)
 	return 0;
 }
 
-static int find_key(int s, const char *name)
+int cfg_find_key(int s, const char *name)
 {
 	for (size_t i = 0; i < NKEYS; i++)
 		if ((int)keys[i].sect == s && !strcmp(keys[i].name, name))
 			return (int)i;
 	return -1;
+}
+
+/* The keys a checker type uses: given where it needs them, and only there. */
+static const struct {
+	const char *key;
+	unsigned types;       /* bit per type index in cfg_checker_type_names */
+} chk_keys[] = {
+	{ "target", 1u << 0 | 1u << 5 },     /* tcp, ping */
+	{ "url", 1u << 1 },                  /* http */
+	{ "expect_status", 1u << 1 },
+	{ "process", 1u << 2 },              /* process (or pidfile) */
+	{ "pidfile", 1u << 2 },
+	{ "command", 1u << 3 },              /* custom */
+	{ "interface", 1u << 4 },            /* interface */
+};
+
+static int check_checker_keys(struct parse *p, const struct cfg_checker *c)
+{
+	const char *type = cfg_checker_type_names[c->type];
+	int proc = p->key_line[cfg_find_key(S_CHECKER, "process")];
+	int pidf = p->key_line[cfg_find_key(S_CHECKER, "pidfile")];
+
+	for (size_t i = 0; i < ARRAY_SIZE(chk_keys); i++) {
+		int line = p->key_line[cfg_find_key(S_CHECKER, chk_keys[i].key)];
+		bool used = chk_keys[i].types & (1u << c->type);
+
+		if (line && !used) {
+			cfg_fail(p, line, "%s: does not apply to a %s checker ([checker %s])", chk_keys[i].key, type,
+			         c->name);
+			return -1;
+		}
+		if (!line && used && strcmp(chk_keys[i].key, "expect_status") &&
+		    strcmp(chk_keys[i].key, "process") && strcmp(chk_keys[i].key, "pidfile")) {
+			cfg_fail(p, p->sect_line, "[checker %s]: a %s checker needs %s", c->name, type, chk_keys[i].key);
+			return -1;
+		}
+	}
+	if (c->type == 2 && !proc == !pidf) {
+		cfg_fail(p, proc ? (proc > pidf ? proc : pidf) : p->sect_line,
+		         "[checker %s]: a process checker needs exactly one of process and pidfile", c->name);
+		return -1;
+	}
+	return 0;
 }
 
 static int close_section(struct parse *p)
@@ -366,20 +452,34 @@ static int close_section(struct parse *p)
 		return p->failed ? -1 : 0;
 	for (size_t i = 0; i < NKEYS; i++)
 		if ((int)keys[i].sect == p->sect && keys[i].required && !p->key_line[i]) {
-			fail(p, p->sect_line, "missing required key '%s' in %s", keys[i].name,
+			cfg_fail(p, p->sect_line, "missing required key '%s' in %s", keys[i].name,
 			     sect_label(p, label, sizeof(label)));
 			return -1;
 		}
 	if (p->sect == S_HEARTBEAT && cfg->hb_timeout_ms < 2 * cfg->hb_interval_ms) {
-		int t = find_key(S_HEARTBEAT, "timeout_ms"), iv = find_key(S_HEARTBEAT, "interval_ms");
+		int t = cfg_find_key(S_HEARTBEAT, "timeout_ms"), iv = cfg_find_key(S_HEARTBEAT, "interval_ms");
 		int line = p->key_line[t] ? p->key_line[t] : p->key_line[iv] ? p->key_line[iv] : p->sect_line;
 
-		fail(p, line, "timeout_ms: must be at least 2 * interval_ms = %u, got %u",
+		cfg_fail(p, line, "timeout_ms: must be at least 2 * interval_ms = %u, got %u",
 		     2 * cfg->hb_interval_ms, cfg->hb_timeout_ms);
 		return -1;
 	}
 	if (p->sect == S_RESOURCE)
-		p->res_after_line[cfg->nres - 1] = p->key_line[find_key(S_RESOURCE, "after")];
+		p->res_after_line[cfg->nres - 1] = p->key_line[cfg_find_key(S_RESOURCE, "after")];
+	if (p->sect == S_CHECKER)
+		return check_checker_keys(p, p->base);
+	if (p->sect == S_WITNESS) {
+		int a = p->key_line[cfg_find_key(S_WITNESS, "address")], g = p->key_line[cfg_find_key(S_WITNESS, "ping")];
+
+		if (a && g) {
+			cfg_fail(p, a > g ? a : g, "[witness]: address and ping exclude each other; use one");
+			return -1;
+		}
+		if (!a && !g) {
+			cfg_fail(p, p->sect_line, "[witness]: needs address = IPv4:PORT (a vigil-witness) or ping = IPv4");
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -409,58 +509,67 @@ static int open_section(struct parse *p, char *text)
 		if (!strcmp(kind, sects[s].name))
 			break;
 	if (s == S_COUNT) {
-		fail(p, p->line, "unknown section [%s%s%s]", kind, *name ? " " : "", name);
+		cfg_fail(p, p->line, "unknown section [%s%s%s]", kind, *name ? " " : "", name);
 		return -1;
 	}
 	if (sects[s].named && !*name) {
-		fail(p, p->line, "section [%s] needs a name, like [%s NAME]", kind, kind);
+		cfg_fail(p, p->line, "section [%s] needs a name, like [%s NAME]", kind, kind);
 		return -1;
 	}
 	if (!sects[s].named && !sects[s].name_optional && *name) {
-		fail(p, p->line, "section [%s] takes no name, got [%s %s]", kind, kind, name);
+		cfg_fail(p, p->line, "section [%s] takes no name, got [%s %s]", kind, kind, name);
 		return -1;
 	}
-	if (*name && !valid_name(name)) {
-		fail(p, p->line, "%s name '%s' is invalid: " NAME_RULE, kind, name);
+	if (*name && !cfg_valid_name(name)) {
+		cfg_fail(p, p->line, "%s name '%s' is invalid: " NAME_RULE, kind, name);
 		return -1;
 	}
 	if (s == S_NODE) {
 		for (int i = 0; i < cfg->nnodes; i++)
 			if (!strcmp(cfg->nodes[i].name, name)) {
-				fail(p, p->line, "duplicate section [node %s] (first at line %d)", name,
+				cfg_fail(p, p->line, "duplicate section [node %s] (first at line %d)", name,
 				     cfg->nodes[i].line);
 				return -1;
 			}
 	} else if (s == S_RESOURCE) {
 		if (!strcmp(name, "none")) {
-			fail(p, p->line, "resource name 'none' is reserved (it means no dependency in 'after')");
+			cfg_fail(p, p->line, "resource name 'none' is reserved (it means no dependency in 'after')");
 			return -1;
 		}
 		for (int i = 0; i < cfg->nres; i++)
 			if (!strcmp(cfg->res[i].name, name)) {
-				fail(p, p->line, "duplicate section [resource %s] (first at line %d)", name,
+				cfg_fail(p, p->line, "duplicate section [resource %s] (first at line %d)", name,
 				     cfg->res[i].line);
+				return -1;
+			}
+	} else if (s == S_CHECKER) {
+		for (int i = 0; i < cfg->nchecker; i++)
+			if (!strcmp(cfg->checkers[i].name, name)) {
+				cfg_fail(p, p->line, "duplicate section [checker %s] (first at line %d)", name,
+				     cfg->checkers[i].line);
 				return -1;
 			}
 	} else if (s == S_NOTIFY) {
 		for (int i = 0; i < cfg->nnotify; i++)
 			if (!strcmp(cfg->notify[i].name, name)) {
-				fail(p, p->line, "duplicate section [notify%s%s] (first at line %d)",
+				cfg_fail(p, p->line, "duplicate section [notify%s%s] (first at line %d)",
 				     *name ? " " : "", name, cfg->notify[i].line);
 				return -1;
 			}
 	} else if (p->count[s]) {
-		fail(p, p->line, "duplicate section [%s] (first at line %d)", kind, p->sect_first[s]);
+		cfg_fail(p, p->line, "duplicate section [%s] (first at line %d)", kind, p->sect_first[s]);
 		return -1;
 	}
 	if (p->count[s] == sects[s].max) {
-		fail(p, p->line, "too many [%s] sections (at most %d)", kind, sects[s].max);
+		cfg_fail(p, p->line, "too many [%s] sections (at most %d)", kind, sects[s].max);
 		return -1;
 	}
 	if (!p->count[s]++)
 		p->sect_first[s] = p->line;
 	p->sect = s;
 	p->sect_line = p->line;
+	if (s == S_WITNESS)
+		p->witness_line = p->line;
 
 	switch (s) {
 	case S_NODE: {
@@ -477,6 +586,14 @@ static int open_section(struct parse *p, char *text)
 		strlcpy_ok(r->name, name, sizeof(r->name));
 		r->line = p->line;
 		p->base = r;
+		break;
+	}
+	case S_CHECKER: {
+		struct cfg_checker *c = &cfg->checkers[cfg->nchecker++];
+
+		strlcpy_ok(c->name, name, sizeof(c->name));
+		c->line = p->line;
+		p->base = c;
 		break;
 	}
 	case S_NOTIFY: {
@@ -527,7 +644,7 @@ static int scan_line(struct parse *p, char *str)
 
 		end = find_chars_or_comment(str + 1, "]");
 		if (*end != ']') {
-			fail(p, p->line, "section header without ']'");
+			cfg_fail(p, p->line, "section header without ']'");
 			return -1;
 		}
 		*end = '\0';
@@ -536,14 +653,14 @@ static int scan_line(struct parse *p, char *str)
 		for (end++; isspace((unsigned char)*end); end++)
 			;
 		if (*end && *end != ';' && *end != '#') {
-			fail(p, p->line, "unexpected text after the section header: '%s'", end);
+			cfg_fail(p, p->line, "unexpected text after the section header: '%s'", end);
 			return -1;
 		}
 		return open_section(p, inner);
 	}
 	end = find_chars_or_comment(str, "=:");
 	if (*end != '=' && *end != ':') {
-		fail(p, p->line, "expected 'key = value', '[section]' or a comment");
+		cfg_fail(p, p->line, "expected 'key = value', '[section]' or a comment");
 		return -1;
 	}
 	return 0;
@@ -571,7 +688,7 @@ static char *read_line(char *str, int num, void *stream)
 		total++;
 	}
 	if (ferror(p->f)) {
-		fail(p, p->line + 1, "read error: %s", strerror(errno));
+		cfg_fail(p, p->line + 1, "read error: %s", strerror(errno));
 		return NULL;
 	}
 	if (!any)
@@ -583,11 +700,11 @@ static char *read_line(char *str, int num, void *stream)
 			n = total;
 	}
 	if (total > cap) {
-		fail(p, p->line, "line too long (max %zu characters)", cap);
+		cfg_fail(p, p->line, "line too long (max %zu characters)", cap);
 		return NULL;
 	}
 	if (nul) {
-		fail(p, p->line, "line contains a NUL byte");
+		cfg_fail(p, p->line, "line contains a NUL byte");
 		return NULL;
 	}
 	str[n] = '\0';
@@ -619,16 +736,16 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	if (!value)
 		value = "";
 	if (p->sect < 0) {
-		fail(p, p->line, "key '%s' is outside any section", name);
+		cfg_fail(p, p->line, "key '%s' is outside any section", name);
 		return 0;
 	}
-	i = find_key(p->sect, name);
+	i = cfg_find_key(p->sect, name);
 	if (i < 0) {
-		fail(p, p->line, "unknown key '%s' in %s", name, sect_label(p, label, sizeof(label)));
+		cfg_fail(p, p->line, "unknown key '%s' in %s", name, sect_label(p, label, sizeof(label)));
 		return 0;
 	}
 	if (p->key_line[i]) {
-		fail(p, p->line, "duplicate key '%s' in %s (first at line %d)", name,
+		cfg_fail(p, p->line, "duplicate key '%s' in %s (first at line %d)", name,
 		     sect_label(p, label, sizeof(label)), p->key_line[i]);
 		return 0;
 	}
@@ -636,160 +753,6 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	return set_value(p, &keys[i], p->base, value) < 0 ? 0 : 1;
 }
 
-static int res_index(const struct config *cfg, const char *name)
-{
-	for (int i = 0; i < cfg->nres; i++)
-		if (!strcmp(cfg->res[i].name, name))
-			return i;
-	return -1;
-}
-
-/* Start order: each resource after its `after`, otherwise file order (the
- * smallest file index that is ready goes first). */
-static int sort_resources(struct parse *p)
-{
-	struct config *cfg = p->cfg;
-	int n = cfg->nres, dep[CFG_MAX_RESOURCES], order[CFG_MAX_RESOURCES];
-	bool placed[CFG_MAX_RESOURCES] = { false };
-	struct cfg_resource sorted[CFG_MAX_RESOURCES];
-
-	for (int i = 0; i < n; i++) {
-		dep[i] = -1;
-		if (!cfg->res[i].after[0])
-			continue;
-		dep[i] = res_index(cfg, cfg->res[i].after);
-		if (dep[i] < 0) {
-			fail(p, p->res_after_line[i], "after: resource '%s' starts after '%s', "
-			     "which is not a [resource]", cfg->res[i].name, cfg->res[i].after);
-			return -1;
-		}
-	}
-	for (int k = 0; k < n; k++) {
-		int pick = -1;
-
-		for (int i = 0; i < n && pick < 0; i++)
-			if (!placed[i] && (dep[i] < 0 || placed[dep[i]]))
-				pick = i;
-		if (pick < 0) {
-			char chain[CFG_MAX_RESOURCES * (CFG_NAME_MAX + 8)];
-			int c = 0, first;
-			size_t len;
-
-			while (placed[c])
-				c++;
-			/* Walking n links from any waiting resource lands inside a cycle. */
-			for (int i = 0; i < n; i++)
-				c = dep[c];
-			first = c;
-			for (int i = dep[c]; i != c; i = dep[i])
-				if (i < first)
-					first = i;
-			len = (size_t)snprintf(chain, sizeof(chain), "%s", cfg->res[first].name);
-			for (int i = dep[first];; i = dep[i]) {
-				len += (size_t)snprintf(chain + len, sizeof(chain) - len, " after %s",
-						       cfg->res[i].name);
-				if (i == first)
-					break;
-			}
-			fail(p, p->res_after_line[first], "after: resource '%s' is in a cycle: %s",
-			     cfg->res[first].name, chain);
-			return -1;
-		}
-		placed[pick] = true;
-		order[k] = pick;
-	}
-	for (int k = 0; k < n; k++)
-		sorted[k] = cfg->res[order[k]];
-	memcpy(cfg->res, sorted, sizeof(sorted[0]) * n);
-	return 0;
-}
-
-static int load_secret(struct parse *p)
-{
-	struct config *cfg = p->cfg;
-	unsigned char buf[CFG_SECRET_MAX + 2];
-	size_t len = 0;
-	struct stat st;
-	int fd, rc = -1;
-
-	fd = open(cfg->secret_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		fail(p, p->secret_line, "secret_file '%s': %s", cfg->secret_file, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) < 0) {
-		fail(p, p->secret_line, "secret_file '%s': %s", cfg->secret_file, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		fail(p, p->secret_line, "secret_file '%s': not a regular file", cfg->secret_file);
-		goto out;
-	}
-	while (len < sizeof(buf)) {
-		ssize_t r = read(fd, buf + len, sizeof(buf) - len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			fail(p, p->secret_line, "secret_file '%s': %s", cfg->secret_file, strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	if (len > 0 && buf[len - 1] == '\n')
-		len--;
-	if (len < CFG_SECRET_MIN || len > CFG_SECRET_MAX) {
-		fail(p, p->secret_line, "secret_file '%s': must hold %d to %d bytes, holds %s%zu",
-		     cfg->secret_file, CFG_SECRET_MIN, CFG_SECRET_MAX,
-		     len > CFG_SECRET_MAX ? "more than " : "", len > CFG_SECRET_MAX ? (size_t)CFG_SECRET_MAX : len);
-		goto out;
-	}
-	if (st.st_mode & (S_IRGRP | S_IROTH))
-		log_warn("secret_file '%s' can be read by group or others (mode %04o): chmod 600 it",
-			 cfg->secret_file, (unsigned)(st.st_mode & 07777));
-	memcpy(cfg->secret, buf, len);
-	cfg->secret_len = len;
-	rc = 0;
-out:
-	explicit_bzero(buf, sizeof(buf));
-	close(fd);
-	return rc;
-}
-
-/* Checks that need the whole file. */
-static int check_all(struct parse *p)
-{
-	struct config *cfg = p->cfg;
-	int eof = p->line > 0 ? p->line : 1;
-
-	for (int s = 0; s < S_COUNT; s++) {
-		if (p->count[s] >= sects[s].min)
-			continue;
-		if (p->count[s] == 0)
-			fail(p, eof, "missing required section [%s%s]", sects[s].name,
-			     sects[s].named ? " NAME" : "");
-		else
-			fail(p, eof, "need %d [%s] sections, found %d", sects[s].min, sects[s].name,
-			     p->count[s]);
-		return -1;
-	}
-	if (sort_resources(p) < 0)
-		return -1;
-	if (cfg->vip_enabled)
-		for (int j = 0; j < cfg->nnodes; j++)
-			for (int i = 0; i < cfg->nodes[j].naddr; i++)
-				if (cfg->nodes[j].addr[i].s_addr == cfg->vip_addr.s_addr) {
-					char ip[INET_ADDRSTRLEN];
-
-					inet_ntop(AF_INET, &cfg->vip_addr, ip, sizeof(ip));
-					fail(p, p->vip_addr_line, "address: the virtual address %s is also "
-					     "an address of [node %s]", ip, cfg->nodes[j].name);
-					return -1;
-				}
-	return p->skip_secret ? 0 : load_secret(p);
-}
 
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
@@ -815,18 +778,18 @@ int config_load_flags(const char *path, struct config *cfg, unsigned flags, char
 		return -1;
 	}
 	if (apply_defaults(&p, S_CLUSTER, cfg) < 0 || apply_defaults(&p, S_HEARTBEAT, cfg) < 0 ||
-	    apply_defaults(&p, S_VIP, cfg) < 0)
+	    apply_defaults(&p, S_VIP, cfg) < 0 || apply_defaults(&p, S_WITNESS, cfg) < 0)
 		goto fail;
 	rc = ini_parse_stream(read_line, &p, on_key, &p);
 	if (!p.failed && rc != 0) {
 		/* scan_line() checks inih's syntax rules first, so this is only
 		 * reached if inih disagrees with it. */
 		if (rc > 0)
-			fail(&p, rc, "syntax error");
+			cfg_fail(&p, rc, "syntax error");
 		else
-			fail(&p, p.line, "cannot parse (inih error %d)", rc);
+			cfg_fail(&p, p.line, "cannot parse (inih error %d)", rc);
 	}
-	if (p.failed || close_section(&p) < 0 || check_all(&p) < 0)
+	if (p.failed || close_section(&p) < 0 || cfg_check_all(&p) < 0)
 		goto fail;
 	fclose(p.f);
 	return 0;
@@ -851,6 +814,11 @@ void config_free(struct config *cfg)
 		cfg->notify[i].command = NULL;
 	}
 	cfg->nnotify = 0;
+	for (int i = 0; i < CFG_MAX_CHECKERS; i++) {
+		free(cfg->checkers[i].command);
+		cfg->checkers[i].command = NULL;
+	}
+	cfg->nchecker = 0;
 	explicit_bzero(cfg->secret, sizeof(cfg->secret));
 	cfg->secret_len = 0;
 }

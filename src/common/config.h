@@ -17,6 +17,7 @@
 #define CFG_MAX_NETS 4
 #define CFG_MAX_RESOURCES 32
 #define CFG_MAX_NOTIFY 8
+#define CFG_MAX_CHECKERS 32
 #define CFG_NAME_MAX 64
 #define CFG_SECRET_MIN 16
 #define CFG_SECRET_MAX 1024
@@ -46,6 +47,34 @@ struct cfg_notify {
 	char name[CFG_NAME_MAX];            /* "" for the unnamed [notify] */
 	char *command;                      /* shell command, run by /bin/sh -c */
 	uint32_t timeout_ms;
+	int line;
+};
+
+enum chk_action { CHK_ACT_RESTART, CHK_ACT_FAILOVER, CHK_ACT_STOP, CHK_ACT_WAIT };
+const char *chk_action_str(enum chk_action a);
+/* The checker types in the order of enum checker_type (resource/checker.h):
+ * "tcp", "http", "process", "custom", "interface", "ping", NULL. */
+extern const char *const cfg_checker_type_names[];
+
+/* [checker NAME]: raw keys; resource/checker.c validates the target for
+ * the type (policy_validate in vigild). */
+struct cfg_checker {
+	char name[CFG_NAME_MAX];
+	int type;                           /* enum checker_type (resource/checker.h) */
+	char target[256];                   /* tcp: HOST:PORT; ping: IPv4 */
+	char url[512];                      /* http */
+	uint32_t expect_status;             /* http; default 200 */
+	char process[256];                  /* process: a name ... */
+	char pidfile[PATH_MAX];             /* ... or a pid file */
+	char *command;                      /* custom */
+	char interface[IF_NAMESIZE];        /* interface */
+	uint32_t interval_ms, timeout_ms;
+	enum res_when when;
+	char resource[CFG_NAME_MAX];        /* "" or a [resource]: what restart restarts */
+	int resource_line;
+	enum chk_action on_failure;
+	uint32_t maxloop;
+	uint32_t loop_window_ms;
 	int line;
 };
 
@@ -86,6 +115,21 @@ struct config {
 	/* [notify] and [notify NAME], in file order */
 	struct cfg_notify notify[CFG_MAX_NOTIFY];
 	int nnotify;
+
+	/* [cluster] failover limit */
+	uint32_t max_failovers;             /* automatic failovers allowed ... */
+	uint32_t failover_period_ms;        /* ... within this period */
+
+	/* [checker NAME], in file order */
+	struct cfg_checker checkers[CFG_MAX_CHECKERS];
+	int nchecker;
+
+	/* [witness], optional: a vigil-witness (address) or a ping witness */
+	bool witness_enabled;               /* address = IPv4:PORT of a vigil-witness */
+	struct sockaddr_in witness_addr;
+	bool witness_ping_enabled;          /* ping = IPv4 */
+	struct in_addr witness_ping;
+	uint32_t witness_lease_ms;
 
 	/* loaded from secret_file */
 	unsigned char secret[CFG_SECRET_MAX];

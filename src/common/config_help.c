@@ -39,7 +39,17 @@ static void key_bounds(const struct key *k, char *buf, size_t len)
 		break;
 	}
 	case T_RESREF:
+	case T_NAMEREF:
 		snprintf(buf, len, "none or a [resource] name");
+		break;
+	case T_STRING:
+		snprintf(buf, len, "not empty, max %u chars", k->max);
+		break;
+	case T_HOSTPORT:
+		snprintf(buf, len, "IPv4 literal, port 1..65535");
+		break;
+	case T_IPV4:
+		snprintf(buf, len, "IPv4 literal");
 		break;
 	}
 }

@@ -9,6 +9,16 @@
 
 const char *const when_names[] = { "prim", "second", "both", NULL };
 
+const char *const action_names[] = { "restart", "failover", "stop", "wait", NULL };
+const char *const cfg_checker_type_names[] = { "tcp", "http", "process", "custom", "interface", "ping", NULL };
+
+const char *chk_action_str(enum chk_action a)
+{
+	if ((unsigned)a < ARRAY_SIZE(action_names) - 1)
+		return action_names[a];
+	return "?";
+}
+
 const char *res_when_str(enum res_when w)
 {
 	if ((unsigned)w < ARRAY_SIZE(when_names) - 1)
@@ -35,6 +45,22 @@ const struct sect_desc sects[S_COUNT] = {
 		"Up to 32: `[resource NAME]`, NAME as for nodes. Scripts that start and "
 		"stop what the cluster protects. They start in file order, except that a "
 		"resource with `after` starts after that resource; they stop in reverse.", false },
+	[S_CHECKER] = { "checker", true, 0, CFG_MAX_CHECKERS,
+		"Up to 32: `[checker NAME]`, NAME as for nodes. A periodic health check "
+		"of what the cluster runs, and what to do when it fails. Checks never "
+		"block vigild: each has a deadline (`timeout_ms`), and a check still "
+		"pending then is a failure. A checker runs on a node whose state matches "
+		"`when` (prim: ALONE or PRIM; second: SECOND), once its resources are "
+		"started; `vigilctl checkers off` stops them all, `vigilctl errd suspend` "
+		"lets them run and report without acting. Addresses are IP literals "
+		"(resolving names could block). See docs/checkers.md.", false },
+	[S_WITNESS] = { "witness", false, 0, 1,
+		"Optional: split-brain protection. With `address`, a node that loses its "
+		"peer runs the service alone only while it holds the lease of the "
+		"vigil-witness at that address (the PRIM renews it all the time); "
+		"otherwise it waits (WAIT, red). With `ping`, a node that loses its peer "
+		"may run the service alone only if the address answers ICMP echo. "
+		"Exactly one of `address` and `ping`. See docs/split-brain.md.", false },
 	[S_NOTIFY] = { "notify", false, 0, CFG_MAX_NOTIFY,
 		"Optional, up to 8 in all: `[notify]` and `[notify NAME]`, NAME as for "
 		"nodes. Each event (state change, failover, split brain, failed start...) "
@@ -53,6 +79,7 @@ const char *const type_names[] = {
 	[T_NAME] = "name", [T_PATH] = "path", [T_COMMAND] = "command", [T_UINT] = "integer",
 	[T_PORT] = "port", [T_ADDRLIST] = "IPv4 list", [T_CIDR] = "IPv4/prefix",
 	[T_IFNAME] = "interface", [T_ENUM] = "choice", [T_RESREF] = "resource",
+	[T_STRING] = "text", [T_HOSTPORT] = "IPv4:port", [T_IPV4] = "IPv4", [T_NAMEREF] = "resource",
 };
 
 const struct key keys[] = {
@@ -68,6 +95,16 @@ const struct key keys[] = {
 	  "Runtime files; the control socket `vigild.sock` lives here." },
 	{ S_CLUSTER, "log_max_bytes", T_UINT, 4096, 1073741824, "1048576", false, CFG(log_max_bytes), 0, NULL,
 	  "Size at which each log file is rotated (one old copy is kept)." },
+
+	{ S_CLUSTER, "max_failovers", T_UINT, 1, 1000, "2", false, CFG(max_failovers), 0, NULL,
+	  "Automatic failovers allowed within `failover_period_ms`: takeovers after "
+	  "the peer was lost and failovers asked for by a checker, counted on both "
+	  "nodes together. Past it, a node that would take over waits (WAIT, red) "
+	  "and a checker's failover is not carried out; both raise an alarm (log, "
+	  "status, notify). Commands (swap, stop, stopstart) do not count." },
+	{ S_CLUSTER, "failover_period_ms", T_UINT, 1000, 2592000000u, "21600000", false,
+	  CFG(failover_period_ms), 0, NULL,
+	  "The period of `max_failovers`, in milliseconds (default 6 h)." },
 
 	{ S_NODE, "address", T_ADDRLIST, 1, CFG_MAX_NETS, NULL, true, NODE(addr), NODE(naddr), NULL,
 	  "The node's IPv4 addresses, comma-separated, one per heartbeat network, in "
@@ -112,6 +149,60 @@ const struct key keys[] = {
 	{ S_RESOURCE, "timeout_ms", T_UINT, 10, 3600000, "30000", false, RES(timeout_ms), 0, NULL,
 	  "How long `start` or `stop` may run before it is killed and counts as "
 	  "failed, in milliseconds." },
+
+	{ S_CHECKER, "type", T_ENUM, 0, 0, NULL, true, CHK(type), 0, cfg_checker_type_names,
+	  "`tcp`: connect to `target`; `http`: GET `url`, expect `expect_status`; "
+	  "`process`: a process named `process` (or whose pid is in `pidfile`) "
+	  "exists; `custom`: `command` exits 0; `interface`: `interface` is up "
+	  "with a carrier; `ping`: `target` answers ICMP echo." },
+	{ S_CHECKER, "target", T_STRING, 0, 255, NULL, false, CHK(target), 0, NULL,
+	  "tcp: `IPv4:PORT` or `[IPv6]:PORT`; ping: an IPv4 address." },
+	{ S_CHECKER, "url", T_STRING, 0, 511, NULL, false, CHK(url), 0, NULL,
+	  "http: `http://IPv4[:PORT]/path`." },
+	{ S_CHECKER, "expect_status", T_UINT, 100, 599, "200", false, CHK(expect_status), 0, NULL,
+	  "http: the status that means healthy." },
+	{ S_CHECKER, "process", T_STRING, 0, 255, NULL, false, CHK(process), 0, NULL,
+	  "process: the process name, as in /proc/PID/comm (at most 15 characters)." },
+	{ S_CHECKER, "pidfile", T_PATH, 0, PATH_MAX - 1, NULL, false, CHK(pidfile), 0, NULL,
+	  "process: a pid file; the process it names must exist (instead of `process`)." },
+	{ S_CHECKER, "command", T_COMMAND, 0, 0, NULL, false, CHK(command), 0, NULL,
+	  "custom: command run by `/bin/sh -c`; exit 0 means healthy. It gets "
+	  "`VIGIL_CHECKER=NAME` in its environment." },
+	{ S_CHECKER, "interface", T_IFNAME, 0, 0, NULL, false, CHK(interface), 0, NULL,
+	  "interface: the network interface that must be up with a carrier." },
+	{ S_CHECKER, "interval_ms", T_UINT, 10, 3600000, "5000", false, CHK(interval_ms), 0, NULL,
+	  "Time from the start of one check to the start of the next, in milliseconds." },
+	{ S_CHECKER, "timeout_ms", T_UINT, 10, 600000, "3000", false, CHK(timeout_ms), 0, NULL,
+	  "A check that has not answered after this long failed (a hung service "
+	  "counts as failed), in milliseconds." },
+	{ S_CHECKER, "when", T_ENUM, 0, 0, "prim", false, CHK(when), 0, when_names,
+	  "Where the checker runs: on the node running the service (`prim`: ALONE "
+	  "or PRIM), on the SECOND (`second`) or on both (`both`)." },
+	{ S_CHECKER, "resource", T_NAMEREF, 0, 0, "none", false, CHK(resource), 0, NULL,
+	  "The [resource] that `restart` restarts (with the resources that start "
+	  "after it), or `none`: all resources of the node's role." },
+	{ S_CHECKER, "on_failure", T_ENUM, 0, 0, "restart", false, CHK(on_failure), 0, action_names,
+	  "`restart`: restart `resource` here, at most `maxloop` times within "
+	  "`loop_window_ms`, then fail over; `failover`: stop here so that the "
+	  "peer takes over, then start again as SECOND; `stop`: stop this node "
+	  "(the peer takes over; it stays stopped); `wait`: stop here, keep checking, "
+	  "and start again once the check passes." },
+	{ S_CHECKER, "maxloop", T_UINT, 0, 1000, "3", false, CHK(maxloop), 0, NULL,
+	  "Local restarts allowed within `loop_window_ms` before `restart` fails over." },
+	{ S_CHECKER, "loop_window_ms", T_UINT, 1000, 2592000000u, "86400000", false, CHK(loop_window_ms), 0, NULL,
+	  "The window of `maxloop`, in milliseconds (default 24 h)." },
+
+	{ S_WITNESS, "address", T_HOSTPORT, 0, 0, NULL, false, CFG(witness_addr), CFG(witness_enabled), NULL,
+	  "`IPv4:PORT` of a vigil-witness (`vigil-witness -c FILE` on a third "
+	  "machine, with the same secret)." },
+	{ S_WITNESS, "ping", T_IPV4, 0, 0, NULL, false, CFG(witness_ping), CFG(witness_ping_enabled), NULL,
+	  "An IPv4 address (a router, say) that a node must reach by ICMP echo to "
+	  "run the service alone. Two nodes that both reach it both run it." },
+	{ S_WITNESS, "lease_ms", T_UINT, 200, 600000, "15000", false, CFG(witness_lease_ms), 0, NULL,
+	  "With `address`: how long a grant of the witness lasts. At least 2 * "
+	  "[heartbeat] `timeout_ms`. A PRIM cut off from both its peer and the "
+	  "witness stops the service before its lease ends; its peer takes over "
+	  "only once the lease has ended, so a failover takes up to this long." },
 
 	{ S_NOTIFY, "command", T_COMMAND, 0, 0, NULL, true, NOTIFY(command), 0, NULL,
 	  "Command run for each event, by `/bin/sh -c`. Whether it exists is only "

@@ -15,7 +15,7 @@
 #define SOCK_NAME "/vigild.sock"
 #define RUN_DIR_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - sizeof(SOCK_NAME))
 
-enum sect { S_CLUSTER, S_NODE, S_HEARTBEAT, S_VIP, S_RESOURCE, S_NOTIFY, S_COUNT };
+enum sect { S_CLUSTER, S_NODE, S_HEARTBEAT, S_VIP, S_RESOURCE, S_CHECKER, S_WITNESS, S_NOTIFY, S_COUNT };
 
 struct sect_desc {
 	const char *name;
@@ -25,16 +25,19 @@ struct sect_desc {
 	bool name_optional;     /* [notify] and [notify NAME] both; named is false */
 };
 
-enum ktype { T_NAME, T_PATH, T_COMMAND, T_UINT, T_PORT, T_ADDRLIST, T_CIDR, T_IFNAME, T_ENUM, T_RESREF };
+enum ktype { T_NAME, T_PATH, T_COMMAND, T_UINT, T_PORT, T_ADDRLIST, T_CIDR, T_IFNAME, T_ENUM, T_RESREF,
+	T_STRING, T_HOSTPORT, T_IPV4, T_NAMEREF };
 
 struct key {
 	enum sect sect;
 	const char *name;
 	enum ktype type;
-	uint32_t min, max;      /* T_UINT, T_PORT: value; T_PATH: max length */
+	uint32_t min, max;      /* T_UINT, T_PORT: value; T_PATH, T_STRING: max length */
 	const char *def;        /* parsed like a value from the file; NULL: none */
 	bool required;          /* when its section is present */
-	size_t off, off2;       /* into struct config, cfg_node, cfg_resource or cfg_notify */
+	size_t off, off2;       /* into struct config, cfg_node, cfg_resource, cfg_checker or
+	                         * cfg_notify; off2: T_CIDR prefix, T_ADDRLIST count,
+	                         * T_HOSTPORT and T_IPV4 a bool set when given */
 	const char *const *choices;
 	const char *help;
 };
@@ -43,14 +46,16 @@ struct key {
 #define NODE(f) offsetof(struct cfg_node, f)
 #define RES(f) offsetof(struct cfg_resource, f)
 #define NOTIFY(f) offsetof(struct cfg_notify, f)
+#define CHK(f) offsetof(struct cfg_checker, f)
 
 extern const char *const when_names[];
+extern const char *const action_names[];
 extern const struct sect_desc sects[S_COUNT];
 extern const char *const type_names[];
 extern const struct key keys[];
 extern const size_t nkeys;
 #define NKEYS nkeys
 /* Upper bound on the number of keys, for arrays indexed by key. */
-#define NKEYS_MAX 64
+#define NKEYS_MAX 96
 
 #endif

@@ -176,6 +176,117 @@ static const char *ip(struct in_addr a)
 	return inet_ntop(AF_INET, &a, buf[i], sizeof(buf[i]));
 }
 
+
+/* ---- [checker], [witness], failover limit (issue 3 contract) ---- */
+
+static void test_checker_contract(void **state)
+{
+	struct config *cfg = load_ok(BASE
+		"[resource web]\nstart = a\nstop = b\n"
+		"[checker web]\ntype = tcp\ntarget = 127.0.0.1:8080\ninterval_ms = 1000\ntimeout_ms = 3000\n"
+		"when = prim\nresource = web                ; what `restart` restarts\n"
+		"on_failure = restart          ; restart | failover | stop | wait\nmaxloop = 3\n"
+		"loop_window_ms = 86400000\n"
+		"[checker up]\ntype = http\nurl = http://127.0.0.1:80/health\nexpect_status = 204\nwhen = both\n"
+		"on_failure = failover\n"
+		"[checker pid]\ntype = process\npidfile = /run/x.pid\non_failure = stop\n"
+		"[checker sh]\ntype = custom\ncommand = /bin/true\non_failure = wait\n"
+		"[checker nic]\ntype = interface\ninterface = eth0\n"
+		"[checker gw]\ntype = ping\ntarget = 10.0.0.254\n"
+		"[witness]\naddress = 10.0.0.3:4800\n");
+
+	assert_int_equal(cfg->nchecker, 6);
+	assert_string_equal(cfg->checkers[0].name, "web");
+	assert_string_equal(cfg_checker_type_names[cfg->checkers[0].type], "tcp");
+	assert_string_equal(cfg->checkers[0].target, "127.0.0.1:8080");
+	assert_int_equal(cfg->checkers[0].interval_ms, 1000);
+	assert_int_equal(cfg->checkers[0].timeout_ms, 3000);
+	assert_int_equal(cfg->checkers[0].when, WHEN_PRIM);
+	assert_string_equal(cfg->checkers[0].resource, "web");
+	assert_int_equal(cfg->checkers[0].on_failure, CHK_ACT_RESTART);
+	assert_int_equal(cfg->checkers[0].maxloop, 3);
+	assert_int_equal(cfg->checkers[0].loop_window_ms, 86400000);
+	assert_string_equal(cfg_checker_type_names[cfg->checkers[1].type], "http");
+	assert_int_equal(cfg->checkers[1].expect_status, 204);
+	assert_int_equal(cfg->checkers[1].when, WHEN_BOTH);
+	assert_int_equal(cfg->checkers[1].on_failure, CHK_ACT_FAILOVER);
+	assert_string_equal(cfg->checkers[1].resource, "");
+	/* defaults */
+	assert_int_equal(cfg->checkers[1].interval_ms, 5000);
+	assert_int_equal(cfg->checkers[1].timeout_ms, 3000);
+	assert_int_equal(cfg->checkers[1].maxloop, 3);
+	assert_string_equal(cfg->checkers[2].pidfile, "/run/x.pid");
+	assert_int_equal(cfg->checkers[2].on_failure, CHK_ACT_STOP);
+	assert_string_equal(cfg->checkers[3].command, "/bin/true");
+	assert_int_equal(cfg->checkers[3].on_failure, CHK_ACT_WAIT);
+	assert_string_equal(cfg->checkers[4].interface, "eth0");
+	assert_string_equal(cfg->checkers[5].target, "10.0.0.254");
+	assert_true(cfg->witness_enabled);
+	assert_false(cfg->witness_ping_enabled);
+	assert_string_equal(ip(cfg->witness_addr.sin_addr), "10.0.0.3");
+	assert_int_equal(ntohs(cfg->witness_addr.sin_port), 4800);
+	assert_int_equal(cfg->witness_lease_ms, 15000);
+	assert_int_equal(cfg->max_failovers, 2);
+	assert_int_equal(cfg->failover_period_ms, 21600000);
+	assert_string_equal(chk_action_str(CHK_ACT_WAIT), "wait");
+	assert_string_equal(chk_action_str((enum chk_action)9), "?");
+	done(cfg);
+
+	cfg = load_ok("[cluster]\nname = vms\nsecret_file = @SECRET@\nmax_failovers = 5\nfailover_period_ms = 60000\n"
+	              "[node node1]\naddress = 10.0.0.1\n[node node2]\naddress = 10.0.0.2\n"
+	              "[witness]\nping = 10.0.0.254\n");
+	assert_int_equal(cfg->max_failovers, 5);
+	assert_int_equal(cfg->failover_period_ms, 60000);
+	assert_false(cfg->witness_enabled);
+	assert_true(cfg->witness_ping_enabled);
+	assert_string_equal(ip(cfg->witness_ping), "10.0.0.254");
+	done(cfg);
+}
+
+static void test_err_checker(void **state)
+{
+	expect_error(BASE "[checker web]\ntype = smtp\ntarget = 1.2.3.4:25\n", 9,
+	             "type: must be one of tcp, http, process, custom, interface, ping; got 'smtp'");
+	expect_error(BASE "[checker web]\ntype = tcp\n", 8, "[checker web]: a tcp checker needs target");
+	expect_error(BASE "[checker web]\ntarget = 1.2.3.4:80\n", 8, "missing required key 'type' in [checker web]");
+	expect_error(BASE "[checker web]\ntype = http\n\n", 8, "[checker web]: a http checker needs url");
+	expect_error(BASE "[checker web]\ntype = tcp\ntarget = 1.2.3.4:80\nurl = http://1.2.3.4/\n", 11,
+	             "url: does not apply to a tcp checker ([checker web])");
+	expect_error(BASE "[checker p]\ntype = process\n", 8,
+	             "[checker p]: a process checker needs exactly one of process and pidfile");
+	expect_error(BASE "[checker p]\ntype = process\nprocess = x\npidfile = /run/x\n", 11,
+	             "[checker p]: a process checker needs exactly one of process and pidfile");
+	expect_error(BASE "[checker c]\ntype = custom\ncommand =\n", 10, "command: must not be empty");
+	expect_error(BASE "[checker c]\ntype = tcp\ntarget = 1.2.3.4:1\non_failure = reboot\n", 11,
+	             "on_failure: must be one of restart, failover, stop, wait; got 'reboot'");
+	expect_error(BASE "[checker c]\ntype = tcp\ntarget = 1.2.3.4:1\nresource = db\n", 11,
+	             "resource: [checker c] restarts 'db', which is not a [resource]");
+	expect_error(BASE "[checker c]\ntype = tcp\ntarget = 1.2.3.4:1\n[checker c]\ntype = ping\ntarget = 1.2.3.4\n", 11,
+	             "duplicate section [checker c] (first at line 8)");
+	expect_error(BASE "[checker c]\ntype = tcp\ntarget = 1.2.3.4:1\ntimeout_ms = 5\n", 11,
+	             "timeout_ms: must be a whole number from 10 to 600000, got '5'");
+	expect_error(BASE "[checker]\ntype = tcp\n", 8, "section [checker] needs a name, like [checker NAME]");
+}
+
+static void test_err_witness(void **state)
+{
+	expect_error(BASE "[witness]\naddress = 10.0.0.3:4800\nping = 10.0.0.254\n", 10,
+	             "[witness]: address and ping exclude each other; use one");
+	expect_error(BASE "[witness]\nlease_ms = 20000\n", 8,
+	             "[witness]: needs address = IPv4:PORT (a vigil-witness) or ping = IPv4");
+	expect_error(BASE "[witness]\naddress = 10.0.0.3\n", 9,
+	             "address: '10.0.0.3' is not IPv4:PORT, like 10.0.0.3:4800");
+	expect_error(BASE "[witness]\naddress = witness.example:4800\n", 9,
+	             "address: 'witness.example' is not a usable IPv4 address (in 'witness.example:4800')");
+	expect_error(BASE "[witness]\naddress = 10.0.0.3:0\n", 9,
+	             "address: port must be a whole number from 1 to 65535, got '0'");
+	expect_error(BASE "[witness]\nping = 0.0.0.0\n", 9, "ping: '0.0.0.0' cannot be pinged");
+	expect_error(BASE "[witness]\naddress = 10.0.0.3:4800\nlease_ms = 9000\n", 8,
+	             "lease_ms: must be at least 2 * [heartbeat] timeout_ms = 10000, got 9000");
+	expect_error("[cluster]\nname = vms\nsecret_file = @SECRET@\nmax_failovers = 0\n", 4,
+	             "max_failovers: must be a whole number from 1 to 1000, got '0'");
+}
+
 /* ---- valid files ---- */
 
 static const char contract[] =
@@ -913,6 +1024,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_find_local_node, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_err_notify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checker_contract, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_checker, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_witness, setup, teardown),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_when_str),
 	};
