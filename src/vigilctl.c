@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "vigil_build.h"
+#include "vigilctl_snapshot.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_WAIT_TIMEOUT = 4 };
 
@@ -37,6 +38,7 @@ struct opts {
 	long lines;                 /* -1: not given */
 	const char *cmd;
 	const char *arg;            /* boot mode or log name */
+	const char *output;         /* snapshot -o FILE */
 };
 
 static void usage(FILE *out)
@@ -61,6 +63,8 @@ static void usage(FILE *out)
 		"                     before (keep), start (on) or stay stopped (off)\n"
 		"  log [module|application|commands]\n"
 		"                     the last lines of a log (default: module)\n"
+		"  snapshot -o FILE   an archive for support (.tar.gz, .tgz or .zip): status,\n"
+		"                     config, scripts, logs, state, system facts; no secret\n"
 		"\n"
 		"Options (before or after the command):\n"
 		"  -c, --config FILE  configuration file (default %s)\n"
@@ -118,6 +122,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "lines", required_argument, NULL, O_LINES },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "output", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool lines_set = false;
@@ -127,7 +132,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	*o = (struct opts){ .config = VIGIL_DEFAULT_CONFIG, .lines = -1 };
 	opterr = 0;
 	/* '+' is not used: GNU permutation lets options follow the command. */
-	while ((c = getopt_long(argc, argv, ":c:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:hVo:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
@@ -166,6 +171,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'h':
 			usage(stdout);
 			exit(EXIT_OK);
+		case 'o':
+			o->output = optarg;
+			break;
 		case 'V':
 			printf("vigilctl %s\n", VIGIL_VERSION);
 			exit(EXIT_OK);
@@ -211,6 +219,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			return usage_error("--verbose applies to the module log only");
 		if (o->all)
 			return usage_error("--all does not apply to log");
+	} else if (!strcmp(o->cmd, "snapshot")) {
+		if (o->arg)
+			return usage_error("snapshot takes no argument, got '%s' (use -o FILE)", o->arg);
+		if (!o->output)
+			return usage_error("snapshot needs -o FILE (.tar.gz, .tgz or .zip)");
+		if (snapshot_format_of(o->output) < 0)
+			return usage_error("snapshot: %s: the file name must end in .tar.gz, .tgz or .zip", o->output);
+		if (o->all || o->node)
+			return usage_error("snapshot is about this node: no --all or --node");
 	} else {
 		return usage_error("unknown command '%s'", o->cmd);
 	}
@@ -220,6 +237,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return usage_error("--verbose and --lines apply to log only");
 	if (o->all && o->node)
 		return usage_error("--all and --node exclude each other");
+	if (o->output && strcmp(o->cmd, "snapshot"))
+		return usage_error("-o applies to snapshot only");
 	return 0;
 }
 
@@ -644,6 +663,19 @@ static int wait_stable(const struct opts *o, const char *sock, json_t *res)
 
 /* ---- main ---- */
 
+/* For snapshot_run: ctx is the socket path. */
+static json_t *snapshot_status(void *ctx, char *err, size_t errlen)
+{
+	json_t *req = json_pack("{s:s, s:s}", "cmd", "status", "client", "vigilctl"), *res;
+	struct conn_err e = { .msg = "out of memory" };
+
+	res = req ? call(ctx, req, &e) : NULL;
+	json_decref(req);
+	if (!res)
+		snprintf(err, errlen, "%s", e.msg);
+	return res;
+}
+
 static json_t *build_request(const struct opts *o)
 {
 	json_t *req = json_pack("{s:s, s:s}", "cmd", o->cmd, "client", "vigilctl");
@@ -698,6 +730,13 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	snprintf(sock, sizeof(sock), "%s/vigild.sock", cfg->run_dir);
+	if (!strcmp(o.cmd, "snapshot")) {
+		rc = snapshot_run(&(struct snapshot_args){ .cfg = cfg, .config_path = o.config, .output = o.output,
+			.json = o.json, .status = snapshot_status, .status_ctx = sock });
+		config_free(cfg);
+		free(cfg);
+		return rc;
+	}
 	config_free(cfg);
 	free(cfg);
 
