@@ -56,9 +56,15 @@ static void usage(FILE *out)
 		"                     (changes made on the peer since may be lost)\n"
 		"  stopstart          stop, then start again: on the PRIM, a failover to the\n"
 		"                     SECOND, this node coming back as SECOND\n"
+		"  prim               start a stopped node as PRIM (refused if the peer is PRIM)\n"
+		"  second             start a stopped node as SECOND\n"
 		"  failover on|off    off: if the PRIM is lost, this node does not take over\n"
 		"                     by itself (it waits, WAIT red, until failover on or\n"
 		"                     forcestart); kept across restarts\n"
+		"  checkers on|off    off: no health check runs on the node; kept across restarts\n"
+		"  errd suspend|resume\n"
+		"                     suspend: checkers run and report, no failure is acted on;\n"
+		"                     kept across restarts\n"
 		"  boot keep|on|off   what the node does when vigild starts: what it did\n"
 		"                     before (keep), start (on) or stay stopped (off)\n"
 		"  log [module|application|commands]\n"
@@ -69,7 +75,8 @@ static void usage(FILE *out)
 		"Options (before or after the command):\n"
 		"  -c, --config FILE  configuration file (default %s)\n"
 		"      --node NAME    the node the command is about (default: this machine's)\n"
-		"      --all          both nodes (start, stop, restart, boot, failover)\n"
+		"      --all          both nodes (start, stop, restart, second, stopstart, boot,\n"
+		"                     failover, checkers, errd)\n"
 		"      --wait SECONDS after start, stop, restart, swap or forcestart: wait\n"
 		"                     until the nodes concerned are stable (not magenta)\n"
 		"      --json         print the daemon's result as one JSON object\n"
@@ -100,7 +107,8 @@ static int usage_error(const char *fmt, ...)
 
 static bool is_action(const char *cmd)
 {
-	static const char *const actions[] = { "start", "stop", "restart", "swap", "forcestart", "stopstart" };
+	static const char *const actions[] = { "start", "stop", "restart", "swap", "forcestart", "stopstart",
+		                               "prim", "second" };
 
 	for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
 		if (!strcmp(cmd, actions[i]))
@@ -199,7 +207,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	} else if (is_action(o->cmd)) {
 		if (o->arg)
 			return usage_error("%s takes no argument, got '%s'", o->cmd, o->arg);
-		if (o->all && (!strcmp(o->cmd, "swap") || !strcmp(o->cmd, "forcestart")))
+		if (o->all && (!strcmp(o->cmd, "swap") || !strcmp(o->cmd, "forcestart") || !strcmp(o->cmd, "prim")))
 			return usage_error("--all does not apply to %s", o->cmd);
 	} else if (!strcmp(o->cmd, "boot")) {
 		if (!o->arg)
@@ -209,6 +217,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	} else if (!strcmp(o->cmd, "failover")) {
 		if (!o->arg || (strcmp(o->arg, "on") && strcmp(o->arg, "off")))
 			return usage_error("failover needs on or off%s%s%s", o->arg ? ", got '" : "",
+			                   o->arg ? o->arg : "", o->arg ? "'" : "");
+	} else if (!strcmp(o->cmd, "checkers")) {
+		if (!o->arg || (strcmp(o->arg, "on") && strcmp(o->arg, "off")))
+			return usage_error("checkers needs on or off%s%s%s", o->arg ? ", got '" : "",
+			                   o->arg ? o->arg : "", o->arg ? "'" : "");
+	} else if (!strcmp(o->cmd, "errd")) {
+		if (!o->arg || (strcmp(o->arg, "suspend") && strcmp(o->arg, "resume")))
+			return usage_error("errd needs suspend or resume%s%s%s", o->arg ? ", got '" : "",
 			                   o->arg ? o->arg : "", o->arg ? "'" : "");
 	} else if (!strcmp(o->cmd, "log")) {
 		if (!o->arg)
@@ -457,6 +473,41 @@ static const char *vip_text(json_t *node)
 	return json_is_true(json_object_get(vip, "held")) ? "held" : "not held";
 }
 
+/* Below the table: why each node is where it is, the switches that are
+ * not at their default, alarms and checkers. */
+static void print_details(json_t *nodes)
+{
+	json_t *n, *v;
+	size_t i, k;
+
+	json_array_foreach(nodes, i, n) {
+		const char *name = str_or(n, "name", "?");
+		json_t *fo = json_object_get(n, "failover"), *chk = json_object_get(n, "checkers");
+		const char *errd = str_or(n, "errd", "active");
+
+		printf("%s: %s\n", name, str_or(n, "reason", ""));
+		if (json_is_false(fo) || json_is_false(chk) || strcmp(errd, "active"))
+			printf("  switches: failover %s, checkers %s, errd %s\n", json_is_false(fo) ? "off" : "on",
+			       json_is_false(chk) ? "off" : "on", errd);
+		if (json_object_get(n, "split_brain"))
+			printf("  split brain resolved at %s\n", str_or(n, "split_brain", "?"));
+		json_array_foreach(json_object_get(n, "alarms"), k, v)
+			printf("  ALARM %s: %s\n", str_or(v, "time", "?"), str_or(v, "message", "?"));
+		json_array_foreach(json_object_get(n, "checkers_state"), k, v) {
+			const char *reason = str_or(v, "reason", "");
+
+			printf("  checker %s (%s): %s, %lld failure(s) in a row, %lld restart(s)%s%s\n",
+			       str_or(v, "name", "?"), str_or(v, "type", "?"), str_or(v, "state", "?"),
+			       (long long)json_integer_value(json_object_get(v, "failures")),
+			       (long long)json_integer_value(json_object_get(v, "restarts")), *reason ? ": " : "", reason);
+		}
+		v = json_object_get(n, "witness");
+		if (json_is_object(v))
+			printf("  witness %s %s: %s\n", str_or(v, "mode", "?"), str_or(v, "address", "?"),
+			       str_or(v, "state", "?"));
+	}
+}
+
 static void print_status(json_t *res)
 {
 	static const char *const head[] = { "NODE", "STATE", "COLOR", "REACHABLE", "RESOURCES", "VIP" };
@@ -504,6 +555,7 @@ static void print_status(json_t *res)
 	}
 	if (nn == 0)
 		printf("(no nodes)\n");
+	print_details(nodes);
 }
 
 /* 0, or 1 if some node refused (--all). */
@@ -686,7 +738,8 @@ static json_t *build_request(const struct opts *o)
 		json_object_set_new(req, "node", json_string(o->node));
 	if (o->all)
 		json_object_set_new(req, "all", json_true());
-	if (!strcmp(o->cmd, "boot") || !strcmp(o->cmd, "failover"))
+	if (!strcmp(o->cmd, "boot") || !strcmp(o->cmd, "failover") || !strcmp(o->cmd, "checkers") ||
+	    !strcmp(o->cmd, "errd"))
 		json_object_set_new(req, "mode", json_string(o->arg));
 	if (!strcmp(o->cmd, "log")) {
 		json_object_set_new(req, "log", json_string(o->arg));

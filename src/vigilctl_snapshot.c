@@ -4,8 +4,10 @@
  * temporary directory is removed whatever happens.
  *
  * Every line written into the snapshot goes through one function that
- * replaces a line holding the cluster secret: the secret then cannot leak
- * through the config, a script, a log or a process's arguments. */
+ * replaces a line holding the cluster secret (vigilctl_redact.c): the
+ * secret then cannot leak through the config, a script, a log or a
+ * process's arguments. Commands and the archiver run through
+ * vigilctl_child.c. */
 #include "vigilctl_snapshot.h"
 
 #include <dirent.h>
@@ -21,16 +23,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/util.h"
 #include "vigil_build.h"
+#include "vigilctl_child.h"
+#include "vigilctl_redact.h"
 
 #define CHILD_TIMEOUT_MS 10000
-#define KILL_GRACE_MS 1000
-#define WAIT_STEP_MS 10
 /* tar and zip also get this much per 10 MiB gathered: logs may reach
  * log_max_bytes (up to 1 GiB) each, far more than 10 s of gzip. */
 #define ARCHIVE_MS_PER_10MIB 1000
@@ -40,12 +41,6 @@
 #define SCRIPTS_DEPTH_MAX 8
 #define SCRIPTS_FILES_MAX 1000
 #define ERRTEXT_MAX 2048
-
-#define REDACTED "# [vigil snapshot: line removed, it contained the cluster secret]\n"
-
-/* Children get their own PATH: root's PATH under cron or sudo may lack
- * sbin (ip), and the caller's PATH should not choose what root runs. */
-static const char CHILD_PATH[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 static volatile sig_atomic_t interrupted;
 
@@ -57,14 +52,11 @@ struct snap {
 	char node[CFG_NAME_MAX];
 	char created[64];
 
-	/* The part of the secret searched for in each line; NULL: no check. */
-	char *needle;
-	size_t needle_len;
+	struct redact redact;
 	char secret_note[PATH_MAX + 128];
 	bool secret_id;             /* secret_file exists: never copy it */
 	dev_t secret_dev;
 	ino_t secret_ino;
-	unsigned nredacted;
 
 	FILE *notes;                /* what could not be included */
 	char *notes_buf;
@@ -110,13 +102,6 @@ static void on_signal(int sig)
 	interrupted = sig;
 }
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static void fatal(struct snap *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void fatal(struct snap *s, const char *fmt, ...)
@@ -135,132 +120,6 @@ static bool stop_now(struct snap *s)
 	if (interrupted)
 		fatal(s, "interrupted by signal %d", (int)interrupted);
 	return s->fatal[0] != '\0';
-}
-
-/* ---- children ---- */
-
-static bool find_program(const char *name)
-{
-	char path[PATH_MAX];
-	const char *p = CHILD_PATH;
-
-	while (*p) {
-		size_t n = strcspn(p, ":");
-
-		if (snprintf(path, sizeof(path), "%.*s/%s", (int)n, p, name) < (int)sizeof(path) &&
-		    access(path, X_OK) == 0)
-			return true;
-		p += n;
-		if (*p == ':')
-			p++;
-	}
-	return false;
-}
-
-static void join_argv(char *const argv[], char *buf, size_t len)
-{
-	size_t off = 0;
-
-	buf[0] = '\0';
-	for (int i = 0; argv[i] && off < len; i++)
-		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? " " : "", argv[i]);
-}
-
-/* In the child: never returns. */
-static void exec_child(char *const argv[], const char *cwd, int out, int err)
-{
-	sigset_t none;
-	int nul = open("/dev/null", O_RDONLY);
-
-	if (nul < 0 || dup2(nul, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
-	    dup2(err, STDERR_FILENO) < 0)
-		_exit(126);
-	closefrom(3);
-	/* Its own process group: a timeout stops what it started too (gzip). */
-	setpgid(0, 0);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGPIPE, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (cwd && chdir(cwd) < 0) {
-		dprintf(STDERR_FILENO, "cannot enter %s: %s\n", cwd, strerror(errno));
-		_exit(126);
-	}
-	/* The output is read by people and by support's tools: no locale. */
-	if (setenv("PATH", CHILD_PATH, 1) < 0 || setenv("LC_ALL", "C", 1) < 0)
-		_exit(126);
-	execvp(argv[0], argv);
-	dprintf(STDERR_FILENO, "cannot run %s: %s\n", argv[0], strerror(errno));
-	_exit(127);
-}
-
-/* Runs argv with stdin /dev/null, stdout on out, stderr on err, at most
- * timeout_ms (then SIGTERM, SIGKILL 1 s later). 0 if it exited 0; else -1
- * and why says what happened. */
-static int run_child(char *const argv[], const char *cwd, int out, int err, uint64_t timeout_ms,
-		     char *why, size_t whylen)
-{
-	uint64_t deadline = mono_ms() + timeout_ms;
-	bool timed_out = false;
-	int status;
-	pid_t pid, r;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		snprintf(why, whylen, "cannot start %s: %s", argv[0], strerror(errno));
-		return -1;
-	}
-	if (pid == 0)
-		exec_child(argv, cwd, out, err);
-	/* Also here: a kill of the group must not precede the child's own call. */
-	setpgid(pid, pid);
-
-	for (;;) {
-		r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
-			goto reaped;
-		if (r < 0 && errno != EINTR) {
-			snprintf(why, whylen, "cannot wait for %s: %s", argv[0], strerror(errno));
-			return -1;
-		}
-		if (interrupted || mono_ms() >= deadline)
-			break;
-		sleep_ms(WAIT_STEP_MS);
-	}
-	timed_out = !interrupted;
-	if (kill(-pid, SIGTERM) < 0)
-		kill(pid, SIGTERM);
-	deadline = mono_ms() + KILL_GRACE_MS;
-	for (;;) {
-		r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
-			break;
-		if ((r < 0 && errno != EINTR) || mono_ms() >= deadline) {
-			if (kill(-pid, SIGKILL) < 0)
-				kill(pid, SIGKILL);
-			while ((r = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
-				;
-			break;
-		}
-		sleep_ms(WAIT_STEP_MS);
-	}
-	if (timed_out)
-		snprintf(why, whylen, "%s did not finish within %llu s: stopped", argv[0],
-			 (unsigned long long)(timeout_ms / 1000));
-	else
-		snprintf(why, whylen, "%s stopped: interrupted", argv[0]);
-	return -1;
-reaped:
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	if (WIFEXITED(status))
-		snprintf(why, whylen, "%s exited with status %d", argv[0], WEXITSTATUS(status));
-	else
-		snprintf(why, whylen, "%s was killed by signal %d", argv[0], WTERMSIG(status));
-	return -1;
 }
 
 /* ---- writing into the snapshot ---- */
@@ -311,9 +170,8 @@ static int close_out(struct snap *s, FILE *f, const char *rel)
 /* The one way lines get into the snapshot. */
 static void write_line(struct snap *s, FILE *out, const char *line, size_t n)
 {
-	if (s->needle && memmem(line, n, s->needle, s->needle_len)) {
-		fputs(REDACTED, out);
-		s->nredacted++;
+	if (redact_hit(&s->redact, line, n)) {
+		fputs(REDACT_LINE, out);
 		return;
 	}
 	fwrite(line, 1, n, out);
@@ -445,27 +303,22 @@ static int copy_file(struct snap *s, const char *src, const char *rel, uint64_t 
 /* The output of argv into REL, or REL.error.txt (why, then the output). */
 static int put_command(struct snap *s, const char *rel, char *const argv[])
 {
-	char raw[PATH_MAX], why[512], cmd[256], name[PATH_MAX];
+	char raw[PATH_MAX], why[ERRTEXT_MAX], cmd[256], name[PATH_MAX];
 	FILE *in, *out;
-	int fd, ok;
+	int rc;
+	bool ok;
 
 	if (!path_in(raw, sizeof(raw), s->tmpdir, "command.out")) {
 		fatal(s, "path too long: %s/command.out", s->tmpdir);
 		return -1;
 	}
-	fd = open(raw, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		fatal(s, "cannot create %s: %s", raw, strerror(errno));
+	rc = child_capture(argv, raw, CHILD_TIMEOUT_MS, &interrupted, &in, why, sizeof(why));
+	if (rc < 0) {
+		fatal(s, "%s", why);
 		return -1;
 	}
-	ok = run_child(argv, NULL, fd, fd, CHILD_TIMEOUT_MS, why, sizeof(why)) == 0;
-	unlink(raw);
-	if (lseek(fd, 0, SEEK_SET) < 0 || !(in = fdopen(fd, "r"))) {
-		fatal(s, "cannot read back %s: %s", raw, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	join_argv(argv, cmd, sizeof(cmd));
+	ok = rc == 0;
+	child_join_argv(argv, cmd, sizeof(cmd));
 	if (!ok) {
 		if (s->notes)
 			fprintf(s->notes, "  %s: %s\n", rel, why);
@@ -492,55 +345,14 @@ static int put_command(struct snap *s, const char *rel, char *const argv[])
 static void load_secret(struct snap *s)
 {
 	const char *path = s->a->cfg->secret_file;
-	size_t len, best = 0, best_len = 0;
 	struct stat st;
-	char *buf;
-	int err;
 
-	if (!*path) {
-		snprintf(s->secret_note, sizeof(s->secret_note), "skipped: no secret_file in the config");
-		return;
-	}
-	if (stat(path, &st) == 0) {
+	if (*path && stat(path, &st) == 0) {
 		s->secret_id = true;
 		s->secret_dev = st.st_dev;
 		s->secret_ino = st.st_ino;
 	}
-	if ((err = read_file(path, CFG_SECRET_MAX + 1, &buf, &len)) < 0) {
-		snprintf(s->secret_note, sizeof(s->secret_note), "skipped: cannot read %s: %s", path,
-			 err == -EFBIG ? "larger than any valid secret" : strerror(-err));
-		return;
-	}
-	/* As config.c reads it: one trailing newline is not part of it. */
-	if (len && buf[len - 1] == '\n')
-		len--;
-	if (len < CFG_SECRET_MIN) {
-		snprintf(s->secret_note, sizeof(s->secret_note),
-			 "skipped: %s holds %zu bytes, fewer than any valid secret (%d)", path, len, CFG_SECRET_MIN);
-		goto out;
-	}
-	/* Lines are what is redacted: search for the longest newline-free run
-	 * of the secret; a line holding it cannot be left whole. */
-	for (size_t i = 0; i < len;) {
-		const char *nl = memchr(buf + i, '\n', len - i);
-		size_t n = nl ? (size_t)(nl - (buf + i)) : len - i;
-
-		if (n > best_len) {
-			best = i;
-			best_len = n;
-		}
-		i += n + 1;
-	}
-	if (!best_len || !(s->needle = malloc(best_len))) {
-		snprintf(s->secret_note, sizeof(s->secret_note), "skipped: %s",
-			 best_len ? "out of memory" : "the secret is only newlines");
-		goto out;
-	}
-	memcpy(s->needle, buf + best, best_len);
-	s->needle_len = best_len;
-out:
-	explicit_bzero(buf, len);
-	free(buf);
+	redact_load(&s->redact, path, s->secret_note, sizeof(s->secret_note));
 }
 
 static void pick_node(struct snap *s, json_t *status)
@@ -764,8 +576,8 @@ static int put_manifest(struct snap *s)
 		return -1;
 	}
 	notes = s->notes_len ? s->notes_buf : "  (none)\n";
-	if (s->needle)
-		snprintf(s->secret_note, sizeof(s->secret_note), "done: %u line(s) removed", s->nredacted);
+	if (s->redact.needle)
+		snprintf(s->secret_note, sizeof(s->secret_note), "done: %u line(s) removed", s->redact.nredacted);
 	return put_text(s, "snapshot.txt",
 			"vigil support snapshot\nnode: %s\ncreated: %s\nconfig: %s\nsecret check: %s\n"
 			"not included:\n%s",
@@ -833,7 +645,8 @@ static int make_archive(struct snap *s, enum snapshot_format fmt, uint64_t *size
 		close(efd);
 		return -1;
 	}
-	if (run_child(fmt == SNAP_FMT_ZIP ? zip : tar, s->tmpdir, fd, efd, timeout, why, sizeof(why)) < 0) {
+	if (child_run(fmt == SNAP_FMT_ZIP ? zip : tar, s->tmpdir, fd, efd, timeout, &interrupted, why,
+		      sizeof(why)) < 0) {
 		char msg[512] = "";
 		ssize_t n = pread(efd, msg, sizeof(msg) - 1, 0);
 
@@ -921,12 +734,12 @@ int snapshot_run(const struct snapshot_args *a)
 		fprintf(stderr, "vigilctl: snapshot: %s: the name must end in .tar.gz, .tgz or .zip\n", a->output);
 		return 1;
 	}
-	if (fmt == SNAP_FMT_ZIP && !find_program("zip")) {
+	if (fmt == SNAP_FMT_ZIP && !child_find_program("zip")) {
 		fprintf(stderr, "vigilctl: snapshot: %s: writing a .zip needs the zip program, which is not "
 			"installed: use .tar.gz, or install zip\n", a->output);
 		return 1;
 	}
-	if (!find_program("tar") && fmt == SNAP_FMT_TGZ) {
+	if (!child_find_program("tar") && fmt == SNAP_FMT_TGZ) {
 		fprintf(stderr, "vigilctl: snapshot: %s: writing a .tar.gz needs tar, which is not installed\n",
 			a->output);
 		return 1;
@@ -959,10 +772,7 @@ int snapshot_run(const struct snapshot_args *a)
 
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		sigaction(sigs[i], &old[i], NULL);
-	if (s.needle) {
-		explicit_bzero(s.needle, s.needle_len);
-		free(s.needle);
-	}
+	redact_free(&s.redact);
 	if (s.notes)
 		fclose(s.notes);
 	free(s.notes_buf);

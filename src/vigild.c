@@ -14,6 +14,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "resource/policy.h"
 #include "resource/script.h"
 #include "vigil_build.h"
 
@@ -142,6 +143,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	/* The checkers' targets are checked by their engine's own rules. */
+	if (policy_validate(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		goto out;
+	}
 	if (node_arg) {
 		self = config_node_index(&cfg, node_arg);
 		if (self < 0) {
@@ -156,9 +162,11 @@ int main(int argc, char **argv)
 		}
 	}
 	if (check) {
-		printf("%s: ok (cluster %s, nodes %s and %s, %d heartbeat network%s, %d resource%s%s%s)\n",
+		printf("%s: ok (cluster %s, nodes %s and %s, %d heartbeat network%s, %d resource%s, "
+		       "%d checker%s%s%s)\n",
 		       path, cfg.cluster_name, cfg.nodes[0].name, cfg.nodes[1].name, cfg.nnets,
-		       cfg.nnets == 1 ? "" : "s", cfg.nres, cfg.nres == 1 ? "" : "s",
+		       cfg.nnets == 1 ? "" : "s", cfg.nres, cfg.nres == 1 ? "" : "s", cfg.nchecker,
+		       cfg.nchecker == 1 ? "" : "s",
 		       self >= 0 ? ", this machine is " : "", self >= 0 ? cfg.nodes[self].name : "");
 		rc = 0;
 		goto out;

@@ -104,7 +104,8 @@ static const struct {
 	enum sm_event ev;
 } actions[] = {
 	{ "start", E_START }, { "stop", E_STOP }, { "restart", E_RESTART },
-	{ "swap", E_SWAP }, { "forcestart", E_FORCESTART },
+	{ "swap", E_SWAP }, { "forcestart", E_FORCESTART }, { "prim", E_START_PRIM },
+	{ "second", E_START_SECOND },
 };
 
 /* Runs an action or boot on this node. */
@@ -124,6 +125,16 @@ static json_t *run_local(struct api *a, const char *cmd, json_t *req)
 		if (!mode)
 			return fail("failover needs a mode: on or off");
 		if (node_set_failover(a->node, mode, msg, sizeof(msg)) < 0)
+			return fail("%s", msg);
+		return ok(json_pack("{s:s, s:s}", "node", node_name(a->node), "message", msg));
+	}
+	if (!strcmp(cmd, "checkers") || !strcmp(cmd, "errd")) {
+		const char *mode = json_string_value(json_object_get(req, "mode"));
+		bool chk = !strcmp(cmd, "checkers");
+
+		if (!mode)
+			return fail("%s needs a mode: %s", cmd, chk ? "on or off" : "suspend or resume");
+		if ((chk ? node_set_checkers : node_set_errd)(a->node, mode, msg, sizeof(msg)) < 0)
 			return fail("%s", msg);
 		return ok(json_pack("{s:s, s:s}", "node", node_name(a->node), "message", msg));
 	}
@@ -302,7 +313,8 @@ static json_t *run_log(struct api *a, json_t *req)
 }
 
 static const char *const known_cmds[] = { "status", "start", "stop", "restart", "swap",
-                                          "forcestart", "stopstart", "boot", "failover", "log" };
+                                          "forcestart", "stopstart", "prim", "second", "boot", "failover",
+                                          "checkers", "errd", "log" };
 
 void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, api_done_cb done, void *arg)
 {
@@ -334,7 +346,7 @@ void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, ap
 	for (size_t i = 0; i < ARRAY_SIZE(known_cmds); i++)
 		known = known || !strcmp(cmd, known_cmds[i]);
 	if (!known) {
-		finish(c, fail("unknown command '%.64s' (known: status, start, stop, restart, swap, forcestart, stopstart, boot, failover, log)", cmd));
+		finish(c, fail("unknown command '%.64s' (known: status, start, stop, restart, swap, forcestart, stopstart, prim, second, boot, failover, checkers, errd, log)", cmd));
 		return;
 	}
 	jn = json_object_get(req, "node");

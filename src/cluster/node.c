@@ -8,9 +8,12 @@
 #include <string.h>
 
 #include "cluster/heartbeat.h"
+#include "cluster/node_int.h"
 #include "cluster/notify.h"
+#include "cluster/witness_client.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "resource/policy.h"
 #include "resource/resources.h"
 #include "resource/script.h"
 #include "resource/vip.h"
@@ -22,48 +25,8 @@
  * longer chain means a bug in the table, not a reason to spin. */
 #define SETTLE_MAX 16
 
-struct node {
-	struct event_base *base;
-	struct config *cfg;
-	int self, peer;
-	char state_path[PATH_MAX + 16];
 
-	enum sm_state state;
-	char reason[512];
-	char failure[512];           /* why the last STOPPING began, if a failure */
-	uint64_t since_ms;           /* wall clock of the last transition */
-	uint64_t term;
-	uint64_t incarnation;
-	bool admin_started;
-	enum boot_mode boot;
-	bool failover;               /* off: a lost PRIM is not taken over */
-
-	struct sm_peer pv;           /* what the peer's heartbeats say */
-	bool peer_heard;             /* since we started */
-	uint64_t peer_incarnation;
-	uint64_t split_ms;           /* last split brain resolved, 0 if none */
-
-	struct hb *hb;
-	struct notify *notify;
-	struct vip *vip;
-	struct resmgr *res;
-	uint64_t gen;
-
-	struct event *decide;
-	struct event *retry;
-	struct event *done_ev;
-	struct event *restart_ev;    /* stopstart: start again once STOP */
-	bool start_after_stop;
-	uint64_t restart_deadline;   /* mono ms: start again even if the peer did not take over */
-
-	bool shutting_down;
-	void (*shutdown_done)(void *);
-	void *shutdown_arg;
-};
-
-static void process(struct node *n, enum sm_event e, const char *detail, int *rc, const char **why);
-
-static void display_name(enum sm_state s, char *buf, size_t len)
+void node_display_name(enum sm_state s, char *buf, size_t len)
 {
 	enum sm_display d;
 	enum sm_color c;
@@ -75,7 +38,7 @@ static void display_name(enum sm_state s, char *buf, size_t len)
 		snprintf(buf, len, "%s", sm_display_str(d));
 }
 
-static void save(struct node *n)
+void node_save(struct node *n)
 {
 	struct persist_data d = { 0 };
 
@@ -83,6 +46,10 @@ static void save(struct node *n)
 	d.admin_started = n->admin_started;
 	d.boot = n->boot;
 	d.failover_off = !n->failover;
+	d.checkers_off = !n->checkers_on;
+	d.errd_suspended = n->errd_suspended;
+	d.nfailovers = n->nfailovers;
+	memcpy(d.failovers, n->failovers, sizeof(d.failovers));
 	d.term = n->term;
 	d.incarnation = n->incarnation;
 	d.peer_incarnation = n->peer_incarnation;
@@ -99,7 +66,10 @@ static void save(struct node *n)
 
 static void announce(struct node *n)
 {
-	hb_set_local(n->hb, (uint8_t)n->state, n->term, 0);
+	unsigned own = (unsigned)n->nfailovers;
+
+	/* The peer adds our count to its own for max_failovers. */
+	hb_set_local(n->hb, (uint8_t)n->state, n->term, own > 255 ? 255 : own);
 }
 
 static void arm(struct event *ev, uint64_t ms)
@@ -113,13 +83,19 @@ static void arm(struct event *ev, uint64_t ms)
 static void apply(struct node *n, enum role r)
 {
 	n->gen++;
+	if (n->restart_gen) {
+		/* A change of role preempts a checker's restart. */
+		n->restart_gen = 0;
+		if (n->policy)
+			policy_restart_done(n->policy, true, "preempted by a change of role");
+	}
 	log_debug("%s: bringing resources to role %s (apply %llu)", n->cfg->nodes[n->self].name,
 	          role_str(r), (unsigned long long)n->gen);
 	resmgr_apply(n->res, r, n->gen);
 }
 
 /* The event for [notify] commands and the EVENT log line. */
-static void notify(struct node *n, const char *type, enum sm_state from, enum sm_state to)
+void node_notify(struct node *n, const char *type, enum sm_state from, enum sm_state to)
 {
 	enum sm_display fd, td;
 	enum sm_color fc, tc;
@@ -150,35 +126,41 @@ static void enter(struct node *n, const struct sm_result *r, enum sm_event e, co
 	if (r->actions & A_NEW_TERM) {
 		uint64_t top = n->term > n->pv.term ? n->term : n->pv.term;
 
+		if (n->wc && wclient_witness_term(n->wc) > top)
+			top = wclient_witness_term(n->wc);
 		n->term = top + 1;
 	}
 	n->state = r->next;
 	if (prev != r->next) {
-		display_name(prev, from, sizeof(from));
-		display_name(r->next, to, sizeof(to));
+		node_display_name(prev, from, sizeof(from));
+		node_display_name(r->next, to, sizeof(to));
 		if (detail && *detail)
 			snprintf(n->reason, sizeof(n->reason), "%s: %s", r->reason, detail);
 		else
 			snprintf(n->reason, sizeof(n->reason), "%s", r->reason);
 		/* A node stopped by a failure shows the failure, not "stopped". */
 		if (r->next == S_STOPPING)
-			snprintf(n->failure, sizeof(n->failure), "%s", e == E_APPLY_FAIL ? n->reason : "");
+			snprintf(n->failure, sizeof(n->failure), "%s",
+			         e == E_APPLY_FAIL || e == E_FAILED ? n->reason : "");
 		else if (prev == S_STOPPING && r->next == S_STOP && n->failure[0])
 			snprintf(n->reason, sizeof(n->reason), "%.400s; %s", n->failure, r->reason);
 		n->since_ms = wall_ms();
 		log_info("%s: %s -> %s (%s)", n->cfg->nodes[n->self].name, from, to, n->reason);
 		log_debug("%s: internal %s -> %s on %s", n->cfg->nodes[n->self].name,
 		          sm_state_str(prev), sm_state_str(r->next), sm_event_str(e));
-		if (is_takeover(prev, r))
-			notify(n, "failover", prev, r->next);
+		if (is_takeover(prev, r)) {
+			if (!hb_peer_reachable(n->hb))
+				guard_record_failover(n);
+			node_notify(n, "failover", prev, r->next);
+		}
 		if (e == E_APPLY_FAIL)
-			notify(n, "start_failed", prev, r->next);
-		notify(n, "transition", prev, r->next);
+			node_notify(n, "start_failed", prev, r->next);
+		node_notify(n, "transition", prev, r->next);
 	}
 	if (r->actions & A_SPLIT) {
 		n->split_ms = wall_ms();
 		log_warn("%s: split brain: both nodes ran the service; %s", n->cfg->nodes[n->self].name, r->reason);
-		notify(n, "split_brain", prev, r->next);
+		node_notify(n, "split_brain", prev, r->next);
 		/* During the split, clients may have learned the other node's MAC
 		 * for the VIP: the node that keeps it announces it again. */
 		if (sm_is_primary(r->next) && n->vip && resmgr_vip_held(n->res))
@@ -198,8 +180,10 @@ static void enter(struct node *n, const struct sm_result *r, enum sm_event e, co
 		arm(n->decide, n->cfg->hb_timeout_ms);
 	if (r->actions & A_ARM_RETRY)
 		arm(n->retry, RETRY_MS);
-	save(n);
+	node_save(n);
 	announce(n);
+	guard_set_role(n);
+	guard_kick(n);
 	if (n->shutting_down && n->state == S_STOP)
 		event_active(n->done_ev, 0, 0);
 	else if (n->start_after_stop && n->state == S_STOP) {
@@ -229,13 +213,22 @@ static int feed(struct node *n, enum sm_event e, const char *detail, const char 
 	return 0;
 }
 
-static enum sm_event peer_event(struct node *n)
+/* The peer event now; *detail says why a lost peer is not taken over. */
+static enum sm_event peer_event(struct node *n, const char **detail)
 {
+	bool may = true;
+
 	n->pv.reachable = hb_peer_reachable(n->hb);
-	return sm_classify_peer(&n->pv, n->term, n->self, n->failover);
+	if (!n->pv.reachable) {
+		guard_want(n);
+		may = guard_may_take_over(n, n->hold_why, sizeof(n->hold_why));
+	}
+	if (detail)
+		*detail = may ? NULL : n->hold_why;
+	return sm_classify_peer(&n->pv, n->term, n->self, may);
 }
 
-static void process(struct node *n, enum sm_event e, const char *detail, int *rc, const char **why)
+void node_process(struct node *n, enum sm_event e, const char *detail, int *rc, const char **why)
 {
 	int r = feed(n, e, detail, why);
 
@@ -245,7 +238,10 @@ static void process(struct node *n, enum sm_event e, const char *detail, int *rc
 	for (int i = 0; i < SETTLE_MAX && n->peer_heard; i++) {
 		enum sm_state before = n->state;
 
-		feed(n, peer_event(n), NULL, NULL);
+		const char *held;
+		enum sm_event pe = peer_event(n, &held);
+
+		feed(n, pe, held, NULL);
 		if (n->state == before)
 			return;
 	}
@@ -265,25 +261,31 @@ static void on_peer(void *arg, const struct hb_msg *m, int net)
 	n->pv.state = m->state < S__COUNT ? (enum sm_state)m->state : S_STOP;
 	n->pv.term = m->term;
 	n->pv.index = n->peer;
+	n->peer_failovers = m->flags & 0xff;
 	if (n->peer_incarnation != m->incarnation) {
 		n->peer_incarnation = m->incarnation;
-		save(n);
+		node_save(n);
 	}
 	if (changed) {
+		const char *detail = NULL;
+
 		log_debug("%s: peer %s is %s (term %llu)", n->cfg->nodes[n->self].name,
 		          n->cfg->nodes[n->peer].name, sm_state_str(n->pv.state), (unsigned long long)m->term);
-		process(n, peer_event(n), NULL, NULL, NULL);
+		node_process(n, peer_event(n, &detail), detail, NULL, NULL);
 	}
 }
 
 static void on_lost(void *arg)
 {
 	struct node *n = arg;
+	const char *detail;
+	enum sm_event pe;
 
 	log_warn("%s: no heartbeat from %s on any network for %u ms", n->cfg->nodes[n->self].name,
 	         n->cfg->nodes[n->peer].name, n->cfg->hb_timeout_ms);
 	n->pv.reachable = false;
-	process(n, n->failover ? E_PEER_LOST : E_PEER_LOST_HELD, NULL, NULL, NULL);
+	pe = peer_event(n, &detail);
+	node_process(n, pe, detail, NULL, NULL);
 }
 
 /* The peer has been silent for most of timeout_ms. If its loss would make
@@ -307,8 +309,12 @@ static void on_decide(evutil_socket_t fd, short what, void *arg)
 	/* A peer we hear drives the decision through its own events. With
 	 * failover off, a node that hears nobody does not start the service by
 	 * itself either (one that held PRIM before vigild restarted resumes). */
-	if (!hb_peer_reachable(n->hb))
-		process(n, n->failover ? E_DECIDE_TIMEOUT : E_PEER_LOST_HELD, NULL, NULL, NULL);
+	if (!hb_peer_reachable(n->hb)) {
+		const char *detail;
+
+		peer_event(n, &detail);
+		node_process(n, detail ? E_PEER_LOST_HELD : E_DECIDE_TIMEOUT, detail, NULL, NULL);
+	}
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -321,7 +327,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 		arm(n->retry, RETRY_MS);
 		return;
 	}
-	process(n, E_RETRY, NULL, NULL, NULL);
+	node_process(n, E_RETRY, NULL, NULL, NULL);
 }
 
 static void on_done_ev(evutil_socket_t fd, short what, void *arg)
@@ -352,7 +358,7 @@ static void on_restart_ev(evutil_socket_t fd, short what, void *arg)
 	}
 	n->start_after_stop = false;
 	n->admin_started = true;
-	process(n, E_START, "stopstart", NULL, NULL);
+	node_process(n, E_START, "stopstart", NULL, NULL);
 }
 
 static void on_apply_done(uint64_t gen, enum apply_result r, const char *reason, void *arg)
@@ -360,16 +366,18 @@ static void on_apply_done(uint64_t gen, enum apply_result r, const char *reason,
 	struct node *n = arg;
 	enum sm_event e = r == APPLY_OK ? E_APPLY_OK : r == APPLY_VIP_IN_USE ? E_VIP_IN_USE : E_APPLY_FAIL;
 
+	if (guard_apply_done(n, gen, r == APPLY_OK, reason))
+		return;
 	if (gen != n->gen)
 		return;
 	if (r != APPLY_OK)
 		log_error("%s: %s", n->cfg->nodes[n->self].name, reason ? reason : apply_result_str(r));
-	process(n, e, r == APPLY_OK ? NULL : reason, NULL, NULL);
+	node_process(n, e, r == APPLY_OK ? NULL : reason, NULL, NULL);
 }
 
 static void on_res_change(void *arg)
 {
-	save(arg);
+	node_save(arg);
 }
 
 struct node *node_new(struct event_base *base, struct config *cfg, int self)
@@ -416,6 +424,7 @@ void node_free(struct node *n)
 {
 	if (!n)
 		return;
+	guard_free(n);
 	hb_free(n->hb);
 	if (n->notify)
 		notify_free(n->notify);
@@ -467,6 +476,10 @@ int node_start(struct node *n)
 	n->peer_incarnation = d.peer_incarnation;
 	n->boot = d.boot;
 	n->failover = !d.failover_off;
+	n->checkers_on = !d.checkers_off;
+	n->errd_suspended = d.errd_suspended;
+	n->nfailovers = d.nfailovers;
+	memcpy(n->failovers, d.failovers, sizeof(n->failovers));
 	n->admin_started = d.admin_started;
 	was = state_parse(d.state);
 	persist_boot_id(bid);
@@ -486,6 +499,10 @@ int node_start(struct node *n)
 	if (!n->hb)
 		return -1;
 	hb_set_replay_floor(n->hb, d.peer_incarnation);
+	if (guard_init(n) < 0)
+		return -1;
+	policy_set_enabled(n->policy, n->checkers_on);
+	policy_set_errd_suspended(n->policy, n->errd_suspended);
 	/* The probe window plus a margin for the probe to start, at most half
 	 * the timeout: probing ahead must stay rare on a healthy link. */
 	if (n->vip && n->cfg->vip_probe_ms) {
@@ -535,8 +552,9 @@ int node_command(struct node *n, enum sm_event cmd, const char **err, char *msg,
 		*err = "vigild is shutting down";
 		return -1;
 	}
-	if (cmd == E_FORCESTART && hb_peer_reachable(n->hb) && sm_is_primary(n->pv.state)) {
-		*err = "the peer runs the service; forcestart would run it twice (use swap)";
+	if ((cmd == E_FORCESTART || cmd == E_START_PRIM) && hb_peer_reachable(n->hb) && sm_is_primary(n->pv.state)) {
+		*err = cmd == E_FORCESTART ? "the peer runs the service; forcestart would run it twice (use swap)"
+		                           : "the peer runs the service; start this node as SECOND (vigilctl second)";
 		return -1;
 	}
 	if (sm_rejects(n->state, cmd, &why)) {
@@ -545,21 +563,22 @@ int node_command(struct node *n, enum sm_event cmd, const char **err, char *msg,
 	}
 	/* Any command overrides a pending stopstart. */
 	n->start_after_stop = false;
-	if (cmd == E_START || cmd == E_FORCESTART)
+	guard_command(n);
+	if (cmd == E_START || cmd == E_FORCESTART || cmd == E_START_PRIM || cmd == E_START_SECOND)
 		n->admin_started = true;
 	else if (cmd == E_STOP)
 		n->admin_started = false;
-	process(n, cmd, NULL, &rc, &why);
+	node_process(n, cmd, NULL, &rc, &why);
 	if (rc < 0) {
 		*err = why;
 		return -1;
 	}
-	display_name(n->state, disp, sizeof(disp));
+	node_display_name(n->state, disp, sizeof(disp));
 	if (n->state == before)
 		snprintf(msg, msglen, "%s: %s (%s)", name, why, disp);
 	else
 		snprintf(msg, msglen, "%s: %s, now %s", name, why, disp);
-	save(n);
+	node_save(n);
 	return 0;
 }
 
@@ -572,7 +591,7 @@ int node_set_boot(struct node *n, const char *mode, char *msg, size_t msglen)
 		return -1;
 	}
 	n->boot = b;
-	save(n);
+	node_save(n);
 	snprintf(msg, msglen, "%s: boot %s", n->cfg->nodes[n->self].name, boot_mode_str(b));
 	return 0;
 }
@@ -590,7 +609,7 @@ int node_stopstart(struct node *n, const char **err, char *msg, size_t msglen)
 	n->start_after_stop = true;
 	/* enter() arms the start once STOP is reached: never here, as the stop
 	 * scripts report from the loop. */
-	save(n);
+	node_save(n);
 	snprintf(msg, msglen, "%s: stopping, then starting again (the peer takes over if this node was PRIM)",
 	         n->cfg->nodes[n->self].name);
 	return 0;
@@ -610,12 +629,54 @@ int node_set_failover(struct node *n, const char *mode, char *msg, size_t msglen
 		return -1;
 	}
 	n->failover = on;
-	save(n);
+	node_save(n);
 	log_info("%s: failover %s", name, on ? "on" : "off");
 	if (on)
-		process(n, E_FAILOVER_ON, NULL, NULL, NULL);
+		node_process(n, E_FAILOVER_ON, NULL, NULL, NULL);
 	snprintf(msg, msglen, "%s: failover %s%s", name, on ? "on" : "off",
 	         on ? "" : " (if the PRIM is lost, this node waits instead of taking over)");
+	return 0;
+}
+
+int node_set_checkers(struct node *n, const char *mode, char *msg, size_t msglen)
+{
+	bool on;
+
+	if (!strcmp(mode, "on"))
+		on = true;
+	else if (!strcmp(mode, "off"))
+		on = false;
+	else {
+		snprintf(msg, msglen, "checkers mode '%s' is not on or off", mode);
+		return -1;
+	}
+	n->checkers_on = on;
+	policy_set_enabled(n->policy, on);
+	node_save(n);
+	log_info("%s: checkers %s", node_name(n), on ? "on" : "off");
+	snprintf(msg, msglen, "%s: checkers %s%s", node_name(n), on ? "on" : "off",
+	         on ? "" : " (no health check runs on this node until checkers on)");
+	return 0;
+}
+
+int node_set_errd(struct node *n, const char *mode, char *msg, size_t msglen)
+{
+	bool suspend;
+
+	if (!strcmp(mode, "suspend"))
+		suspend = true;
+	else if (!strcmp(mode, "resume"))
+		suspend = false;
+	else {
+		snprintf(msg, msglen, "errd mode '%s' is not suspend or resume", mode);
+		return -1;
+	}
+	n->errd_suspended = suspend;
+	policy_set_errd_suspended(n->policy, suspend);
+	node_save(n);
+	log_info("%s: errd %s", node_name(n), suspend ? "suspended" : "active");
+	snprintf(msg, msglen, "%s: errd %s", node_name(n),
+	         suspend ? "suspended (checkers run and report; no failure is acted on)" : "active");
 	return 0;
 }
 
@@ -636,83 +697,6 @@ void node_shutdown(struct node *n, void (*done)(void *), void *arg)
 		r.reason = "vigild shutting down";
 		enter(n, &r, E_STOP, NULL);
 	}
-}
-
-static json_t *state_json(json_t *o, enum sm_state s)
-{
-	enum sm_display d;
-	enum sm_color c;
-
-	sm_display(s, &d, &c);
-	json_object_set_new(o, "state", json_string(sm_display_str(d)));
-	json_object_set_new(o, "color", json_string(sm_color_str(c)));
-	json_object_set_new(o, "internal_state", json_string(sm_state_str(s)));
-	return o;
-}
-
-json_t *node_status_self(struct node *n)
-{
-	json_t *o = json_object(), *res = json_array(), *nets = json_array();
-	char since[32], addr[INET_ADDRSTRLEN], paddr[INET_ADDRSTRLEN];
-
-	json_object_set_new(o, "name", json_string(n->cfg->nodes[n->self].name));
-	json_object_set_new(o, "local", json_true());
-	json_object_set_new(o, "reachable", json_true());
-	state_json(o, n->state);
-	json_object_set_new(o, "reason", json_string(n->reason));
-	format_wall(n->since_ms, since, sizeof(since));
-	json_object_set_new(o, "since", json_string(since));
-	json_object_set_new(o, "boot", json_string(boot_mode_str(n->boot)));
-	json_object_set_new(o, "failover", json_boolean(n->failover));
-	json_object_set_new(o, "term", json_integer((json_int_t)n->term));
-	for (int i = 0; i < resmgr_count(n->res); i++) {
-		json_array_append_new(res, json_pack("{s:s, s:s}", "name", resmgr_name(n->res, i),
-		                                     "state", res_state_str(resmgr_state(n->res, i))));
-	}
-	json_object_set_new(o, "resources", res);
-	if (n->cfg->vip_enabled) {
-		char cidr[INET_ADDRSTRLEN + 4];
-
-		inet_ntop(AF_INET, &n->cfg->vip_addr, addr, sizeof(addr));
-		snprintf(cidr, sizeof(cidr), "%s/%d", addr, n->cfg->vip_prefix);
-		json_object_set_new(o, "vip", json_pack("{s:s, s:s, s:b}", "address", cidr, "interface",
-		                                        n->cfg->vip_interface, "held", resmgr_vip_held(n->res)));
-	} else {
-		json_object_set_new(o, "vip", json_null());
-	}
-	for (int i = 0; i < n->cfg->nnets; i++) {
-		inet_ntop(AF_INET, &n->cfg->nodes[n->self].addr[i], addr, sizeof(addr));
-		inet_ntop(AF_INET, &n->cfg->nodes[n->peer].addr[i], paddr, sizeof(paddr));
-		json_array_append_new(nets, json_pack("{s:s, s:s, s:b}", "address", addr, "peer", paddr,
-		                                      "up", n->hb ? hb_net_up(n->hb, i) : 0));
-	}
-	json_object_set_new(o, "networks", nets);
-	if (n->split_ms) {
-		format_wall(n->split_ms, since, sizeof(since));
-		json_object_set_new(o, "split_brain", json_string(since));
-	}
-	return o;
-}
-
-json_t *node_status_peer_view(struct node *n)
-{
-	json_t *o = json_object();
-	bool reach = n->hb && hb_peer_reachable(n->hb);
-
-	json_object_set_new(o, "name", json_string(n->cfg->nodes[n->peer].name));
-	json_object_set_new(o, "local", json_false());
-	json_object_set_new(o, "reachable", json_boolean(reach));
-	if (n->peer_heard) {
-		state_json(o, n->pv.state);
-		json_object_set_new(o, "reason", json_string(reach ? "as its heartbeats say (its vigild did not answer)"
-		                                                   : "last state heard; no heartbeat now"));
-	} else {
-		json_object_set_new(o, "state", json_string("STOP"));
-		json_object_set_new(o, "color", json_string("red"));
-		json_object_set_new(o, "reason", json_string("not heard since vigild started"));
-	}
-	json_object_set_new(o, "resources", json_array());
-	return o;
 }
 
 const char *node_name(const struct node *n) { return n->cfg->nodes[n->self].name; }

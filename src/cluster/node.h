@@ -30,6 +30,11 @@ int node_stopstart(struct node *n, const char **err, char *msg, size_t msglen);
 /* vigilctl failover on|off. 0, or -1 with msg saying why. */
 int node_set_failover(struct node *n, const char *mode, char *msg, size_t msglen);
 
+/* vigilctl checkers on|off, vigilctl errd suspend|resume: kept across
+ * restarts. 0, or -1 with msg saying why. */
+int node_set_checkers(struct node *n, const char *mode, char *msg, size_t msglen);
+int node_set_errd(struct node *n, const char *mode, char *msg, size_t msglen);
+
 /* Shutdown (SIGTERM): stop resources, then call done. */
 void node_shutdown(struct node *n, void (*done)(void *), void *arg);
 

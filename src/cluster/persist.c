@@ -46,7 +46,7 @@ void persist_boot_id(char out[40])
 
 static char *serialize(const struct persist_data *d)
 {
-	json_t *o = json_object(), *run = json_array();
+	json_t *o = json_object(), *run = json_array(), *fo = json_array();
 	char *s;
 
 	for (int i = 0; i < d->nrunning; i++)
@@ -62,6 +62,11 @@ static char *serialize(const struct persist_data *d)
 	json_object_set_new(o, "boot_id", json_string(d->boot_id));
 	json_object_set_new(o, "vip_held", json_boolean(d->vip_held));
 	json_object_set_new(o, "running", run);
+	json_object_set_new(o, "checkers", json_boolean(!d->checkers_off));
+	json_object_set_new(o, "errd", json_string(d->errd_suspended ? "suspended" : "active"));
+	for (int i = 0; i < d->nfailovers && i < PERSIST_MAX_FAILOVERS; i++)
+		json_array_append_new(fo, json_integer((json_int_t)d->failovers[i]));
+	json_object_set_new(o, "failovers", fo);
 	s = json_dumps(o, JSON_INDENT(2));
 	json_decref(o);
 	return s;
@@ -70,8 +75,9 @@ static char *serialize(const struct persist_data *d)
 int persist_load(const char *path, struct persist_data *out)
 {
 	json_error_t jerr;
-	json_t *o, *run = NULL;
-	const char *state = "STOP", *admin = "stopped", *boot = "keep", *bid = "";
+	json_t *o, *run = NULL, *fo = NULL;
+	const char *state = "STOP", *admin = "stopped", *boot = "keep", *bid = "", *errd = "active";
+	int checkers = 1;
 	json_int_t term = 0, inc = 0, pinc = 0;
 	int vip = 0, failover = 1;
 
@@ -110,6 +116,24 @@ int persist_load(const char *path, struct persist_data *out)
 		json_array_foreach(run, i, v) {
 			if (json_is_string(v) && out->nrunning < CFG_MAX_RESOURCES)
 				strlcpy_ok(out->running[out->nrunning++], json_string_value(v), CFG_NAME_MAX);
+		}
+	}
+	if (json_unpack_ex(o, &jerr, 0, "{s?b, s?s, s?o}", "checkers", &checkers, "errd", &errd,
+	                   "failovers", &fo) < 0) {
+		log_error("state file %s: %s; switches and failover history reset", path, jerr.text);
+		checkers = 1;
+		errd = "active";
+		fo = NULL;
+	}
+	out->checkers_off = !checkers;
+	out->errd_suspended = !strcmp(errd, "suspended");
+	if (json_is_array(fo)) {
+		size_t i;
+		json_t *v;
+
+		json_array_foreach(fo, i, v) {
+			if (json_is_integer(v) && json_integer_value(v) > 0 && out->nfailovers < PERSIST_MAX_FAILOVERS)
+				out->failovers[out->nfailovers++] = (uint64_t)json_integer_value(v);
 		}
 	}
 	json_decref(o);

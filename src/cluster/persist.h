@@ -13,11 +13,17 @@ enum boot_mode { BOOT_KEEP, BOOT_ON, BOOT_OFF };
 const char *boot_mode_str(enum boot_mode b);
 int boot_mode_parse(const char *s, enum boot_mode *out);
 
+#define PERSIST_MAX_FAILOVERS 64
+
 struct persist_data {
 	char state[16];           /* sm_state_str() of the last state */
 	bool admin_started;       /* last command was start (not stop) */
 	enum boot_mode boot;
 	bool failover_off;        /* vigilctl failover off */
+	bool checkers_off;        /* vigilctl checkers off */
+	bool errd_suspended;      /* vigilctl errd suspend */
+	int nfailovers;           /* automatic failovers this node counted (wall ms), oldest first */
+	uint64_t failovers[PERSIST_MAX_FAILOVERS];
 	uint64_t term;
 	uint64_t incarnation;
 	uint64_t peer_incarnation; /* the latest heard: older ones are replays */

@@ -63,6 +63,7 @@ enum sm_event {
 	E_RETRY,              /* time to try again from BLOCKED */
 	E_FAILOVER_ON,        /* a held takeover may proceed (failover on, witness grant) */
 	E_FENCE,              /* peer lost and the witness grant is gone: release PRIM */
+	E_FAILED,             /* a checker's policy stops this node (failover, stop, wait) */
 	E__COUNT
 };
 

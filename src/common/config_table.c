@@ -96,7 +96,7 @@ const struct key keys[] = {
 	{ S_CLUSTER, "log_max_bytes", T_UINT, 4096, 1073741824, "1048576", false, CFG(log_max_bytes), 0, NULL,
 	  "Size at which each log file is rotated (one old copy is kept)." },
 
-	{ S_CLUSTER, "max_failovers", T_UINT, 1, 1000, "2", false, CFG(max_failovers), 0, NULL,
+	{ S_CLUSTER, "max_failovers", T_UINT, 1, 64, "2", false, CFG(max_failovers), 0, NULL,
 	  "Automatic failovers allowed within `failover_period_ms`: takeovers after "
 	  "the peer was lost and failovers asked for by a checker, counted on both "
 	  "nodes together. Past it, a node that would take over waits (WAIT, red) "

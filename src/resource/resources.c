@@ -50,6 +50,8 @@ struct resmgr {
 
 	bool busy;
 	enum role target;
+	bool excluded[CFG_MAX_RESOURCES];   /* restart, first half: stopped although wanted */
+	bool restarting;
 	uint64_t gen;
 	bool preempted;                     /* a newer apply came during the script */
 	char stop_failure[REASON_MAX];      /* first failed stop of this apply */
@@ -101,6 +103,8 @@ static bool wanted(const struct resmgr *m, int i)
 {
 	enum res_when w = m->cfg->res[i].when;
 
+	if (m->excluded[i])
+		return false;
 	switch (m->target) {
 	case ROLE_PRIM: return w == WHEN_PRIM || w == WHEN_BOTH;
 	case ROLE_SECOND: return w == WHEN_SECOND || w == WHEN_BOTH;
@@ -283,6 +287,13 @@ again:
 			return;
 		}
 	}
+	if (m->restarting && !m->stop_failure[0]) {
+		/* Restart: everything excluded is stopped; now start it again. */
+		m->restarting = false;
+		memset(m->excluded, 0, sizeof(m->excluded));
+		memset(m->tried, 0, sizeof(m->tried));
+		goto again;
+	}
 	if (m->stop_failure[0])
 		report(m, APPLY_FAILED, m->stop_failure);
 	else
@@ -436,6 +447,8 @@ void resmgr_apply(struct resmgr *m, enum role target, uint64_t gen)
 	m->target = target;
 	m->gen = gen;
 	m->busy = true;
+	m->restarting = false;
+	memset(m->excluded, 0, sizeof(m->excluded));
 	memset(m->tried, 0, sizeof(m->tried));
 	m->stop_failure[0] = '\0';
 	if (m->script) {
@@ -449,6 +462,68 @@ void resmgr_apply(struct resmgr *m, enum role target, uint64_t gen)
 		m->probing = false;
 	}
 	schedule_step(m);
+}
+
+/* Whether resource i starts after resource root, directly or not. */
+static bool depends_on(const struct config *cfg, int i, int root)
+{
+	for (int hops = 0; hops < CFG_MAX_RESOURCES && i >= 0; hops++) {
+		if (i == root)
+			return true;
+		if (!cfg->res[i].after[0])
+			return false;
+		for (int j = 0; j < cfg->nres; j++)
+			if (!strcmp(cfg->res[j].name, cfg->res[i].after)) {
+				i = j;
+				goto next;
+			}
+		return false;
+next:;
+	}
+	return false;
+}
+
+int resmgr_restart(struct resmgr *m, const char *name, uint64_t gen)
+{
+	int root = -1, n = 0;
+	bool excl[CFG_MAX_RESOURCES] = { false };
+	enum role target = m->target;
+
+	if (name && *name) {
+		for (int i = 0; i < m->cfg->nres; i++)
+			if (!strcmp(m->cfg->res[i].name, name))
+				root = i;
+		if (root < 0) {
+			log_error("resources: no resource %s to restart", name);
+			return -1;
+		}
+	}
+	if (m->busy) {
+		log_warn("resources: not restarting %s: a change of role is under way", name && *name ? name : "the role");
+		return -1;
+	}
+	for (int i = 0; i < m->cfg->nres; i++) {
+		m->excluded[i] = false;
+		if (!wanted(m, i) || (root >= 0 && !depends_on(m->cfg, i, root)))
+			continue;
+		excl[i] = true;
+		n++;
+	}
+	if (!n) {
+		log_warn("resources: nothing of role %s to restart%s%s", role_str(target), name ? " for " : "",
+		         name ? name : "");
+		return -1;
+	}
+	log_info("resources: restarting %s (%d resource%s, gen %llu)", root >= 0 ? name : "the role", n,
+	         n == 1 ? "" : "s", (unsigned long long)gen);
+	memcpy(m->excluded, excl, sizeof(excl));
+	m->restarting = true;
+	m->gen = gen;
+	m->busy = true;
+	memset(m->tried, 0, sizeof(m->tried));
+	m->stop_failure[0] = '\0';
+	schedule_step(m);
+	return 0;
 }
 
 bool resmgr_busy(const struct resmgr *m)

@@ -48,6 +48,12 @@ void resmgr_free(struct resmgr *m);
 /* Starts bringing the node to role; gen is echoed in done. */
 void resmgr_apply(struct resmgr *m, enum role target, uint64_t gen);
 bool resmgr_busy(const struct resmgr *m);
+/* Restarts resource name and those that start after it (directly or not),
+ * or every resource of the current role if name is NULL or "": stops them
+ * in reverse order, then starts them in order; the role and the VIP stay.
+ * done reports gen like an apply. -1 (logged) if a change of role is under
+ * way or there is nothing to restart. A later resmgr_apply preempts it. */
+int resmgr_restart(struct resmgr *m, const char *name, uint64_t gen);
 
 /* What runs, for status and persistence. */
 int resmgr_count(const struct resmgr *m);

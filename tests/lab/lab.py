@@ -509,6 +509,15 @@ class Lab:
             self._faults.setdefault(k, {})[i] = "partition"
         self._apply_nft(k)
 
+    def split(self, k=1):
+        """nftables in node k drop every IPv4 packet to or from the other
+        nodes' addresses on every network (heartbeats, peer link): the nodes
+        lose each other while other hosts (a witness, the client) still
+        reach both."""
+        others = [n.addr(i) for n in self.nodes if n.k != k for i in range(self.nnets)]
+        self._faults.setdefault(k, {})[-1] = ("peers", others)
+        self._apply_nft(k)
+
     def drop_share(self, k, percent, net=None):
         """nftables in node k drop `percent` % of packets, chosen at random,
         in each direction on `net` (all nets if None)."""
@@ -527,6 +536,14 @@ class Lab:
         if faults:
             lines.append(f"table netdev {NFT_TABLE} {{")
             for net, f in sorted(faults.items()):
+                if net == -1:
+                    addrs = ", ".join(f[1])
+                    for dev, _ in n.ifaces.values():
+                        for hook, key in (("ingress", "saddr"), ("egress", "daddr")):
+                            lines.append(f"  chain peers_{hook}_{dev} {{ type filter hook {hook} "
+                                         f"device \"{dev}\" priority -500; policy accept; "
+                                         f"ip {key} {{ {addrs} }} drop; }}")
+                    continue
                 dev = n.ifaces[net][0]
                 if f == 0:
                     continue

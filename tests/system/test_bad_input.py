@@ -31,6 +31,14 @@ BAD_CONFIGS = {
                          r"timeout_ms: must be a whole number .*got '-5'"),
     "missing secret file": (lambda t: t.replace("/etc/vigil/secret", "/etc/vigil/no-such-secret"),
                             r"'/etc/vigil/no-such-secret': No such file or directory"),
+    "checker of unknown type": (lambda t: t + "\n[checker web]\ntype = smtp\ntarget = 127.0.0.1:25\n",
+                                r"type: must be one of tcp, http, process, custom, interface, ping; got 'smtp'"),
+    "checker without target": (lambda t: t + "\n[checker web]\ntype = tcp\n",
+                               r"\[checker web\]: a tcp checker needs target"),
+    "checker target not HOST:PORT": (lambda t: t + "\n[checker web]\ntype = tcp\ntarget = web.example:80\n",
+                                     r"checker web: .*web\.example:80"),
+    "witness both modes": (lambda t: t + "\n[witness]\naddress = 10.0.0.3:4800\nping = 10.0.0.254\n",
+                           r"address and ping exclude each other"),
 }
 
 

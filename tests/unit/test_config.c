@@ -284,7 +284,7 @@ static void test_err_witness(void **state)
 	expect_error(BASE "[witness]\naddress = 10.0.0.3:4800\nlease_ms = 9000\n", 8,
 	             "lease_ms: must be at least 2 * [heartbeat] timeout_ms = 10000, got 9000");
 	expect_error("[cluster]\nname = vms\nsecret_file = @SECRET@\nmax_failovers = 0\n", 4,
-	             "max_failovers: must be a whole number from 1 to 1000, got '0'");
+	             "max_failovers: must be a whole number from 1 to 64, got '0'");
 }
 
 /* ---- valid files ---- */

@@ -137,8 +137,9 @@ static void table_every_cell(void **st)
 			if (e == E_RETRY)
 				CHECK(moves == (s == S_BLOCKED), where);
 
-			/* stop always works, and does nothing when already stopping. */
-			if (e == E_STOP) {
+			/* stop always works, and does nothing when already stopping;
+			 * so does a failure that stops the node. */
+			if (e == E_STOP || e == E_FAILED) {
 				if (s == S_STOP || s == S_STOPPING) {
 					CHECK(!moves, where);
 					CHECK(r.actions == 0, where);
@@ -983,7 +984,7 @@ static void restart_daemon(const struct mc_opts *o, const struct js *j, int i, i
 static int successors(const struct mc_opts *o, const struct js *j, struct edge *out, int *overflow)
 {
 	static const enum sm_event commands[] = { E_START, E_STOP, E_RESTART, E_SWAP, E_FORCESTART,
-						  E_START_PRIM, E_START_SECOND };
+						  E_START_PRIM, E_START_SECOND, E_FAILED };
 	static const enum sm_event results[] = { E_APPLY_OK, E_APPLY_FAIL, E_VIP_IN_USE };
 	int n = 0;
 	struct js t;
