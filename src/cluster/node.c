@@ -64,12 +64,16 @@ void node_save(struct node *n)
 	persist_save(n->state_path, &d);
 }
 
-static void announce(struct node *n)
+void node_announce(struct node *n)
 {
 	unsigned own = (unsigned)n->nfailovers;
 
-	/* The peer adds our count to its own for max_failovers. */
-	hb_set_local(n->hb, (uint8_t)n->state, n->term, own > 255 ? 255 : own);
+	if (!n->hb)
+		return;
+	/* The peer adds our count to its own for max_failovers, and learns
+	 * whether we hold the witness's grant (see peer_event). */
+	hb_set_local(n->hb, (uint8_t)n->state, n->term,
+	             (own > 255 ? 255 : own) | (guard_holds_grant(n) ? HB_FLAG_GRANT : 0));
 }
 
 static void arm(struct event *ev, uint64_t ms)
@@ -181,7 +185,7 @@ static void enter(struct node *n, const struct sm_result *r, enum sm_event e, co
 	if (r->actions & A_ARM_RETRY)
 		arm(n->retry, RETRY_MS);
 	node_save(n);
-	announce(n);
+	node_announce(n);
 	guard_set_role(n);
 	guard_kick(n);
 	if (n->shutting_down && n->state == S_STOP)
@@ -225,6 +229,18 @@ static enum sm_event peer_event(struct node *n, const char **detail)
 	}
 	if (detail)
 		*detail = may ? NULL : n->hold_why;
+	/* Both waiting (HELD) when they meet again, with a witness: the
+	 * witness decides, not preference, or a grant reaching the peer during
+	 * the heal would start the service on both at once. Preference is
+	 * back only when the witness has been silent for lease_ms. */
+	if (n->pv.reachable && n->pv.state == S_HELD && n->state == S_HELD && n->wc) {
+		bool mine = guard_holds_grant(n), theirs = (n->peer_flags & HB_FLAG_GRANT) != 0;
+
+		if (mine && !theirs)
+			return E_PEER_SECOND_WIN;
+		if (theirs || !guard_witness_silent(n))
+			return E_PEER_WAIT_LOSE;
+	}
 	return sm_classify_peer(&n->pv, n->term, n->self, may);
 }
 
@@ -254,7 +270,8 @@ static void on_peer(void *arg, const struct hb_msg *m, int net)
 {
 	struct node *n = arg;
 	bool changed = !n->peer_heard || !n->pv.reachable || n->pv.state != (enum sm_state)m->state ||
-	               n->pv.term != m->term || n->peer_incarnation != m->incarnation;
+	               n->pv.term != m->term || n->peer_incarnation != m->incarnation ||
+	               n->peer_flags != m->flags;
 
 	n->peer_heard = true;
 	n->pv.reachable = true;
@@ -262,6 +279,7 @@ static void on_peer(void *arg, const struct hb_msg *m, int net)
 	n->pv.term = m->term;
 	n->pv.index = n->peer;
 	n->peer_failovers = m->flags & 0xff;
+	n->peer_flags = m->flags;
 	if (n->peer_incarnation != m->incarnation) {
 		n->peer_incarnation = m->incarnation;
 		node_save(n);
@@ -273,6 +291,14 @@ static void on_peer(void *arg, const struct hb_msg *m, int net)
 		          n->cfg->nodes[n->peer].name, sm_state_str(n->pv.state), (unsigned long long)m->term);
 		node_process(n, peer_event(n, &detail), detail, NULL, NULL);
 	}
+}
+
+void node_refeed_peer(struct node *n)
+{
+	const char *detail = NULL;
+
+	if (n->peer_heard)
+		node_process(n, peer_event(n, &detail), detail, NULL, NULL);
 }
 
 static void on_lost(void *arg)

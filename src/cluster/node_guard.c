@@ -141,7 +141,7 @@ bool guard_may_take_over(struct node *n, char *why, size_t len)
 	}
 	/* The same test as for keeping the role (must_fence): a node that just
 	 * fenced must not take the role back on a lease it could not renew. */
-	if (n->wc && (!wclient_granted(n->wc) || !wclient_fresh(n->wc) || wclient_refused(n->wc))) {
+	if (n->wc && !guard_holds_grant(n)) {
 		snprintf(why, len, "no grant from the witness: %s", wclient_reason(n->wc));
 		return false;
 	}
@@ -191,8 +191,8 @@ static void update_want(struct node *n, bool reach)
 		return;
 	if (sm_is_primary(n->state)) {
 		want = WC_HOLD;
-	} else if (n->state != S_STOP && n->state != S_STOPPING && !reach && n->failover &&
-	           !limit_reached(n, why, sizeof(why))) {
+	} else if (n->state != S_STOP && n->state != S_STOPPING && (!reach || n->state == S_HELD) &&
+	           n->failover && !limit_reached(n, why, sizeof(why))) {
 		want = WC_TAKE;
 		term = next_term(n);
 	}
@@ -209,19 +209,38 @@ void guard_want(struct node *n)
 		update_want(n, hb_peer_reachable(n->hb));
 }
 
+bool guard_witness_silent(const struct node *n)
+{
+	return n->wc && !wclient_granted(n->wc) && !wclient_refused(n->wc) &&
+	       mono_ms() - n->wc_since >= n->cfg->witness_lease_ms;
+}
+
+bool guard_holds_grant(const struct node *n)
+{
+	return n->wc && wclient_granted(n->wc) && wclient_fresh(n->wc) && !wclient_refused(n->wc);
+}
+
 static void guard_run(struct node *n)
 {
-	bool reach = hb_peer_reachable(n->hb);
+	bool reach;
 	char why[512];
 
 	if (!n->hb || n->shutting_down)
 		return;
+	reach = hb_peer_reachable(n->hb);
 	update_want(n, reach);
+	node_announce(n);
 	if (!reach && (n->wc || n->ping) && sm_is_primary(n->state) && n->state != S_FENCING &&
 	    must_fence(n, why, sizeof(why))) {
 		log_warn("%s: peer lost and %s: releasing the PRIM role", name_of(n), why);
 		node_process(n, E_FENCE, why, NULL, NULL);
 		update_want(n, reach);
+		return;
+	}
+	/* Both waiting and hearing each other: the grant (or the witness's
+	 * silence) decides, in peer_event. */
+	if (reach && n->state == S_HELD && n->wc) {
+		node_refeed_peer(n);
 		return;
 	}
 	if (!reach && n->state == S_HELD && guard_may_take_over(n, why, sizeof(why))) {
@@ -239,7 +258,7 @@ static void on_guard_ev(evutil_socket_t fd, short what, void *arg)
 
 	guard_run(n);
 	/* While the peer is lost, leases age without any event: look again. */
-	if (n->hb && !hb_peer_reachable(n->hb) && (n->wc || n->ping || n->state == S_HELD)) {
+	if (n->hb && ((!hb_peer_reachable(n->hb) && (n->wc || n->ping)) || n->state == S_HELD)) {
 		ms_to_timeval(n->cfg->hb_interval_ms < 50 ? n->cfg->hb_interval_ms : 50, &tv);
 		evtimer_add(n->guard_ev, &tv);
 	}

@@ -66,6 +66,7 @@ struct node {
 	int nfailovers;              /* automatic failovers this node counted, wall ms */
 	uint64_t failovers[PERSIST_MAX_FAILOVERS];
 	unsigned peer_failovers;     /* the peer's count, from its heartbeats */
+	uint32_t peer_flags;         /* the peer's heartbeat flags */
 	json_t *alarms;              /* [{"time", "message"}] until a command clears them */
 	struct wclient *wc;          /* [witness] address */
 	struct checker *ping;        /* [witness] ping */
@@ -87,12 +88,22 @@ void node_process(struct node *n, enum sm_event e, const char *detail, int *rc, 
 void node_save(struct node *n);
 void node_notify(struct node *n, const char *type, enum sm_state from, enum sm_state to);
 void node_display_name(enum sm_state s, char *buf, size_t len);
+/* Heartbeat flags: bits 0-7 the automatic failovers this node counted;
+ * HB_FLAG_GRANT: it holds a fresh grant of the witness. */
+#define HB_FLAG_GRANT 0x100u
+void node_announce(struct node *n);
+/* Feeds the peer event for what the peer's heartbeats say now. */
+void node_refeed_peer(struct node *n);
 
 /* node_guard.c */
 int guard_init(struct node *n);
 void guard_free(struct node *n);
 /* Whether this node may take over from a lost peer; if not, why. */
 bool guard_may_take_over(struct node *n, char *why, size_t len);
+/* Holds a grant of the witness, confirmed within lease_ms / 3. */
+bool guard_holds_grant(const struct node *n);
+/* Asked for lease_ms and neither granted nor refused: the witness is down. */
+bool guard_witness_silent(const struct node *n);
 /* Tells the witness client what this node wants now (hold, take, none). */
 void guard_want(struct node *n);
 /* After a transition or a change of the witness's answer (deferred). */
