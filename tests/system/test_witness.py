@@ -229,3 +229,34 @@ def test_bad_signature_and_old_term_change_nothing(lab):
     assert settled(lab)
     assert lease_holder(lab, 1) is True
     assert lab.vip_owner() == "node1"
+
+
+def test_ping_witness_keeps_a_cut_off_node_from_running_the_service(lab):
+    lab.add_host("gw", WITNESS)           # answers ICMP echo, nothing else
+    extra = f"\n[witness]\nping = {WITNESS}\n"
+    lab.setup_cluster(cluster_config(lab, extra=extra))
+    lab.start_vigild(1)
+    lab.start_vigild(2)
+    lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
+    lab.wait_for(lambda: next(n for n in lab.status(1)["nodes"] if n["name"] == "node1")["witness"]["granted"],
+                 TIMEOUT, what="node1's ping witness answers")
+
+    # node1 cut off from everything: it cannot reach the ping address, so it
+    # lets go; node2 reaches it and takes over.
+    lab.partition(1)
+    lab.wait_for(lambda: lab.states(2)["node2"][:2] == ("ALONE", "green"), TIMEOUT, what="node2 ALONE")
+    lab.wait_for(lambda: "node1" not in lab.vip_holders() and not web_pid_alive(lab, 1), TIMEOUT,
+                 what="node1 released the service")
+    st = next(n for n in lab.status(1)["nodes"] if n["name"] == "node1")
+    assert (st["state"], st["color"]) == ("WAIT", "red") and "witness" in st["reason"], st
+    lab.heal()
+    lab.wait_states(1, {"node1": "SECOND", "node2": "PRIM"}, TIMEOUT)
+
+    # Only the heartbeats fail and both reach the address: the ping witness
+    # lets node1 take over (it does not arbitrate that case), but node2
+    # still answers ARP for the VIP, so node1 waits for it (WAIT red).
+    lab.split(1)
+    lab.wait_for(lambda: lab.states(1)["node1"][:2] == ("WAIT", "red"), TIMEOUT, what="node1 blocked on the VIP")
+    assert lab.vip_holders() == ["node2"]
+    lab.heal()
+    lab.wait_states(1, {"node1": "SECOND", "node2": "PRIM"}, TIMEOUT)
