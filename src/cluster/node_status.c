@@ -56,6 +56,9 @@ json_t *node_status_self(struct node *n)
 		                                      "up", n->hb ? hb_net_up(n->hb, i) : 0));
 	}
 	json_object_set_new(o, "networks", nets);
+	/* Replication (vigil-rfs) is not part of this version: nothing is
+	 * replicated, and status says so in the contract's words. */
+	json_object_set_new(o, "sync", json_string("not configured"));
 	guard_status(n, o);
 	if (n->split_ms) {
 		format_wall(n->split_ms, since, sizeof(since));

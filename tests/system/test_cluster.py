@@ -38,6 +38,11 @@ def test_first_start(lab):
     assert n1["vip"]["held"] is True and n2["vip"]["held"] is False
     # Both heartbeat networks are up, seen from each side.
     assert all(net["up"] for net in n1["networks"]) and len(n1["networks"]) == 2
+    # No [replication]: each node says so; switches at their defaults.
+    for n in (n1, n2):
+        assert n["sync"] == "not configured"
+        assert n["failover"] is True and n["checkers"] is True and n["errd"] == "active"
+        assert n["alarms"] == [] and n["checkers_state"] == []
 
 
 def test_kill_prim_then_return_as_second(lab):
