@@ -1,0 +1,584 @@
+/* The applier of the SECOND (src/rfs/apply.c): ops go through the wire
+ * codec (encode, then decode) and are applied to a temp dir, whose tree is
+ * then checked exactly. Runs as root (owners). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <ftw.h>
+#include <cmocka.h>
+
+#include "rfs/apply.h"
+#include "rfs/wire.h"
+
+#define ROOT_FID 1
+#define T(n) (1700000000000000000LL + (int64_t)(n) * 1000000007LL)
+
+struct env {
+	char dir[PATH_MAX];             /* the copy */
+	char out[PATH_MAX];             /* outside the copy, for the escape test */
+	int rootfd;
+	struct rfs_applier *a;
+	uint64_t seq;
+	int fds_before;
+	char err[RFS_APPLY_ERR_LEN];
+};
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;   /* the DIR's own fd */
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st; (void)flag; (void)f;
+	return remove(p);
+}
+
+static void rm_rf(const char *dir)
+{
+	if (dir[0])
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Encodes, decodes and applies op; seq is assigned when 0. */
+static int apply(struct env *e, struct wire_op op)
+{
+	struct wire_op_iter it;
+	struct wire_op dec;
+	size_t size, len;
+	uint8_t *buf;
+	int r;
+
+	if (op.seq == 0)
+		op.seq = ++e->seq;
+	else if (op.seq > e->seq)
+		e->seq = op.seq;
+	size = wire_op_size(&op);
+	assert_true(size > 0);
+	buf = malloc(size);
+	assert_non_null(buf);
+	assert_int_equal(wire_op_encode(&op, buf, size, &len), WIRE_OK);
+	wire_op_iter_init(&it, buf, len, 1, 0);
+	assert_int_equal(wire_op_next(&it, &dec), 1);
+	e->err[0] = 0;
+	r = rfs_apply(e->a, &dec, e->err, sizeof(e->err));
+	free(buf);
+	return r;
+}
+
+static void ok(struct env *e, struct wire_op op)
+{
+	if (apply(e, op) != 0)
+		fail_msg("unexpected failure: %s", e->err);
+}
+
+/* Fails with a text holding each want; then resets and rebinds the root. */
+static void bad(struct env *e, struct wire_op op, const char *want1, const char *want2)
+{
+	assert_int_equal(apply(e, op), -1);
+	if (!strstr(e->err, want1) || (want2 && !strstr(e->err, want2)))
+		fail_msg("error text '%s' lacks '%s' / '%s'", e->err, want1, want2 ? want2 : "");
+	assert_true(rfs_applier_diverged(e->a, NULL, NULL));
+	/* diverged: the next op is refused and names the first failure */
+	assert_int_equal(apply(e, (struct wire_op){ .code = WIRE_OP_BIND, .fid = ROOT_FID }), -1);
+	assert_non_null(strstr(e->err, "diverged"));
+	rfs_applier_reset(e->a);
+	assert_false(rfs_applier_diverged(e->a, NULL, NULL));
+	assert_int_equal(rfs_applier_nfids(e->a), 0);
+	e->seq = 0;
+	ok(e, (struct wire_op){ .code = WIRE_OP_BIND, .fid = ROOT_FID });
+}
+
+static struct wire_op o_create(uint64_t fid, uint64_t parent, const char *name, uint32_t mode,
+                               uint32_t uid, uint32_t gid, int64_t mtime, int64_t pmtime)
+{
+	return (struct wire_op){ .code = WIRE_OP_CREATE, .fid = fid, .arg = parent, .mode = mode,
+	                         .uid = uid, .gid = gid, .mtime_ns = mtime, .pmtime_ns = pmtime,
+	                         .name = name, .name_len = (uint16_t)strlen(name) };
+}
+
+static struct wire_op o_bind(uint64_t fid, uint64_t parent, const char *name)
+{
+	return (struct wire_op){ .code = WIRE_OP_BIND, .fid = fid, .arg = parent, .name = name,
+	                         .name_len = (uint16_t)strlen(name) };
+}
+
+static struct wire_op o_write(uint64_t fid, uint64_t off, const void *data, size_t len)
+{
+	return (struct wire_op){ .code = WIRE_OP_WRITE, .fid = fid, .arg = off, .data = data,
+	                         .data_len = (uint32_t)len };
+}
+
+static struct wire_op o_rename(uint64_t p, const char *n, uint64_t np, const char *nn, uint32_t fl)
+{
+	return (struct wire_op){ .code = WIRE_OP_RENAME, .fid = p, .arg = np, .rename_flags = fl,
+	                         .pmtime_ns = T(50), .new_pmtime_ns = T(51), .name = n,
+	                         .name_len = (uint16_t)strlen(n), .name2 = nn,
+	                         .name2_len = (uint16_t)strlen(nn) };
+}
+
+static void path_of(const struct env *e, const char *rel, char *buf)
+{
+	assert_true(snprintf(buf, PATH_MAX, "%s/%s", e->dir, rel) < PATH_MAX);
+}
+
+static void lst(const struct env *e, const char *rel, struct stat *st)
+{
+	char p[PATH_MAX];
+
+	path_of(e, rel, p);
+	if (lstat(p, st) < 0)
+		fail_msg("lstat %s: %s", p, strerror(errno));
+}
+
+static void assert_absent(const struct env *e, const char *rel)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	path_of(e, rel, p);
+	assert_int_equal(lstat(p, &st), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
+/* The whole file equals want[0..len). */
+static void assert_content(const char *path, const void *want, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW);
+	struct stat st;
+	char *buf;
+
+	if (fd < 0)
+		fail_msg("open %s: %s", path, strerror(errno));
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, len);
+	buf = malloc(len + 1);
+	assert_non_null(buf);
+	assert_int_equal(pread(fd, buf, len + 1, 0), (ssize_t)len);
+	assert_memory_equal(buf, want, len);
+	free(buf);
+	close(fd);
+}
+
+static void assert_rel_content(const struct env *e, const char *rel, const void *want, size_t len)
+{
+	char p[PATH_MAX];
+
+	path_of(e, rel, p);
+	assert_content(p, want, len);
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	assert_non_null(e);
+	e->fds_before = count_fds();
+	snprintf(e->dir, sizeof(e->dir), "/tmp/vigil-ut-apply-XXXXXX");
+	snprintf(e->out, sizeof(e->out), "/tmp/vigil-ut-apply-out-XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	assert_non_null(mkdtemp(e->out));
+	e->rootfd = open(e->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(e->rootfd >= 0);
+	e->a = rfs_applier_new(e->rootfd, 0);
+	assert_non_null(e->a);
+	*state = e;
+	ok(e, (struct wire_op){ .code = WIRE_OP_BIND, .fid = ROOT_FID });
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	rfs_applier_free(e->a);
+	close(e->rootfd);
+	rm_rf(e->dir);
+	rm_rf(e->out);
+	int after = count_fds();
+	int before = e->fds_before;
+
+	free(e);
+	if (after != before) {
+		fprintf(stderr, "fd leak: %d open before, %d after\n", before, after);
+		return -1;
+	}
+	return 0;
+}
+
+static void test_sequence(void **state)
+{
+	struct env *e = *state;
+	static char big[16384];
+	char p[PATH_MAX], buf[64];
+	struct stat st;
+
+	memset(big, 'x', sizeof(big));
+	ok(e, o_create(2, ROOT_FID, "d", S_IFDIR | 0750, 1000, 1001, T(1), T(2)));
+	ok(e, o_create(3, 2, "f", S_IFREG | 04755, 1002, 1003, T(3), T(4)));
+	ok(e, o_write(3, 0, "hello", 5));
+	ok(e, o_write(3, 8192, big, 4096));
+	ok(e, (struct wire_op){ .code = WIRE_OP_TRUNCATE, .fid = 3, .arg = 16384 });
+	ok(e, (struct wire_op){ .code = WIRE_OP_FALLOCATE, .fid = 3, .arg = 8192, .len = 4096,
+	                        .fl_mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE });
+	ok(e, o_rename(2, "f", 2, "g", 0));
+	ok(e, (struct wire_op){ .code = WIRE_OP_LINK, .fid = 3, .arg = ROOT_FID, .pmtime_ns = T(5),
+	                        .name = "h", .name_len = 1 });
+	ok(e, (struct wire_op){ .code = WIRE_OP_CREATE, .fid = 4, .arg = ROOT_FID, .mode = S_IFLNK | 0777,
+	                        .uid = 1004, .gid = 1005, .mtime_ns = T(6), .pmtime_ns = T(7),
+	                        .name = "s", .name_len = 1, .name2 = "d/g", .name2_len = 3 });
+	ok(e, o_create(6, ROOT_FID, "fifo", S_IFIFO | 0620, 0, 0, T(8), T(9)));
+	ok(e, (struct wire_op){ .code = WIRE_OP_UNLINK, .fid = ROOT_FID, .pmtime_ns = T(10),
+	                        .name = "fifo", .name_len = 4 });
+	ok(e, (struct wire_op){ .code = WIRE_OP_SETXATTR, .fid = 3, .name = "user.k", .name_len = 6,
+	                        .data = (const uint8_t *)"v1", .data_len = 2 });
+	ok(e, (struct wire_op){ .code = WIRE_OP_SETXATTR, .fid = 3, .name = "user.gone", .name_len = 9,
+	                        .data = (const uint8_t *)"z", .data_len = 1 });
+	ok(e, (struct wire_op){ .code = WIRE_OP_RMXATTR, .fid = 3, .name = "user.gone", .name_len = 9 });
+	ok(e, o_create(5, 2, "copy", S_IFREG | 0644, 0, 0, T(11), T(12)));
+	ok(e, (struct wire_op){ .code = WIRE_OP_COPY, .fid = 5, .arg = 2, .fid_in = 3, .off_in = 1,
+	                        .len = 4 });
+	ok(e, (struct wire_op){ .code = WIRE_OP_SETATTR, .fid = 5,
+	                        .arg = WIRE_ATTR_MODE | WIRE_ATTR_UID | WIRE_ATTR_MTIME,
+	                        .mode = 0600, .uid = 77, .mtime_ns = T(13) });
+	ok(e, (struct wire_op){ .code = WIRE_OP_TIMES, .fid = 3, .arg = WIRE_ATTR_ATIME | WIRE_ATTR_MTIME,
+	                        .atime_ns = T(14), .mtime_ns = T(15) });
+	/* the dir's mtime last: entries above moved it */
+	ok(e, (struct wire_op){ .code = WIRE_OP_TIMES, .fid = 2, .arg = WIRE_ATTR_MTIME, .mtime_ns = T(16) });
+	assert_int_equal(rfs_applier_applied_seq(e->a), e->seq);
+
+	lst(e, "d", &st);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0750);
+	assert_int_equal(st.st_uid, 1000);
+	assert_int_equal(st.st_gid, 1001);
+	assert_int_equal(st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec, T(16));
+
+	assert_absent(e, "d/f");
+	lst(e, "d/g", &st);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 04755);    /* set after chown: kept */
+	assert_int_equal(st.st_uid, 1002);
+	assert_int_equal(st.st_gid, 1003);
+	assert_int_equal(st.st_nlink, 2);
+	assert_int_equal(st.st_size, 16384);
+	assert_int_equal(st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec, T(15));
+	assert_int_equal(st.st_atim.tv_sec * 1000000000LL + st.st_atim.tv_nsec, T(14));
+	{
+		static char want[16384];
+		struct stat st2;
+
+		memcpy(want, "hello", 5);
+		assert_rel_content(e, "d/g", want, sizeof(want));
+		lst(e, "h", &st2);
+		assert_int_equal(st2.st_ino, st.st_ino);
+	}
+	path_of(e, "d/g", p);
+	{
+		int fd = open(p, O_RDONLY);
+
+		assert_true(fd >= 0);
+		/* the punched block is a hole: no data after the first block */
+		assert_int_equal(lseek(fd, 4096, SEEK_DATA), -1);
+		assert_int_equal(errno, ENXIO);
+		close(fd);
+	}
+	assert_int_equal(getxattr(p, "user.k", buf, sizeof(buf)), 2);
+	assert_memory_equal(buf, "v1", 2);
+	assert_int_equal(getxattr(p, "user.gone", buf, sizeof(buf)), -1);
+	assert_int_equal(errno, ENODATA);
+
+	lst(e, "s", &st);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(st.st_uid, 1004);
+	assert_int_equal(st.st_gid, 1005);
+	assert_int_equal(st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec, T(6));
+	path_of(e, "s", p);
+	assert_int_equal(readlink(p, buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "d/g", 3);
+
+	assert_absent(e, "fifo");
+	lst(e, ".", &st);
+	assert_int_equal(st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec, T(10));
+
+	lst(e, "d/copy", &st);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_uid, 77);
+	assert_int_equal(st.st_gid, 0);
+	assert_int_equal(st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec, T(13));
+	assert_rel_content(e, "d/copy", "\0\0ello", 6);
+}
+
+static void test_rmdir(void **state)
+{
+	struct env *e = *state;
+
+	ok(e, o_create(2, ROOT_FID, "d", S_IFDIR | 0755, 0, 0, T(1), T(2)));
+	bad(e, (struct wire_op){ .code = WIRE_OP_UNLINK, .fid = ROOT_FID, .name = "d", .name_len = 1 },
+	    "'d' in fid 1 (.)", "Is a directory");
+	ok(e, (struct wire_op){ .code = WIRE_OP_UNLINK, .fid = ROOT_FID, .arg = WIRE_UNLINK_RMDIR,
+	                        .name = "d", .name_len = 1 });
+	assert_absent(e, "d");
+}
+
+/* A bound fid keeps its inode after the name is gone. */
+static void test_write_unlinked(void **state)
+{
+	struct env *e = *state;
+	char p[PATH_MAX], buf[16];
+	int fd;
+
+	ok(e, o_create(2, ROOT_FID, "f", S_IFREG | 0644, 0, 0, T(1), T(2)));
+	path_of(e, "f", p);
+	fd = open(p, O_RDONLY);
+	assert_true(fd >= 0);
+	ok(e, (struct wire_op){ .code = WIRE_OP_UNLINK, .fid = ROOT_FID, .name = "f", .name_len = 1 });
+	assert_absent(e, "f");
+	ok(e, o_write(2, 3, "abc", 3));
+	ok(e, (struct wire_op){ .code = WIRE_OP_FSYNC, .fid = 2, .arg = 1 });
+	assert_int_equal(pread(fd, buf, sizeof(buf), 0), 6);
+	assert_memory_equal(buf, "\0\0\0abc", 6);
+	close(fd);
+	ok(e, (struct wire_op){ .code = WIRE_OP_UNBIND, .fid = 2 });
+	assert_int_equal(rfs_applier_nfids(e->a), 1);
+}
+
+static void test_rename_over_and_exchange(void **state)
+{
+	struct env *e = *state;
+	struct stat st;
+
+	ok(e, o_create(2, ROOT_FID, "a", S_IFREG | 0644, 0, 0, T(1), T(2)));
+	ok(e, o_write(2, 0, "AAAA", 4));
+	ok(e, o_create(3, ROOT_FID, "b", S_IFREG | 0644, 0, 0, T(1), T(2)));
+	ok(e, o_write(3, 0, "BB", 2));
+	ok(e, o_create(4, ROOT_FID, "c", S_IFREG | 0644, 0, 0, T(1), T(2)));
+	ok(e, o_write(4, 0, "C", 1));
+	ok(e, o_create(5, ROOT_FID, "sub", S_IFDIR | 0755, 0, 0, T(1), T(2)));
+
+	/* over an existing file: b's old inode stays bound to fid 3 */
+	ok(e, o_rename(ROOT_FID, "a", ROOT_FID, "b", 0));
+	assert_absent(e, "a");
+	assert_rel_content(e, "b", "AAAA", 4);
+	ok(e, o_write(3, 0, "xx", 2));          /* unlinked: nothing visible changes */
+	assert_rel_content(e, "b", "AAAA", 4);
+	lst(e, ".", &st);
+	assert_int_equal(st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec, T(51));
+
+	/* EXCHANGE across dirs; fids follow their inodes */
+	ok(e, o_rename(ROOT_FID, "b", 5, "c", 0));
+	ok(e, o_rename(ROOT_FID, "c", 5, "c", WIRE_RENAME_EXCHANGE));
+	ok(e, o_write(2, 4, "!", 1));           /* fid 2 = the AAAA file, now at ./c */
+	ok(e, o_write(4, 1, "c", 1));           /* fid 4 = the C file, now at sub/c */
+	assert_rel_content(e, "c", "AAAA!", 5);
+	assert_rel_content(e, "sub/c", "Cc", 2);
+	lst(e, "sub", &st);
+	assert_int_equal(st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec, T(51));
+
+	/* NOREPLACE onto an existing name */
+	bad(e, o_rename(ROOT_FID, "c", 5, "c", WIRE_RENAME_NOREPLACE),
+	    "applying RENAME seq", "File exists");
+	assert_rel_content(e, "c", "AAAA!", 5);
+	assert_rel_content(e, "sub/c", "Cc", 2);
+}
+
+static void test_errors(void **state)
+{
+	struct env *e = *state;
+	uint64_t seq;
+	int err_no;
+
+	bad(e, o_bind(2, ROOT_FID, "missing"), "applying BIND seq 2 fid 2 as 'missing' in fid 1 (.)",
+	    "No such file or directory");
+
+	ok(e, o_create(2, ROOT_FID, "x", S_IFREG | 0644, 0, 0, T(1), T(2)));
+	assert_int_equal(apply(e, o_create(3, ROOT_FID, "x", S_IFDIR | 0755, 0, 0, T(1), T(2))), -1);
+	assert_non_null(strstr(e->err, "File exists"));
+	assert_true(rfs_applier_diverged(e->a, &seq, &err_no));
+	assert_int_equal(seq, e->seq);
+	assert_int_equal(err_no, EEXIST);
+	rfs_applier_reset(e->a);
+	e->seq = 0;
+	ok(e, o_bind(ROOT_FID, 0, ""));
+
+	ok(e, o_bind(2, ROOT_FID, "x"));
+	ok(e, o_write(2, 0, "1", 1));
+	bad(e, (struct wire_op){ .seq = e->seq, .code = WIRE_OP_WRITE, .fid = 2, .data = (const uint8_t *)"2",
+	                         .data_len = 1 }, "seq not above the last applied", NULL);
+	bad(e, o_write(99, 8192, "2", 1), "applying WRITE seq 2 fid 99 (not bound) @8192 len 1",
+	    "fid not bound");
+	bad(e, (struct wire_op){ .code = WIRE_OP_UNBIND, .fid = 42 }, "fid not bound", NULL);
+	bad(e, o_create(3, 42, "y", S_IFREG | 0644, 0, 0, 0, 0), "fid not bound", NULL);
+	ok(e, o_bind(2, ROOT_FID, "x"));
+	bad(e, o_create(3, 2, "y", S_IFREG | 0644, 0, 0, 0, 0), "not a directory", NULL);
+	bad(e, (struct wire_op){ .code = WIRE_OP_BIND, .dir = 1, .fid = 5 }, "op for dir 1", NULL);
+	bad(e, (struct wire_op){ .code = WIRE_OP_COPY, .fid = 1, .fid_in = 1, .len = 1 },
+	    "not a regular file", NULL);
+	/* a short copy source is divergence, not silence */
+	ok(e, o_bind(2, ROOT_FID, "x"));
+	ok(e, o_create(3, ROOT_FID, "empty", S_IFREG | 0644, 0, 0, 0, 0));
+	bad(e, (struct wire_op){ .code = WIRE_OP_COPY, .fid = 2, .arg = 10, .fid_in = 3, .len = 5 },
+	    "source file ends", NULL);
+	assert_rel_content(e, "x", "1", 1);
+}
+
+/* A symlink planted in the copy, pointing outside, is never followed. */
+static void test_symlink_escape(void **state)
+{
+	struct env *e = *state;
+	char p[PATH_MAX], victim[PATH_MAX], buf[16];
+	struct stat before, after;
+	int fd;
+
+	assert_true(snprintf(victim, sizeof(victim), "%s/victim", e->out) < (int)sizeof(victim));
+	fd = open(victim, O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "safe", 4), 4);
+	close(fd);
+	assert_int_equal(stat(victim, &before), 0);
+	path_of(e, "evil", p);
+	assert_int_equal(symlink(e->out, p), 0);
+	path_of(e, "evilf", p);
+	assert_int_equal(symlink(victim, p), 0);
+
+	ok(e, o_bind(2, ROOT_FID, "evil"));
+	ok(e, o_bind(3, ROOT_FID, "evilf"));
+	bad(e, o_create(4, 2, "x", S_IFREG | 0644, 0, 0, 0, 0), "not a directory", NULL);
+	ok(e, o_bind(2, ROOT_FID, "evil"));
+	bad(e, o_bind(4, 2, "victim"), "not a directory", NULL);
+	bad(e, o_create(4, ROOT_FID, "evilf", S_IFREG | 0644, 0, 0, 0, 0), "File exists", NULL);
+	ok(e, o_bind(3, ROOT_FID, "evilf"));
+	bad(e, o_write(3, 0, "PWNED", 5), "not a regular file", NULL);
+	ok(e, o_bind(3, ROOT_FID, "evilf"));
+	bad(e, (struct wire_op){ .code = WIRE_OP_TRUNCATE, .fid = 3 }, "not a regular file", NULL);
+	ok(e, o_bind(3, ROOT_FID, "evilf"));
+	bad(e, (struct wire_op){ .code = WIRE_OP_SETATTR, .fid = 3, .arg = WIRE_ATTR_MODE, .mode = 0777 },
+	    "mode of a symlink", NULL);
+	ok(e, o_bind(3, ROOT_FID, "evilf"));
+	ok(e, (struct wire_op){ .code = WIRE_OP_SETATTR, .fid = 3, .arg = WIRE_ATTR_UID | WIRE_ATTR_MTIME,
+	                        .uid = 4242, .mtime_ns = T(3) });
+	/* trusted.* is allowed on symlinks: it lands on the link itself */
+	ok(e, (struct wire_op){ .code = WIRE_OP_SETXATTR, .fid = 3, .name = "trusted.t", .name_len = 9,
+	                        .data = (const uint8_t *)"v", .data_len = 1 });
+	fd = open(victim, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "safe", 4);
+	close(fd);
+	assert_int_equal(stat(victim, &after), 0);
+	assert_int_equal(after.st_uid, before.st_uid);
+	assert_int_equal(after.st_mode, before.st_mode);
+	assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+	assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+	assert_int_equal(getxattr(victim, "trusted.t", buf, sizeof(buf)), -1);
+	path_of(e, "evilf", p);
+	assert_int_equal(lgetxattr(p, "trusted.t", buf, sizeof(buf)), 1);
+	assert_int_equal(lstat(p, &after), 0);
+	assert_int_equal(after.st_uid, 4242);
+	assert_int_equal(after.st_mtim.tv_sec * 1000000000LL + after.st_mtim.tv_nsec, T(3));
+	/* nothing was created outside */
+	assert_true(snprintf(p, sizeof(p), "%s/x", e->out) < (int)sizeof(p));
+	assert_int_equal(access(p, F_OK), -1);
+}
+
+static void test_durable(void **state)
+{
+	struct env *e = *state;
+
+	ok(e, o_create(2, ROOT_FID, "f", S_IFREG | 0644, 0, 0, T(1), T(2)));
+	ok(e, o_write(2, 0, "a", 1));
+	assert_int_equal(rfs_applier_durable_seq(e->a), 0);
+	ok(e, (struct wire_op){ .code = WIRE_OP_FSYNC, .fid = 2 });
+	assert_int_equal(rfs_applier_durable_seq(e->a), e->seq);
+	ok(e, o_write(2, 1, "b", 1));
+	assert_int_equal(rfs_applier_durable_seq(e->a), e->seq - 1);
+	struct wire_op w = o_write(2, 2, "c", 1);
+
+	w.flags = WIRE_OPF_DSYNC;
+	ok(e, w);
+	assert_int_equal(rfs_applier_durable_seq(e->a), e->seq);
+	ok(e, (struct wire_op){ .code = WIRE_OP_FSYNCDIR, .fid = ROOT_FID });
+	assert_int_equal(rfs_applier_durable_seq(e->a), e->seq);
+	ok(e, o_write(2, 3, "d", 1));
+	assert_int_equal(rfs_applier_ckpt_seq(e->a), 0);
+	e->seq += 10;   /* seqs may skip (other dirs' ops) */
+	ok(e, (struct wire_op){ .code = WIRE_OP_BARRIER, .arg = 7 });
+	assert_int_equal(rfs_applier_durable_seq(e->a), e->seq);
+	assert_int_equal(rfs_applier_ckpt_seq(e->a), e->seq);
+	ok(e, o_write(2, 4, "e", 1));
+	assert_int_equal(rfs_applier_checkpoint(e->a), 0);
+	assert_int_equal(rfs_applier_ckpt_seq(e->a), e->seq);
+	assert_int_equal(rfs_applier_durable_seq(e->a), e->seq);
+	assert_rel_content(e, "f", "abcde", 5);
+	bad(e, (struct wire_op){ .code = WIRE_OP_FSYNCDIR, .fid = 2 }, "FSYNCDIR of a non-directory", NULL);
+	assert_int_equal(rfs_applier_durable_seq(e->a), 0);     /* reset */
+}
+
+/* More files than write fds: evicted ones reopen and stay correct. */
+static void test_lru(void **state)
+{
+	struct env *e = *state;
+	enum { N = RFS_APPLY_WFD_MAX + 60 };
+	char name[32], want[32];
+	uint64_t first = 100;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		ok(e, o_create(first + (uint64_t)i, ROOT_FID, name, S_IFREG | 0644, 0, 0, 0, 0));
+		ok(e, o_write(first + (uint64_t)i, 0, name, strlen(name)));
+		assert_true(rfs_applier_nwfds(e->a) <= RFS_APPLY_WFD_MAX);
+	}
+	assert_int_equal(rfs_applier_nwfds(e->a), RFS_APPLY_WFD_MAX);
+	assert_int_equal(rfs_applier_nfids(e->a), N + 1);
+	/* second pass in the same order: every one was evicted, reopens */
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		ok(e, o_write(first + (uint64_t)i, strlen(name), "+", 1));
+	}
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		snprintf(want, sizeof(want), "f%d+", i);
+		assert_rel_content(e, name, want, strlen(want));
+	}
+	assert_int_equal(rfs_applier_nwfds(e->a), RFS_APPLY_WFD_MAX);
+	for (int i = 0; i < N; i++)
+		ok(e, (struct wire_op){ .code = WIRE_OP_UNBIND, .fid = first + (uint64_t)i });
+	assert_int_equal(rfs_applier_nwfds(e->a), 0);
+	assert_int_equal(rfs_applier_nfids(e->a), 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_sequence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rmdir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_unlinked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_over_and_exchange, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_escape, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lru, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
