@@ -641,19 +641,26 @@ int node_stopstart(struct node *n, const char **err, char *msg, size_t msglen)
 	return 0;
 }
 
+/* A switch's two words: *out = true for yes, false for no; else -1 with
+ * msg naming the switch and what it takes. */
+static int parse_switch(const char *what, const char *mode, const char *yes, const char *no, bool *out,
+                        char *msg, size_t msglen)
+{
+	if (!strcmp(mode, yes) || !strcmp(mode, no)) {
+		*out = !strcmp(mode, yes);
+		return 0;
+	}
+	snprintf(msg, msglen, "%s mode '%s' is not %s or %s", what, mode, yes, no);
+	return -1;
+}
+
 int node_set_failover(struct node *n, const char *mode, char *msg, size_t msglen)
 {
 	const char *name = n->cfg->nodes[n->self].name;
 	bool on;
 
-	if (!strcmp(mode, "on"))
-		on = true;
-	else if (!strcmp(mode, "off"))
-		on = false;
-	else {
-		snprintf(msg, msglen, "failover mode '%s' is not on or off", mode);
+	if (parse_switch("failover", mode, "on", "off", &on, msg, msglen) < 0)
 		return -1;
-	}
 	n->failover = on;
 	node_save(n);
 	log_info("%s: failover %s", name, on ? "on" : "off");
@@ -668,14 +675,8 @@ int node_set_checkers(struct node *n, const char *mode, char *msg, size_t msglen
 {
 	bool on;
 
-	if (!strcmp(mode, "on"))
-		on = true;
-	else if (!strcmp(mode, "off"))
-		on = false;
-	else {
-		snprintf(msg, msglen, "checkers mode '%s' is not on or off", mode);
+	if (parse_switch("checkers", mode, "on", "off", &on, msg, msglen) < 0)
 		return -1;
-	}
 	n->checkers_on = on;
 	policy_set_enabled(n->policy, on);
 	node_save(n);
@@ -689,14 +690,8 @@ int node_set_errd(struct node *n, const char *mode, char *msg, size_t msglen)
 {
 	bool suspend;
 
-	if (!strcmp(mode, "suspend"))
-		suspend = true;
-	else if (!strcmp(mode, "resume"))
-		suspend = false;
-	else {
-		snprintf(msg, msglen, "errd mode '%s' is not suspend or resume", mode);
+	if (parse_switch("errd", mode, "suspend", "resume", &suspend, msg, msglen) < 0)
 		return -1;
-	}
 	n->errd_suspended = suspend;
 	policy_set_errd_suspended(n->policy, suspend);
 	node_save(n);

@@ -568,8 +568,6 @@ static int open_section(struct parse *p, char *text)
 		p->sect_first[s] = p->line;
 	p->sect = s;
 	p->sect_line = p->line;
-	if (s == S_WITNESS)
-		p->witness_line = p->line;
 
 	switch (s) {
 	case S_NODE: {

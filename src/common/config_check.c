@@ -162,7 +162,7 @@ int cfg_check_all(struct parse *p)
 		}
 	}
 	if (cfg->witness_enabled && cfg->witness_lease_ms < 2 * cfg->hb_timeout_ms) {
-		cfg_fail(p, p->witness_line, "lease_ms: must be at least 2 * [heartbeat] timeout_ms = %u, got %u",
+		cfg_fail(p, p->sect_first[S_WITNESS], "lease_ms: must be at least 2 * [heartbeat] timeout_ms = %u, got %u",
 		         2 * cfg->hb_timeout_ms, cfg->witness_lease_ms);
 		return -1;
 	}

@@ -28,7 +28,6 @@ struct parse {
 	int secret_line;
 	bool skip_secret;
 	int vip_addr_line;
-	int witness_line;               /* [witness] header, for whole-file checks */
 	int res_after_line[CFG_MAX_RESOURCES];   /* file order */
 };
 

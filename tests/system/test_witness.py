@@ -151,7 +151,7 @@ def test_fifty_random_splits_never_run_the_service_twice(lab):
 
 def test_witness_down_and_peer_lost_means_no_service_anywhere(lab):
     start_cluster(lab)
-    lab.wait_for(lambda: next(n for n in lab.status(1)["nodes"] if n["name"] == "node1")["witness"]["granted"],
+    lab.wait_for(lambda: lease_holder(lab, 1),
                  TIMEOUT, what="node1 holds the lease")
     stop_witness(lab)
     lab.split(1)
@@ -238,7 +238,7 @@ def test_ping_witness_keeps_a_cut_off_node_from_running_the_service(lab):
     lab.start_vigild(1)
     lab.start_vigild(2)
     lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
-    lab.wait_for(lambda: next(n for n in lab.status(1)["nodes"] if n["name"] == "node1")["witness"]["granted"],
+    lab.wait_for(lambda: lease_holder(lab, 1),
                  TIMEOUT, what="node1's ping witness answers")
 
     # node1 cut off from everything: it cannot reach the ping address, so it
