@@ -52,6 +52,10 @@ static inline struct rfs_file *rfs_file_of(const struct fuse_file_info *fi)
 /* Lookup of parent/name into a reply entry (lookup count +1). 0 or errno. */
 int rfs_do_lookup(fuse_req_t req, struct rfs_inode *parent, const char *name,
 		  struct fuse_entry_param *e);
+/* The same for an object this request just created: its CREATE, not the
+ * lookup, names it to the replica. */
+int rfs_do_lookup_new(fuse_req_t req, struct rfs_inode *parent, const char *name,
+		      struct fuse_entry_param *e);
 /* Gives an object this root daemon just created to the calling user, as
  * the kernel would have (group of a set-gid parent kept). 0 or errno. */
 int rfs_give_to_caller(fuse_req_t req, struct rfs_inode *parent, struct rfs_inode *obj,

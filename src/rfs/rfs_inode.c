@@ -112,7 +112,7 @@ static void maybe_grow(struct rfs_itable *t)
 }
 
 int rfs_inode_lookup(struct rfs_itable *t, struct rfs_inode *parent, const char *name,
-		     struct stat *st, struct rfs_inode **out)
+		     bool created, struct stat *st, struct rfs_inode **out)
 {
 	struct rfs_inode *n, *fresh;
 	size_t b;
@@ -150,6 +150,9 @@ int rfs_inode_lookup(struct rfs_itable *t, struct rfs_inode *parent, const char 
 	fresh->ino = st->st_ino;
 	fresh->type = st->st_mode & S_IFMT;
 	fresh->nlookup = 1;
+	fresh->bound = true;
+	if (!created)
+		rfs_journal_bind(fresh->ino, parent->ino, name);
 	fresh->next = t->buckets[b];
 	t->buckets[b] = fresh;
 	t->count++;
@@ -157,6 +160,11 @@ int rfs_inode_lookup(struct rfs_itable *t, struct rfs_inode *parent, const char 
 	pthread_mutex_unlock(&t->lock);
 	*out = fresh;
 	return 0;
+}
+
+void rfs_inode_unbound(struct rfs_inode *inode)
+{
+	__atomic_store_n(&inode->bound, false, __ATOMIC_RELAXED);
 }
 
 void rfs_inode_ref(struct rfs_itable *t, struct rfs_inode *inode)
@@ -192,6 +200,8 @@ void rfs_inode_forget(struct rfs_itable *t, struct rfs_inode *inode, uint64_t n)
 	if (*pp)
 		*pp = inode->next;
 	t->count--;
+	if (inode->bound)
+		rfs_journal_unbind(inode->ino);
 	pthread_mutex_unlock(&t->lock);
 	close(inode->fd);
 	free(inode);

@@ -9,6 +9,7 @@
 #define VIGIL_RFS_INODE_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -23,6 +24,7 @@ struct rfs_inode {
 	ino_t ino;
 	mode_t type;                    /* S_IFMT bits */
 	uint64_t nlookup;               /* table lock */
+	bool bound;                     /* the replica knows it (rfs_journal_bind) */
 };
 
 struct rfs_itable {
@@ -44,9 +46,14 @@ struct rfs_inode *rfs_inode_of(struct rfs_itable *t, uint64_t nodeid);
 uint64_t rfs_inode_nodeid(struct rfs_itable *t, const struct rfs_inode *inode);
 
 /* Looks parent/name up in the backing tree, fills *st, and returns the inode
- * with its lookup count raised by one in *out. 0 or a positive errno. */
+ * with its lookup count raised by one in *out. 0 or a positive errno.
+ * created: the caller just made parent/name, and its CREATE will bind it
+ * for the replica; otherwise a new entry in the table is bound here. */
 int rfs_inode_lookup(struct rfs_itable *t, struct rfs_inode *parent, const char *name,
-		     struct stat *st, struct rfs_inode **out);
+		     bool created, struct stat *st, struct rfs_inode **out);
+/* A created object whose CREATE was not journaled (its creation failed
+ * half-way): its forget must not unbind it at the replica. */
+void rfs_inode_unbound(struct rfs_inode *inode);
 /* One more lookup reference (a new hard link replied as an entry). */
 void rfs_inode_ref(struct rfs_itable *t, struct rfs_inode *inode);
 /* Drops n lookups; the inode is freed at zero. */

@@ -23,12 +23,10 @@
 
 #include "common/log.h"
 #include "rfs/rfs_fs.h"
+#include "rfs/rfs_mount.h"
 #include "rfs/rfs_ops.h"
 #include "vigil_build.h"
 
-#define FUSE_SUPER_MAGIC 0x65735546
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
 
 struct opts {
 	const char *dir;
@@ -40,7 +38,10 @@ struct opts {
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: vigil-rfs mount DIR [--foreground] [--verbose] [--cache direct|page]\n"
-		     "  Serves DIR through FUSE mounted over DIR itself.\n"
+		     "       vigil-rfs prim DIR --peer ADDR:PORT --secret FILE [options]\n"
+		     "       vigil-rfs second DIR --listen ADDR:PORT --secret FILE [options]\n"
+		     "  (vigil-rfs prim --help: the replication options)\n"
+		     "  mount: serves DIR through FUSE mounted over DIR itself.\n"
 		     "  --foreground  stay in the foreground, log to stderr\n"
 		     "  --verbose     log every change (debug level)\n"
 		     "  --cache       direct (default): no kernel page cache for file data,\n"
@@ -62,7 +63,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (argc < 2 || strcmp(argv[1], "mount") != 0) {
 		fprintf(stderr, "vigil-rfs: %s\n", argc < 2 ? "missing command"
-			: "unknown command (only 'mount' is known)");
+			: "unknown command (mount, prim or second)");
 		usage(stderr);
 		return -1;
 	}
@@ -102,7 +103,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 /* Resolves and opens DIR, refusing what cannot be served. On success the
  * O_PATH fd of the directory (to become the backing root) and its absolute
  * path in real. Messages name DIR and say what is wrong. */
-static int open_dir(const char *dir, char *real, int *out_fd)
+int rfs_open_dir(const char *dir, char *real, int *out_fd)
 {
 	struct statfs sfs;
 	struct stat st;
@@ -145,7 +146,7 @@ static int open_dir(const char *dir, char *real, int *out_fd)
 }
 
 /* Each inode the kernel knows holds an fd: allow as many as permitted. */
-static void raise_fd_limit(void)
+void rfs_raise_fd_limit(void)
 {
 	struct rlimit rl;
 
@@ -156,7 +157,7 @@ static void raise_fd_limit(void)
 	}
 }
 
-static void fuse_to_log(enum fuse_log_level level, const char *fmt, va_list ap)
+void rfs_fuse_to_log(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	char buf[512];
 	size_t n;
@@ -227,7 +228,7 @@ static void log_stats(const struct rfs_fs *fs)
 		 fs->dir, total, st.ops[RFS_OP_WRITE], st.bytes_written);
 }
 
-static int serve(struct rfs_fs *fs, const char *real, bool foreground, bool verbose)
+int rfs_serve(struct rfs_fs *fs, const char *real, bool foreground, bool verbose)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_lowlevel_ops ops;
@@ -299,13 +300,15 @@ int main(int argc, char **argv)
 	char real[PATH_MAX];
 	int root_fd, rc;
 
+	if (argc >= 2 && (!strcmp(argv[1], "prim") || !strcmp(argv[1], "second")))
+		return rfs_repl_main(argc, argv);
 	if (parse_args(argc, argv, &o) < 0)
 		return EXIT_USAGE;
 	log_init("vigil-rfs", true, o.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
-	fuse_set_log_func(fuse_to_log);
-	if (open_dir(o.dir, real, &root_fd) < 0)
+	fuse_set_log_func(rfs_fuse_to_log);
+	if (rfs_open_dir(o.dir, real, &root_fd) < 0)
 		return EXIT_USAGE;
-	raise_fd_limit();
+	rfs_raise_fd_limit();
 	/* Modes arrive with the caller's umask applied by the kernel, or (with
 	 * DONT_MASK) a worker sets it on its own thread before creating. */
 	umask(0);
@@ -319,7 +322,7 @@ int main(int argc, char **argv)
 		close(root_fd);
 		return EXIT_RUNTIME;
 	}
-	rc = serve(&fs, real, o.foreground, o.verbose);
+	rc = rfs_serve(&fs, real, o.foreground, o.verbose);
 	log_stats(&fs);
 	rfs_itable_destroy(&fs.itab);
 	return rc;

@@ -1,11 +1,12 @@
-/* The journal hook. For now it counts: the next step ships each op, in
- * call order, to SECOND. */
+/* The journal hook: counts each change and hands it to the replication
+ * stream (stream.c), which ships it in call order to SECOND. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
 
 #include "common/log.h"
 #include "rfs/rfs_op.h"
+#include "rfs/stream.h"
 
 static struct rfs_stats stats;
 static bool verbose;
@@ -56,7 +57,17 @@ int rfs_journal_op(const struct rfs_op *op)
 			  rfs_op_type_str(op->type), op->ino.ino, op->parent.ino,
 			  op->name ? op->name : "-", op->new_name ? " -> " : "",
 			  op->new_name ? op->new_name : "", op->offset, op->len, op->flags);
-	return 0;
+	return rfs_stream_op(op);
+}
+
+void rfs_journal_bind(uint64_t ino, uint64_t parent_ino, const char *name)
+{
+	rfs_stream_bind(ino, parent_ino, name);
+}
+
+void rfs_journal_unbind(uint64_t ino)
+{
+	rfs_stream_unbind(ino);
 }
 
 void rfs_stats_get(struct rfs_stats *out)

@@ -79,6 +79,14 @@ struct rfs_op {
 	uint32_t attr_mask;             /* SETATTR */
 	uint32_t flags;
 	dev_t rdev;                     /* MKNOD */
+	/* Descriptors for reading times after the change (valid during the
+	 * call, -1 or 0 when not set): fd of the object (WRITE, FALLOCATE,
+	 * COPY_RANGE: the destination), of parent and of new_parent (entry
+	 * ops: their mtimes travel with the op so the copies' directories
+	 * match). */
+	int fd;
+	int parent_fd;
+	int new_parent_fd;
 	/* The object's attributes after the change (owner, mode, size, times
 	 * as they now are: UTIME_NOW already resolved). Set for CREATE, MKNOD,
 	 * MKDIR, SYMLINK, LINK and SETATTR; NULL otherwise. */
@@ -95,6 +103,15 @@ struct rfs_stats {
  * before the reply. Returns 0, or a positive errno that the operation then
  * gives the application (the local change stays applied). Thread-safe. */
 int rfs_journal_op(const struct rfs_op *op);
+
+/* The inode table tells the journal which objects the kernel knows, so
+ * the replica can name them by number (docs/design/rfs.md §4.1): bind when
+ * an existing object enters the table (parent/name is one of its names at
+ * that moment, under the parent's lock), unbind when it leaves. A created
+ * object is bound by its CREATE instead. Called under the table lock, so
+ * the two keep the table's order. Never blocks for long. */
+void rfs_journal_bind(uint64_t ino, uint64_t parent_ino, const char *name);
+void rfs_journal_unbind(uint64_t ino);
 
 /* Log every journaled op at debug level (vigil-rfs --verbose). */
 void rfs_journal_set_verbose(bool verbose);

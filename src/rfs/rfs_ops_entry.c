@@ -13,7 +13,7 @@
 #include "common/log.h"
 #include "rfs/rfs_fs.h"
 
-int rfs_do_lookup(fuse_req_t req, struct rfs_inode *parent, const char *name,
+static int lookup(fuse_req_t req, struct rfs_inode *parent, const char *name, bool created,
 		  struct fuse_entry_param *e)
 {
 	struct rfs_fs *fs = rfs_fs_of(req);
@@ -23,11 +23,23 @@ int rfs_do_lookup(fuse_req_t req, struct rfs_inode *parent, const char *name,
 	memset(e, 0, sizeof(*e));
 	e->attr_timeout = RFS_CACHE_TIMEOUT;
 	e->entry_timeout = RFS_CACHE_TIMEOUT;
-	err = rfs_inode_lookup(&fs->itab, parent, name, &e->attr, &n);
+	err = rfs_inode_lookup(&fs->itab, parent, name, created, &e->attr, &n);
 	if (err)
 		return err;
 	e->ino = rfs_inode_nodeid(&fs->itab, n);
 	return 0;
+}
+
+int rfs_do_lookup(fuse_req_t req, struct rfs_inode *parent, const char *name,
+		  struct fuse_entry_param *e)
+{
+	return lookup(req, parent, name, false, e);
+}
+
+int rfs_do_lookup_new(fuse_req_t req, struct rfs_inode *parent, const char *name,
+		      struct fuse_entry_param *e)
+{
+	return lookup(req, parent, name, true, e);
 }
 
 int rfs_give_to_caller(fuse_req_t req, struct rfs_inode *parent, struct rfs_inode *obj,
@@ -247,7 +259,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent_ino, const char *name, m
 		fuse_reply_err(req, errno);
 		return;
 	}
-	err = rfs_do_lookup(req, parent, name, &e);
+	err = rfs_do_lookup_new(req, parent, name, &e);
 	if (err) {
 		log_error("%s %s: created but lookup failed: %s", rfs_op_type_str(op.type), name,
 			  strerror(err));
@@ -263,12 +275,14 @@ static void make_node(fuse_req_t req, fuse_ino_t parent_ino, const char *name, m
 		log_error("%s %s: cannot give to uid %u: %s", rfs_op_type_str(op.type), name,
 			  (unsigned)fuse_req_ctx(req)->uid, strerror(err));
 		unlinkat(parent->fd, name, S_ISDIR(mode) ? AT_REMOVEDIR : 0);
+		rfs_inode_unbound(obj);
 		rfs_inode_forget(&fs->itab, obj, 1);
 		fuse_reply_err(req, err);
 		return;
 	}
 	op.ino = rfs_inode_id(obj);
 	op.parent = rfs_inode_id(parent);
+	op.parent_fd = parent->fd;
 	op.attr = &e.attr;
 	err = rfs_journal_op(&op);
 	if (err) {
@@ -312,6 +326,7 @@ static void rfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 	}
 	op.ino = rfs_inode_id(inode);
 	op.parent = rfs_inode_id(np);
+	op.parent_fd = np->fd;
 	op.name = newname;
 	op.attr = &e.attr;
 	err = rfs_journal_op(&op);
@@ -328,7 +343,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent_ino, const char *name
 {
 	struct rfs_inode *parent = rfs_req_inode(req, parent_ino);
 	struct rfs_op op = { .type = dir ? RFS_OP_RMDIR : RFS_OP_UNLINK,
-			     .parent = rfs_inode_id(parent), .name = name };
+			     .parent = rfs_inode_id(parent), .name = name,
+			     .parent_fd = parent->fd };
 
 	if (unlinkat(parent->fd, name, dir ? AT_REMOVEDIR : 0) < 0)
 		fuse_reply_err(req, errno);
@@ -352,7 +368,7 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct rfs_inode *p = rfs_req_inode(req, parent), *np = rfs_req_inode(req, newparent);
 	struct rfs_op op = { .type = RFS_OP_RENAME, .parent = rfs_inode_id(p), .name = name,
 			     .new_parent = rfs_inode_id(np), .new_name = newname,
-			     .flags = flags };
+			     .flags = flags, .parent_fd = p->fd, .new_parent_fd = np->fd };
 
 	if (renameat2(p->fd, name, np->fd, newname, flags) < 0)
 		fuse_reply_err(req, errno);

@@ -148,7 +148,7 @@ static void rfs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, 
 		fuse_reply_err(req, err);
 		return;
 	}
-	err = rfs_do_lookup(req, parent, name, &e);
+	err = created ? rfs_do_lookup_new(req, parent, name, &e) : rfs_do_lookup(req, parent, name, &e);
 	if (err)
 		goto fail;
 	obj = rfs_inode_of(&fs->itab, e.ino);
@@ -163,9 +163,12 @@ static void rfs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, 
 		}
 		op.ino = rfs_inode_id(obj);
 		op.parent = rfs_inode_id(parent);
+		op.parent_fd = parent->fd;
 		op.attr = &e.attr;
 		if (!err)
 			err = rfs_journal_op(&op);
+		if (err)
+			rfs_inode_unbound(obj);
 	} else if ((fi->flags & O_TRUNC) && may_write(fi->flags)) {
 		err = journal_trunc(obj, f->fd);
 	}
@@ -260,7 +263,7 @@ static void rfs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in
 {
 	struct rfs_file *f = rfs_file_of(fi);
 	struct rfs_op op = { .type = RFS_OP_WRITE, .ino = rfs_inode_id(rfs_req_inode(req, ino)),
-			     .offset = (uint64_t)off,
+			     .offset = (uint64_t)off, .fd = f->fd,
 			     .flags = (uint32_t)(f->flags | fi->flags) };
 	const struct fuse_buf *b = &in->buf[in->idx];
 	size_t len = fuse_buf_size(in), done = 0;
@@ -359,7 +362,8 @@ static void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, o
 			  struct fuse_file_info *fi)
 {
 	struct rfs_op op = { .type = RFS_OP_FALLOCATE, .ino = rfs_inode_id(rfs_req_inode(req, ino)),
-			     .offset = (uint64_t)off, .len = (uint64_t)len, .flags = (uint32_t)mode };
+			     .offset = (uint64_t)off, .len = (uint64_t)len, .flags = (uint32_t)mode,
+			     .fd = rfs_file_of(fi)->fd };
 
 	if (fallocate(rfs_file_of(fi)->fd, mode, off, len) < 0)
 		fuse_reply_err(req, errno);
@@ -388,7 +392,7 @@ static void rfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			     .ino = rfs_inode_id(rfs_req_inode(req, ino_out)),
 			     .src = rfs_inode_id(rfs_req_inode(req, ino_in)),
 			     .src_offset = (uint64_t)off_in, .offset = (uint64_t)off_out,
-			     .flags = (uint32_t)flags };
+			     .flags = (uint32_t)flags, .fd = rfs_file_of(fi_out)->fd };
 	ssize_t n = copy_file_range(rfs_file_of(fi_in)->fd, &off_in, rfs_file_of(fi_out)->fd,
 				    &off_out, len, (unsigned int)flags);
 	int err;

@@ -1,0 +1,417 @@
+/* vigil-rfs prim / second: replication between two copies of a directory
+ * (docs/design/rfs.md). Both stay in the foreground: vigild supervises
+ * them (or a test does).
+ *
+ *   vigil-rfs prim DIR --peer ADDR:PORT --secret FILE [--mode sync|async]
+ *   vigil-rfs second DIR --listen ADDR:PORT --secret FILE
+ *
+ * prim connects to the SECOND first (retrying for --connect-timeout ms),
+ * so no change is made before it can be shipped, then mounts DIR over
+ * itself and ships every change. second applies what it receives to DIR,
+ * which it does not mount. Both DIRs must start identical (the initial
+ * copy and reintegration are later stages). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "rfs/rfs_mount.h"
+#include "rfs/second.h"
+#include "rfs/stream.h"
+#include "vigil_build.h"
+
+#define STATUS_MS 50
+#define SECRET_MIN 16
+
+struct ropts {
+	bool prim;
+	const char *dir, *addr, *secret_file, *cluster, *node, *status;
+	enum rfs_mode mode;
+	bool page_cache, verbose;
+	uint64_t ack_timeout_ms, connect_timeout_ms, queue_max, ckpt_ms;
+};
+
+static volatile sig_atomic_t stop_flag;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: vigil-rfs prim DIR --peer ADDR:PORT --secret FILE [options]\n"
+	        "       vigil-rfs second DIR --listen ADDR:PORT --secret FILE [options]\n"
+	        "  prim: mounts DIR over itself and ships every change to the SECOND.\n"
+	        "  second: applies the changes it receives to DIR (not mounted).\n"
+	        "  Both DIRs must start identical. Both stay in the foreground.\n"
+	        "  --secret FILE           the cluster secret (16 to 1024 bytes), same on both\n"
+	        "  --cluster NAME          cluster name, same on both (default vigil)\n"
+	        "  --node NAME             this node's name (default: the host name)\n"
+	        "  --status FILE           keep a JSON status in FILE\n"
+	        "  --mode sync|async       prim: wait for SECOND (default sync) or not\n"
+	        "  --cache direct|page     prim: as for mount (default direct)\n"
+	        "  --ack-timeout MS        no acknowledgement for MS: SECOND is lost (default 5000)\n"
+	        "  --connect-timeout MS    prim: how long to try to reach SECOND (default 10000)\n"
+	        "  --queue-max BYTES       prim: changes waiting to be sent (default 67108864)\n"
+	        "  --checkpoint MS         second: syncfs of the copy at most this often (1000)\n"
+	        "  --verbose               log every change\n");
+}
+
+static int bad(const char *opt, const char *val, const char *why)
+{
+	fprintf(stderr, "vigil-rfs: %s '%s': %s\n", opt, val ? val : "", why);
+	return -1;
+}
+
+static int num(const char *opt, const char *v, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char why[96];
+
+	if (parse_u64(v, min, max, out) == 0)
+		return 0;
+	snprintf(why, sizeof(why), "must be a number from %" PRIu64 " to %" PRIu64, min, max);
+	return bad(opt, v, why);
+}
+
+static int parse(int argc, char **argv, struct ropts *o)
+{
+	static const struct option longs[] = {
+		{ "peer", required_argument, NULL, 'p' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "secret", required_argument, NULL, 's' },
+		{ "cluster", required_argument, NULL, 'c' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "status", required_argument, NULL, 'S' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "cache", required_argument, NULL, 'C' },
+		{ "ack-timeout", required_argument, NULL, 'a' },
+		{ "connect-timeout", required_argument, NULL, 't' },
+		{ "queue-max", required_argument, NULL, 'q' },
+		{ "checkpoint", required_argument, NULL, 'k' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	int c;
+
+	o->prim = !strcmp(argv[1], "prim");
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "vfh", longs, NULL)) != -1) {
+		switch (c) {
+		case 'p': o->addr = o->prim ? optarg : NULL;
+			if (!o->prim)
+				return bad("--peer", optarg, "is for prim (second uses --listen)");
+			break;
+		case 'l': o->addr = !o->prim ? optarg : NULL;
+			if (o->prim)
+				return bad("--listen", optarg, "is for second (prim uses --peer)");
+			break;
+		case 's': o->secret_file = optarg; break;
+		case 'c': o->cluster = optarg; break;
+		case 'n': o->node = optarg; break;
+		case 'S': o->status = optarg; break;
+		case 'm':
+			if (!strcmp(optarg, "sync"))
+				o->mode = RFS_MODE_SYNC;
+			else if (!strcmp(optarg, "async"))
+				o->mode = RFS_MODE_ASYNC;
+			else
+				return bad("--mode", optarg, "must be sync or async");
+			break;
+		case 'C':
+			if (strcmp(optarg, "direct") && strcmp(optarg, "page"))
+				return bad("--cache", optarg, "must be direct or page");
+			o->page_cache = !strcmp(optarg, "page");
+			break;
+		case 'a': if (num("--ack-timeout", optarg, 100, 600000, &o->ack_timeout_ms)) return -1; break;
+		case 't': if (num("--connect-timeout", optarg, 0, 3600000, &o->connect_timeout_ms)) return -1; break;
+		case 'q': if (num("--queue-max", optarg, 4 << 20, 1ull << 34, &o->queue_max)) return -1; break;
+		case 'k': if (num("--checkpoint", optarg, 10, 600000, &o->ckpt_ms)) return -1; break;
+		case 'v': o->verbose = true; break;
+		case 'f': break;        /* always in the foreground */
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "vigil-rfs %s: %s\n", argv[1],
+		        optind >= argc ? "needs a DIR" : "one DIR only");
+		return -1;
+	}
+	o->dir = argv[optind];
+	if (!o->addr) {
+		fprintf(stderr, "vigil-rfs %s: %s ADDR:PORT is required\n", argv[1],
+		        o->prim ? "--peer" : "--listen");
+		return -1;
+	}
+	if (!o->secret_file) {
+		fprintf(stderr, "vigil-rfs %s: --secret FILE is required\n", argv[1]);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_secret(const char *path, uint8_t *out, size_t *len)
+{
+	char *buf;
+	size_t n;
+	int e = read_file(path, CFG_SECRET_MAX + 1, &buf, &n);
+
+	if (e < 0) {
+		fprintf(stderr, "vigil-rfs: --secret %s: %s\n", path, strerror(-e));
+		return -1;
+	}
+	if (n < SECRET_MIN || n > CFG_SECRET_MAX) {
+		fprintf(stderr, "vigil-rfs: --secret %s: %zu bytes; must be %d to %d\n", path, n,
+		        SECRET_MIN, CFG_SECRET_MAX);
+		explicit_bzero(buf, n);
+		free(buf);
+		return -1;
+	}
+	memcpy(out, buf, n);
+	*len = n;
+	explicit_bzero(buf, n);
+	free(buf);
+	return 0;
+}
+
+/* ---- status file ---- */
+
+static struct {
+	const char *path;
+	bool prim;
+	pthread_t thread;
+	bool running;
+	char last[2048];
+} stf;
+
+static json_t *status_json(void)
+{
+	if (stf.prim) {
+		struct rfs_stream_status s;
+
+		rfs_stream_status(&s);
+		return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "role", "prim",
+		                 "link", rfs_link_state_str(s.state), "mode", rfs_mode_str(s.mode),
+		                 "seq", (json_int_t)s.seq, "recv", (json_int_t)s.recv,
+		                 "applied", (json_int_t)s.applied, "durable", (json_int_t)s.durable,
+		                 "queued_bytes", (json_int_t)s.queued_bytes,
+		                 "sent_bytes", (json_int_t)s.sent_bytes,
+		                 "unshipped", (json_int_t)s.unshipped, "error", s.error);
+	} else {
+		struct rfs_second_status s;
+
+		rfs_second_status(&s);
+		return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:s, s:s}", "role", "second",
+		                 "link", s.connected ? "connected" : "listening", "uptodate", s.uptodate,
+		                 "recv", (json_int_t)s.recv, "applied", (json_int_t)s.applied,
+		                 "durable", (json_int_t)s.durable, "ckpt", (json_int_t)s.ckpt,
+		                 "peer", s.peer, "error", s.error);
+	}
+}
+
+static void status_write(void)
+{
+	json_t *j = status_json();
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	int e;
+
+	json_decref(j);
+	if (!text)
+		return;
+	if (strcmp(text, stf.last) != 0) {
+		/* Not fsynced: a view for people and tests, rewritten often. */
+		char tmp[PATH_MAX];
+		FILE *f;
+
+		snprintf(tmp, sizeof(tmp), "%s.tmp", stf.path);
+		f = fopen(tmp, "w");
+		e = f ? 0 : errno;
+		if (f && (fprintf(f, "%s\n", text) < 0 || fclose(f) != 0))
+			e = EIO;
+		if (!e && rename(tmp, stf.path) < 0)
+			e = errno;
+		if (e)
+			log_warn("status file %s: %s", stf.path, strerror(e));
+		else
+			snprintf(stf.last, sizeof(stf.last), "%s", text);
+	}
+	free(text);
+}
+
+static void *status_main(void *arg)
+{
+	(void)arg;
+	while (__atomic_load_n(&stf.running, __ATOMIC_RELAXED)) {
+		status_write();
+		usleep(STATUS_MS * 1000);
+	}
+	return NULL;
+}
+
+static void status_start(const char *path, bool prim)
+{
+	static char abs[PATH_MAX];
+
+	/* The mount moves the working directory to /. */
+	if (path && path[0] != '/') {
+		char cwd[PATH_MAX];
+
+		size_t lc, lp = strlen(path);
+
+		if (getcwd(cwd, sizeof(cwd)) && (lc = strlen(cwd)) + 1 + lp < sizeof(abs)) {
+			memcpy(abs, cwd, lc);
+			abs[lc] = '/';
+			memcpy(abs + lc + 1, path, lp + 1);
+			path = abs;
+		}
+	}
+	stf.path = path;
+	stf.prim = prim;
+	if (!path)
+		return;
+	stf.running = true;
+	if (pthread_create(&stf.thread, NULL, status_main, NULL) != 0) {
+		log_warn("status file %s: no thread; not kept", path);
+		stf.running = false;
+	}
+}
+
+static void status_stop(void)
+{
+	if (!stf.running)
+		return;
+	__atomic_store_n(&stf.running, false, __ATOMIC_RELAXED);
+	pthread_join(stf.thread, NULL);
+	status_write();
+}
+
+/* ---- the two roles ---- */
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static int run_second(const struct ropts *o, int root_fd, const struct rfs_link_cfg *link)
+{
+	struct rfs_second_cfg cfg = { .root_fd = root_fd, .listen = o->addr, .link = *link,
+	                              .ckpt_ms = (uint32_t)o->ckpt_ms };
+	struct sigaction sa = { .sa_handler = on_stop };
+	int rc;
+
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	status_start(o->status, false);
+	rc = rfs_second_run(&cfg, &stop_flag);
+	status_stop();
+	return rc < 0 ? EXIT_RUNTIME : 0;
+}
+
+static int run_prim(const struct ropts *o, int root_fd, const char *real,
+                    const struct rfs_link_cfg *link)
+{
+	struct rfs_stream_cfg scfg = { .mode = o->mode, .queue_max = o->queue_max,
+	                               .ack_timeout_ms = (uint32_t)o->ack_timeout_ms };
+	struct rfs_fs fs = { 0 };
+	struct rfs_conn conn;
+	uint64_t end = mono_ms() + o->connect_timeout_ms;
+	struct stat st;
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (fstat(root_fd, &st) < 0) {
+		log_error("%s: %s", real, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	scfg.root_ino = st.st_ino;
+	for (;;) {
+		if (rfs_conn_dial(link, o->addr, &conn) == 0)
+			break;
+		rfs_conn_close(&conn);
+		if (mono_ms() >= end) {
+			log_error("cannot reach the SECOND at %s within %" PRIu64 " ms; not mounting %s",
+			          o->addr, o->connect_timeout_ms, real);
+			return EXIT_RUNTIME;
+		}
+		usleep(200 * 1000);
+	}
+	fs.dir = real;
+	fs.verbose = o->verbose;
+	fs.direct_io = !o->page_cache;
+	fs.self_uid = geteuid();
+	fs.self_gid = getegid();
+	if (rfs_itable_init(&fs.itab, root_fd) < 0) {
+		rfs_conn_close(&conn);
+		return EXIT_RUNTIME;
+	}
+	if (rfs_stream_start(&scfg, &conn) < 0) {
+		rfs_itable_destroy(&fs.itab);
+		return EXIT_RUNTIME;
+	}
+	status_start(o->status, true);
+	rc = rfs_serve(&fs, real, true, o->verbose);
+	if (!rfs_stream_stop((uint32_t)o->ack_timeout_ms * 2) && rc == 0)
+		log_warn("%s: SECOND did not get every change", real);
+	status_stop();
+	rfs_itable_destroy(&fs.itab);
+	return rc;
+}
+
+int rfs_repl_main(int argc, char **argv)
+{
+	struct ropts o = { .cluster = "vigil", .mode = RFS_MODE_SYNC, .ack_timeout_ms = 5000,
+	                   .connect_timeout_ms = 10000, .queue_max = 64 << 20, .ckpt_ms = 1000 };
+	struct rfs_link_cfg link = { 0 };
+	uint8_t secret[CFG_SECRET_MAX];
+	char real[PATH_MAX], host[64];
+	int root_fd, rc;
+
+	if (parse(argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	log_init("vigil-rfs", true, o.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	fuse_set_log_func(rfs_fuse_to_log);
+	if (!o.node) {
+		if (gethostname(host, sizeof(host)) < 0)
+			snprintf(host, sizeof(host), "node");
+		host[sizeof(host) - 1] = 0;
+		o.node = host;
+	}
+	if (!*o.cluster || strlen(o.cluster) > WIRE_HELLO_NAME_MAX)
+		return bad("--cluster", o.cluster, "must be 1 to 63 bytes") < 0 ? EXIT_USAGE : 0;
+	if (strlen(o.node) > WIRE_HELLO_NAME_MAX)
+		return bad("--node", o.node, "must be 1 to 63 bytes") < 0 ? EXIT_USAGE : 0;
+	if (load_secret(o.secret_file, secret, &link.secret_len) < 0)
+		return EXIT_USAGE;
+	if (rfs_open_dir(o.dir, real, &root_fd) < 0)
+		return EXIT_USAGE;
+	link.secret = secret;
+	link.cluster = o.cluster;
+	link.node = o.node;
+	link.role = o.prim ? WIRE_ROLE_PRIM : WIRE_ROLE_SECOND;
+	link.io_timeout_ms = (uint32_t)o.ack_timeout_ms;
+	/* One directory per process for now: both sides hash the same list. */
+	EVP_Digest("vigil-rfs dirs: 1", 17, link.dirs_hash, NULL, EVP_sha256(), NULL);
+	rfs_raise_fd_limit();
+	umask(0);
+	rfs_journal_set_verbose(o.verbose);
+	rc = o.prim ? run_prim(&o, root_fd, real, &link) : run_second(&o, root_fd, &link);
+	if (!o.prim)
+		close(root_fd);
+	explicit_bzero(secret, sizeof(secret));
+	return rc;
+}

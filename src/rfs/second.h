@@ -1,0 +1,38 @@
+/* The SECOND's side of replication: accepts one PRIM at a time, acks each
+ * frame once it is read and authenticated ("received"), applies its ops in
+ * order (apply.h), acks again with what is applied and durable, and
+ * checkpoints (syncfs of the copy) every ckpt_ms while changes arrive, so
+ * everything received becomes durable within about that time.
+ *
+ * A failed op ends the connection with an ERROR naming it; the copy is then
+ * not up to date until a later stage resynchronizes it. */
+#ifndef VIGIL_RFS_SECOND_H
+#define VIGIL_RFS_SECOND_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rfs/link.h"
+
+struct rfs_second_cfg {
+	int root_fd;                    /* the copy's root directory */
+	const char *listen;             /* "ADDR:PORT" */
+	struct rfs_link_cfg link;
+	uint32_t ckpt_ms;
+};
+
+/* Serves until *stop is set (checked at least every 200 ms). 0 on a clean
+ * stop, -1 when it cannot listen or open the copy (logged). */
+int rfs_second_run(const struct rfs_second_cfg *cfg, volatile sig_atomic_t *stop);
+
+struct rfs_second_status {
+	bool connected;
+	bool uptodate;                  /* no stream ended early or failed since start */
+	uint64_t recv, applied, durable, ckpt;
+	char peer[64];
+	char error[600];
+};
+void rfs_second_status(struct rfs_second_status *out);
+
+#endif

@@ -1,0 +1,79 @@
+/* The PRIM's side of replication (docs/design/rfs.md §4.2, §4.4): every
+ * change journaled by the FUSE ops becomes wire ops with the next seqs,
+ * queued in that order and sent by a sender thread on one connection; a
+ * receiver thread takes the SECOND's acks and wakes the operations waiting
+ * for them.
+ *
+ * Waiting, by mode:
+ * - sync: an operation returns once SECOND has received it (its frame read
+ *   and authenticated); fsync, fdatasync, fsyncdir and O_SYNC/O_DSYNC
+ *   writes once SECOND has made it durable.
+ * - async: an operation returns after the local apply; the queue bounds the
+ *   lag (queue_max bytes: a writer waits for room).
+ *
+ * Losing the link (a send or receive failure, an ERROR from SECOND, no ack
+ * progress for ack_timeout_ms): the stream is LOST for good. Waiting
+ * operations are released, later changes are applied locally only, and
+ * SECOND is not up to date. (Recording what changed and reintegrating is
+ * the next stage; vigild's supervision will outdate the peer first.)
+ *
+ * One stream per process, as rfs_journal_op() is a process-wide hook. */
+#ifndef VIGIL_RFS_STREAM_H
+#define VIGIL_RFS_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rfs/link.h"
+#include "rfs/rfs_op.h"
+#include "rfs/wire.h"
+
+enum rfs_mode { RFS_MODE_SYNC, RFS_MODE_ASYNC, RFS_MODE_END };
+const char *rfs_mode_str(enum rfs_mode m);
+
+enum rfs_link_state { RFS_LINK_OFF, RFS_LINK_CONNECTED, RFS_LINK_LOST, RFS_LINK_END };
+const char *rfs_link_state_str(enum rfs_link_state s);
+
+struct rfs_stream_cfg {
+	enum rfs_mode mode;
+	size_t queue_max;               /* bytes of encoded ops waiting to be sent */
+	uint32_t ack_timeout_ms;
+	uint64_t root_ino;              /* the backing root's st_ino (BIND at start) */
+	uint8_t dir;                    /* index of the replicated dir */
+};
+
+/* Takes over the connected conn, starts the threads and binds the root.
+ * 0 or -1 (logged; conn closed). */
+int rfs_stream_start(const struct rfs_stream_cfg *cfg, struct rfs_conn *conn);
+/* Waits up to timeout_ms for SECOND to have applied everything sent, then
+ * stops the threads and closes the connection. Returns true if every op
+ * was applied by SECOND. */
+bool rfs_stream_stop(uint32_t timeout_ms);
+
+struct rfs_stream_status {
+	enum rfs_link_state state;
+	enum rfs_mode mode;
+	uint64_t seq;                   /* last seq given to an op */
+	uint64_t recv, applied, durable, ckpt; /* SECOND's last ack */
+	uint64_t queued_bytes;
+	uint64_t sent_bytes;
+	uint64_t unshipped;             /* changes applied locally only (link lost) */
+	char error[WIRE_TEXT_MAX + 64];
+};
+void rfs_stream_status(struct rfs_stream_status *out);
+
+/* For rfs_op.c: ship one journaled change, waiting as the mode says.
+ * 0 or a positive errno for the application. No-ops without a stream. */
+int rfs_stream_op(const struct rfs_op *op);
+void rfs_stream_bind(uint64_t ino, uint64_t parent_ino, const char *name);
+void rfs_stream_unbind(uint64_t ino);
+
+/* stream_op.c: the wire ops of one journaled change (at most
+ * RFS_STREAM_MAX_WOPS, in order); *durable when the last must be durable
+ * on SECOND before the change returns. 0, or a positive errno (logged). */
+#define RFS_STREAM_MAX_WOPS 3
+int rfs_stream_translate(const struct rfs_op *op, uint8_t dir, struct wire_op *w, int *n,
+                         bool *durable);
+
+#endif
