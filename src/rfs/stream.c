@@ -384,6 +384,8 @@ int rfs_stream_start(const struct rfs_stream_cfg *cfg, struct rfs_conn *conn)
 	memset(&S.st, 0, sizeof(S.st));
 	S.st.mode = cfg->mode;
 	S.st.state = RFS_LINK_CONNECTED;
+	S.sent_seq = 0;
+	S.stopping = false;
 	S.progress_ms = mono_ms();
 	S.started = true;
 	ship(&root, 1, false, false);
