@@ -254,6 +254,21 @@ static int kill_suid(fuse_req_t req, struct rfs_file *f, struct fuse_file_info *
 	return rfs_journal_op(&op);
 }
 
+/* A write that failed may still have moved the file's mtime (a misaligned
+ * O_DIRECT write does, on ext4): ship the time the file now has, so the
+ * copies keep equal times. The write's own error is what the caller sees. */
+static void journal_failed_write(struct rfs_inode *inode, int fd)
+{
+	struct rfs_op op = { .type = RFS_OP_SETATTR, .ino = rfs_inode_id(inode),
+			     .attr_mask = RFS_ATTR_MTIME };
+	struct stat st;
+
+	if (fstat(fd, &st) == 0) {
+		op.attr = &st;
+		rfs_journal_op(&op);
+	}
+}
+
 /* Write data arrives in memory (splice from the kernel is not asked for:
  * the journal needs the bytes). Written at the given offset, then
  * journaled with the bytes actually written and the write's flags (the
@@ -316,6 +331,8 @@ static void rfs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in
 		op.data = data;
 		op.len = done;
 		err = rfs_journal_op(&op);
+	} else {
+		journal_failed_write(rfs_req_inode(req, ino), f->fd);
 	}
 	/* A short write is reported as such; the next write meets the error. */
 	if (done && !err)

@@ -1,0 +1,427 @@
+#!/usr/bin/env python3
+"""Driver for the vigil-rfs replication tests (tests/system/test_rfs_repl.py).
+
+Run INSIDE a private mount, pid and network namespace (`unshare --mount
+--propagation private --pid --fork --kill-child --mount-proc --net`) as its
+pid 1, so every mount, process and socket it makes dies with it. It brings
+up the namespace's own loopback; PRIM and SECOND talk over 127.0.0.1 there.
+Commands (JSON on stdout):
+
+  repl --rfs BIN --base DIR [--case NAME]... [--cache MODE] [--mode MODE] [--verbose]
+      SECOND applies to DIR/second, PRIM is mounted over DIR/prim; each case
+      of fsx.py runs in DIR/prim/NAME; after a barrier (the SECOND has
+      applied everything PRIM assigned a seq to) both trees are snapshotted
+      with mtimes. At the end PRIM is unmounted and its backing directory
+      snapshotted again, then the SECOND is stopped and snapshotted.
+  sigstop --rfs BIN --base DIR --mode sync|async
+      write() and fsync() through the mount while the SECOND is SIGSTOPped.
+  lost --rfs BIN --base DIR
+      SIGKILL the SECOND: PRIM keeps serving and says it is alone.
+
+Only the standard library and fsx.py are used.
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+import fsx
+from fsx import CASES, Obs, mounted, snapshot, wait_until
+
+STOPPED_WINDOW = 1.5    # seconds a sync write/fsync must stay blocked while SECOND is stopped
+BARRIER_TIMEOUT = 30
+
+
+class Rfs:
+    """One vigil-rfs process (prim or second) in the foreground, its output
+    in a file and its --status JSON."""
+
+    def __init__(self, argv, logpath, status):
+        self.argv = argv
+        self.logpath = logpath
+        self.status_path = status
+        self.log = open(logpath, "wb")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def status(self):
+        try:
+            with open(self.status_path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def output(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.logpath, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait(self, timeout=30):
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{self.argv[1]} still running {timeout}s after being stopped:\n"
+                               f"{self.output()[-3000:]}")
+        self.log.close()
+        return rc
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait()
+        if not self.log.closed:
+            self.log.close()
+
+
+class Pair:
+    """A SECOND applying to BASE/second and a PRIM mounted over BASE/prim."""
+
+    def __init__(self, rfs, base, mode="sync", cache="direct", cluster=None, verbose=False):
+        os.umask(0o022)
+        os.chmod(base, 0o755)       # the as_user cases walk into it
+        self.base = base
+        self.pdir = os.path.join(base, "prim")
+        self.sdir = os.path.join(base, "second")
+        for d in (self.pdir, self.sdir):
+            os.makedirs(d, exist_ok=True)
+            os.chmod(d, 0o755)
+        self.secret = os.path.join(base, "secret")
+        fd = os.open(self.secret, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        os.write(fd, os.urandom(16).hex().encode())
+        os.close(fd)
+        # PRIM's backing directory as the daemon sees it, under the mount.
+        self.backing_fd = os.open(self.pdir, os.O_PATH | os.O_DIRECTORY)
+        port = free_port()
+        common = ["--secret", self.secret, "--foreground"]
+        if cluster:
+            common += ["--cluster", cluster]
+        if verbose:
+            common.append("--verbose")
+        self.second = Rfs([rfs, "second", self.sdir, "--listen", f"127.0.0.1:{port}",
+                           "--status", os.path.join(base, "second.status"), *common],
+                          os.path.join(base, "second.log"), os.path.join(base, "second.status"))
+        self.prim = None
+        try:
+            self._wait(self.second, lambda s: s.get("link") == "listening", 10,
+                       "the SECOND to listen")
+            self.prim = Rfs([rfs, "prim", self.pdir, "--peer", f"127.0.0.1:{port}",
+                             "--status", os.path.join(base, "prim.status"), "--mode", mode,
+                             "--cache", cache, *common],
+                            os.path.join(base, "prim.log"), os.path.join(base, "prim.status"))
+            wait_until(lambda: mounted(self.pdir) or self.prim.proc.poll() is not None, 20,
+                       f"vigil-rfs prim to mount {self.pdir}")
+            if not mounted(self.pdir):
+                raise RuntimeError(f"vigil-rfs prim exited {self.prim.proc.returncode} "
+                                   f"without mounting")
+            self._wait(self.prim, lambda s: s.get("link") == "connected", 10,
+                       "PRIM's link to be connected")
+        except BaseException:
+            self.kill()
+            raise
+
+    def _wait(self, d, pred, timeout, what):
+        try:
+            wait_until(lambda: d.proc.poll() is not None or pred(d.status() or {}),
+                       timeout, what)
+        except RuntimeError:
+            raise RuntimeError(f"timed out after {timeout}s waiting for {what}; status "
+                               f"{d.status()}") from None
+        if d.proc.poll() is not None:
+            raise RuntimeError(f"{d.argv[1]} exited {d.proc.returncode} while waiting "
+                               f"for {what}")
+
+    def barrier(self, timeout=BARRIER_TIMEOUT):
+        """Waits until the SECOND has applied every op PRIM assigned a seq
+        to before this call. The status files lag by up to ~50 ms: the
+        target seq is read after that much has passed."""
+        time.sleep(0.15)
+        t0 = time.monotonic()
+        target = (self.prim.status() or {}).get("seq")
+        last = {}
+
+        def reached():
+            p, s = self.prim.status() or {}, self.second.status() or {}
+            last.update(prim=p, second=s)
+            return (isinstance(target, int) and p.get("link") == "connected"
+                    and isinstance(p.get("applied"), int) and p["applied"] >= target
+                    and isinstance(s.get("applied"), int) and s["applied"] >= target)
+
+        def hopeless():     # no reconnection in stage 2: do not wait for nothing
+            return (self.prim.proc.poll() is not None or self.second.proc.poll() is not None
+                    or last["prim"].get("link") == "lost")
+        try:
+            wait_until(lambda: reached() or hopeless(), timeout, "the barrier")
+        except RuntimeError:
+            pass
+        ok = reached()
+        return {"ok": ok, "seq": target, "ms": round((time.monotonic() - t0) * 1000),
+                "prim_exited": self.prim.proc.poll(), "second_exited": self.second.proc.poll(),
+                **last}
+
+    def snapshots(self):
+        """The PRIM mount and the SECOND's copy, mtimes included, after
+        dropping the page cache of both copies (see settle)."""
+        settle(f"/proc/self/fd/{self.backing_fd}")
+        settle(self.sdir)
+        return tree(self.pdir), tree(self.sdir)
+
+    def unmount_prim(self, timeout=60):
+        cp = subprocess.run(["fusermount3", "-u", self.pdir], capture_output=True, text=True)
+        if cp.returncode != 0:
+            raise RuntimeError(f"fusermount3 -u {self.pdir}: {cp.stderr.strip()}")
+        return self.prim.wait(timeout)
+
+    def stop_second(self, timeout=30):
+        self.second.signal(signal.SIGTERM)
+        return self.second.wait(timeout)
+
+    def outputs(self):
+        return {"prim": self.prim.output() if self.prim else "",
+                "second": self.second.output()}
+
+    def kill(self):
+        if self.prim:
+            self.prim.kill()
+            if mounted(self.pdir):
+                subprocess.run(["fusermount3", "-uz", self.pdir], capture_output=True)
+        self.second.kill()
+
+
+def settle(root):
+    """fdatasync and drop the page cache of every regular file under root.
+    On ext4, SEEK_DATA reports an unwritten (fallocated, never written)
+    extent as data wherever its pages are cached, and a read caches them: a
+    file read on PRIM only (by the case or through the mount) would show a
+    data extent that the SECOND's never-read copy shows as a hole. Local
+    page-cache state is not replicated; dropping it on both sides makes the
+    SEEK_DATA map compare what is on disk."""
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                continue
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NOATIME)
+            try:
+                os.fdatasync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def tree(root):
+    """fsx.snapshot with mtimes, plus st_blocks of regular files: with the
+    page cache dropped, SEEK_DATA shows an unwritten extent as a hole, and
+    only the block count still tells a fallocated range from a hole."""
+    recs = snapshot(root, times=True)
+    for r in recs:
+        if r["type"] == "reg":
+            r["blocks"] = os.lstat(os.path.join(root, r["path"])).st_blocks
+    return recs
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lo_up():
+    cp = subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True, text=True)
+    if cp.returncode != 0:
+        raise RuntimeError(f"ip link set lo up: {cp.stderr.strip()}")
+
+
+def finish(pair, res):
+    """Unmounts PRIM, stops the SECOND, and records both exits, outputs and
+    the final trees (PRIM's backing dir after unmount, SECOND's copy after
+    it stopped)."""
+    res["barrier_end"] = pair.barrier()
+    res["prim_rc"] = pair.unmount_prim()
+    res["still_mounted"] = mounted(pair.pdir)
+    res["second_rc"] = pair.stop_second()
+    settle(pair.pdir)
+    settle(pair.sdir)
+    res["tree_backing"] = tree(pair.pdir)
+    res["tree_second"] = tree(pair.sdir)
+
+
+def cmd_repl(a):
+    pair = Pair(a.rfs, a.base, mode=a.mode, cache=a.cache, verbose=a.verbose)
+    res = {"mode": a.mode, "cache": a.cache, "cases": {}}
+    try:
+        for name in a.case or list(CASES):
+            ob = Obs(os.path.join(pair.pdir, name))
+            os.mkdir(ob.root)
+            CASES[name](ob)
+            b = pair.barrier()
+            tree_prim, tree_second = pair.snapshots()
+            res["cases"][name] = {"log": ob.log, "barrier": b,
+                                  "prim": tree_prim, "second": tree_second}
+        finish(pair, res)
+    finally:
+        pair.kill()
+        res["output"] = pair.outputs()
+    return res
+
+
+class Timed(threading.Thread):
+    """Runs fn in a daemon thread and notes when it returned."""
+
+    def __init__(self, fn):
+        super().__init__(daemon=True)
+        self.fn = fn
+        self.t0 = time.monotonic()
+        self.t_end = None
+        self.result = None
+
+    def run(self):
+        try:
+            self.result = ["OK", fsx.norm(self.fn())]
+        except OSError as e:
+            self.result = ["ERR", os.strerror(e.errno)]
+        self.t_end = time.monotonic()
+
+
+def while_stopped(pair, fn):
+    """fn() in a thread while the SECOND is stopped for STOPPED_WINDOW s,
+    then SIGCONT: when it returned, relative to the stop and the cont."""
+    pair.second.signal(signal.SIGSTOP)
+    try:
+        th = Timed(fn)
+        th.start()
+        th.join(STOPPED_WINDOW)
+        r = {"returned_while_stopped": not th.is_alive(),
+             "prim_status_while_stopped": pair.prim.status()}
+    finally:
+        t_cont = time.monotonic()
+        pair.second.signal(signal.SIGCONT)
+    th.join(15)
+    r["result"] = th.result
+    if th.t_end is None:
+        r["returned"] = False
+    else:
+        r["returned"] = True
+        r["ms"] = round((th.t_end - th.t0) * 1000)
+        r["ms_after_cont"] = max(0, round((th.t_end - t_cont) * 1000))
+    return r
+
+
+def cmd_sigstop(a):
+    pair = Pair(a.rfs, a.base, mode=a.mode)
+    res = {"mode": a.mode}
+    try:
+        path = os.path.join(pair.pdir, "f")
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            os.write(fd, b"before the stop\n")
+            res["barrier_before"] = pair.barrier()
+            res["write"] = while_stopped(pair, lambda: os.pwrite(fd, fsx.pattern(4096, 5), 0))
+            res["barrier_after_write"] = pair.barrier()
+            os.pwrite(fd, b"to be fsynced\n", 8192)
+            res["fsync"] = while_stopped(pair, lambda: os.fsync(fd))
+        finally:
+            os.close(fd)
+        res["barrier_after_fsync"] = pair.barrier()
+        res["tree_prim"], res["tree_second_live"] = pair.snapshots()
+        finish(pair, res)
+    finally:
+        pair.kill()
+        res["output"] = pair.outputs()
+    return res
+
+
+def cmd_lost(a):
+    pair = Pair(a.rfs, a.base, mode="sync")
+    res = {}
+    try:
+        with open(os.path.join(pair.pdir, "before"), "wb") as f:
+            f.write(b"replicated before the kill\n")
+            os.fsync(f.fileno())
+        res["barrier_before"] = pair.barrier()
+        pair.second.proc.kill()
+        res["second_rc"] = pair.second.wait(10)
+        t_kill = time.monotonic()
+
+        def write(name):
+            def w():
+                with open(os.path.join(pair.pdir, name), "wb") as f:
+                    n = f.write(fsx.pattern(4096, 9))
+                    f.flush()
+                    os.fsync(f.fileno())
+                return n
+            th = Timed(w)
+            th.start()
+            th.join(15)
+            return {"result": th.result,
+                    "ms": None if th.t_end is None else round((th.t_end - th.t0) * 1000)}
+        res["write right after the kill"] = write("after1")
+        links = []
+
+        def seen_lost():
+            link = (pair.prim.status() or {}).get("link")
+            if not links or links[-1] != link:
+                links.append(link)
+            return link == "lost"
+        try:
+            wait_until(seen_lost, 10, "PRIM's link to be lost")
+        except RuntimeError:
+            pass
+        res["links after the kill"] = links
+        res["ms to lost"] = round((time.monotonic() - t_kill) * 1000)
+        res["prim status"] = pair.prim.status()
+        res["write once lost"] = write("after2")
+        res["prim alive"] = pair.prim.proc.poll() is None
+        res["listing"] = sorted(os.listdir(pair.pdir))
+        res["prim_rc"] = pair.unmount_prim()
+        res["still_mounted"] = mounted(pair.pdir)
+        res["tree_backing"] = snapshot(pair.pdir, times=False)
+        res["tree_second"] = snapshot(pair.sdir, times=False)
+    finally:
+        pair.kill()
+        res["output"] = pair.outputs()
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("command", choices=["repl", "sigstop", "lost"])
+    ap.add_argument("--rfs", required=True)
+    ap.add_argument("--base", required=True)
+    ap.add_argument("--case", action="append", choices=list(CASES))
+    ap.add_argument("--cache", choices=["direct", "page"], default="direct")
+    ap.add_argument("--mode", choices=["sync", "async"], default="sync")
+    ap.add_argument("--verbose", action="store_true", help="both vigil-rfs log every change")
+    a = ap.parse_args()
+    if os.getpid() != 1:
+        sys.exit("repl.py: run me as pid 1 of a private pid+mount+net namespace (unshare "
+                 "--mount --propagation private --pid --fork --kill-child --mount-proc --net)")
+    try:
+        lo_up()
+        res = {"repl": cmd_repl, "sigstop": cmd_sigstop, "lost": cmd_lost}[a.command](a)
+    except Exception:
+        traceback.print_exc()
+        for name in ("prim.log", "second.log"):
+            try:
+                with open(os.path.join(a.base, name), errors="replace") as f:
+                    sys.stderr.write(f"---- {name} (tail)\n{f.read()[-3000:]}\n")
+            except OSError:
+                pass
+        sys.exit(1)
+    json.dump(res, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""vigil-rfs replication, standalone on loopback (issue 4, stage 2): a PRIM
+mounted over its directory ships every change to a SECOND that applies it
+to its own copy.
+
+Each test runs tests/rfs/repl.py as pid 1 of a private mount+pid+net
+namespace (`unshare --mount --propagation private --pid --fork --kill-child
+--mount-proc --net`): whatever happens, the namespace dies with that process,
+taking the FUSE mount, both vigil-rfs and their sockets with it.
+
+- Every fsx.py case runs on the PRIM mount; after a barrier (the SECOND has
+  applied every op PRIM assigned a seq to) the SECOND's copy must equal the
+  mounted tree: fsx.snapshot with mtimes, plus st_blocks of regular files,
+  compared with both copies' page cache dropped (repl.py settle: on ext4 a
+  cached unwritten extent reads as data to SEEK_DATA). After unmount, PRIM's
+  backing directory must equal the SECOND's copy too.
+- sync: a write() does not return while the SECOND is SIGSTOPped, nor does
+  fsync(); async: both return at once.
+- SIGKILL of the SECOND: PRIM keeps serving, its link is "lost" and it says
+  the SECOND is not up to date.
+
+Needs root and a built vigil-rfs (VIGIL_BUILD, default <repo>/build).
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import lab as labmod
+
+REPO = Path(__file__).resolve().parents[2]
+REPL = REPO / "tests" / "rfs" / "repl.py"
+RFS = labmod.BUILD / "src" / "vigil-rfs"
+PYTHON = labmod.PYTHON
+
+sys.path.insert(0, str(REPL.parent))
+import fsx  # noqa: E402
+
+SANITIZER = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:")
+STOPPED_WINDOW_MS = 1500
+PROMPT_MS = 500         # "returns at once": well under the stopped window
+
+
+def _require():
+    if os.geteuid() != 0:
+        pytest.fail("the vigil-rfs tests need root (FUSE mounts in a mount namespace)",
+                    pytrace=False)
+    if not os.access(RFS, os.X_OK):
+        pytest.fail(f"not built: {RFS} (ninja -C BUILD src/vigil-rfs, or point VIGIL_BUILD "
+                    f"at a build dir)", pytrace=False)
+    for need in ("/dev/fuse", shutil.which("fusermount3"), shutil.which("unshare"),
+                 shutil.which("ip")):
+        if not need or not os.path.exists(need):
+            pytest.fail(f"missing {need or 'fusermount3/unshare/ip'} (scripts/install-deps)",
+                        pytrace=False)
+
+
+def _host_mounts_under(path):
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f
+                if line.split()[4] == path or line.split()[4].startswith(path + "/")]
+
+
+@pytest.fixture
+def base():
+    _require()
+    d = tempfile.mkdtemp(prefix="vigil-rfs-repl-", dir="/tmp")
+    try:
+        yield d
+    finally:
+        left = _host_mounts_under(d)
+        for m in left:
+            subprocess.run(["umount", "-l", m], capture_output=True)
+        shutil.rmtree(d, ignore_errors=True)
+        assert not left, f"mounts left on the host: {left}"
+
+
+def in_namespace(base, command, *extra, timeout=120):
+    cmd = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
+           "--kill-child", "--mount-proc", "--net", PYTHON, str(REPL), command,
+           "--rfs", str(RFS), "--base", base, *extra]
+    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert cp.returncode == 0, f"repl.py {command} failed ({cp.returncode}):\n{cp.stderr[-6000:]}"
+    return json.loads(cp.stdout)
+
+
+def tree_difference(a, b, what=("prim", "second")):
+    """'' when equal; else the first differing path with each differing
+    field, and how many paths differ in all."""
+    pa = {r["path"]: r for r in a}
+    pb = {r["path"]: r for r in b}
+    order = [r["path"] for r in a] + [r["path"] for r in b if r["path"] not in pa]
+    lines = []
+    for p in order:
+        if p not in pb:
+            lines.append(f"{p}: only on {what[0]} ({pa[p]['type']})")
+        elif p not in pa:
+            lines.append(f"{p}: only on {what[1]} ({pb[p]['type']})")
+        elif pa[p] != pb[p]:
+            ra, rb = pa[p], pb[p]
+            lines.append("; ".join(f"{p}: {k}: {what[0]} {ra.get(k)!r} != {what[1]} "
+                                   f"{rb.get(k)!r}"
+                                   for k in sorted(set(ra) | set(rb)) if ra.get(k) != rb.get(k)))
+    if not lines:
+        return ""
+    more = f"\n(+{len(lines) - 8} more paths differ)" if len(lines) > 8 else ""
+    return "\n".join(lines[:8]) + more
+
+
+def check_barrier(b, where):
+    assert b["ok"], (f"{where}: the SECOND did not apply up to PRIM's seq {b['seq']} within "
+                     f"the barrier: prim status {b.get('prim')}, second status {b.get('second')}")
+
+
+def check_outputs(res):
+    for side in ("prim", "second"):
+        out = res["output"][side]
+        assert not SANITIZER.search(out), f"{side}:\n{out[-6000:]}"
+
+
+def check_end(res):
+    """PRIM unmounted cleanly, SECOND stopped cleanly, and the backing dir
+    after unmount equals the SECOND's copy."""
+    check_barrier(res["barrier_end"], "end")
+    out = res["output"]
+    assert res["prim_rc"] == 0, f"vigil-rfs prim exited {res['prim_rc']}:\n{out['prim'][-3000:]}"
+    assert not res["still_mounted"], "still mounted after fusermount3 -u"
+    assert res["second_rc"] == 0, \
+        f"vigil-rfs second exited {res['second_rc']}:\n{out['second'][-3000:]}"
+    diff = tree_difference(res["tree_backing"], res["tree_second"],
+                           ("prim backing after unmount", "second"))
+    if diff:
+        pytest.fail(f"after unmount:\n{diff}")
+    check_outputs(res)
+
+
+def check_repl(res, names):
+    assert list(res["cases"]) == names
+    failed = []
+    for name, c in res["cases"].items():
+        assert any(step[1] == "OK" for step in c["log"]), f"case {name} did nothing: {c['log']}"
+        check_barrier(c["barrier"], f"case {name}")
+        # The trees hold every case so far: judge this case's own dir (and
+        # the root, whose mtime it moved), so each failing case shows.
+        def mine(tree):
+            return [r for r in tree if r["path"] in (".", name)
+                    or r["path"].startswith(name + "/")]
+        diff = tree_difference(mine(c["prim"]), mine(c["second"]), ("prim mount", "second"))
+        if diff:
+            failed.append(f"case {name}: the SECOND's copy differs from the PRIM mount:\n{diff}")
+    if failed:
+        pytest.fail("\n".join(failed))
+    check_end(res)
+
+
+CASES_DIRECT = [n for n in fsx.CASES if n != "mmap"]   # shared mmap is ENODEV with direct I/O
+
+
+@pytest.mark.parametrize("case", CASES_DIRECT)
+def test_second_copy_equals_prim(base, case):
+    check_repl(in_namespace(base, "repl", "--case", case), [case])
+
+
+def test_second_copy_equals_prim_mmap_page_cache(base):
+    res = in_namespace(base, "repl", "--cache", "page", "--case", "mmap")
+    log = res["cases"]["mmap"]["log"]
+    assert log[1][:2] == ["shared mmap write", "OK"], log
+    check_repl(res, ["mmap"])
+
+
+def test_second_copy_equals_prim_all_cases_async(base):
+    """Every case on one PRIM in async mode: batched ops, the async queue,
+    the fid table across all of them."""
+    args = [x for n in CASES_DIRECT for x in ("--case", n)]
+    check_repl(in_namespace(base, "repl", "--mode", "async", *args, timeout=300),
+               CASES_DIRECT)
+
+
+def check_prompt(r, what):
+    assert r["returned_while_stopped"], f"{what} blocked while the SECOND was stopped: {r}"
+    assert r["ms"] < PROMPT_MS, f"{what} took {r['ms']} ms: {r}"
+    assert r["result"][0] == "OK", r
+
+
+def check_blocked(r, what):
+    assert not r["returned_while_stopped"], \
+        f"{what} returned within {STOPPED_WINDOW_MS} ms although the SECOND was stopped: {r}"
+    assert r["returned"], f"{what} did not return within 15 s of SIGCONT: {r}"
+    assert r["ms"] >= STOPPED_WINDOW_MS, r
+    assert r["result"][0] == "OK", r
+
+
+def check_sigstop(res):
+    for b in ("barrier_before", "barrier_after_write", "barrier_after_fsync"):
+        check_barrier(res[b], b)
+    diff = tree_difference(res["tree_prim"], res["tree_second_live"], ("prim mount", "second"))
+    if diff:
+        pytest.fail(f"the SECOND's copy differs from the PRIM mount:\n{diff}")
+    check_end(res)
+
+
+def test_sync_write_and_fsync_wait_for_stopped_second(base):
+    res = in_namespace(base, "sigstop", "--mode", "sync")
+    check_blocked(res["write"], "write() of 4 KiB")
+    assert res["write"]["result"] == ["OK", 4096], res["write"]
+    check_blocked(res["fsync"], "fsync()")
+    check_sigstop(res)
+
+
+def test_async_write_and_fsync_do_not_wait_for_stopped_second(base):
+    res = in_namespace(base, "sigstop", "--mode", "async")
+    check_prompt(res["write"], "write() of 4 KiB")
+    assert res["write"]["result"] == ["OK", 4096], res["write"]
+    check_prompt(res["fsync"], "fsync()")  # async: fsync is local (docs/design/rfs.md §4.4)
+    check_sigstop(res)
+
+
+def test_prim_keeps_serving_when_second_is_killed(base):
+    res = in_namespace(base, "lost")
+    check_barrier(res["barrier_before"], "before the kill")
+    assert res["second_rc"] == -9
+    for w in ("write right after the kill", "write once lost"):
+        r = res[w]
+        assert r["result"] == ["OK", 4096], f"{w}: {r}"
+        assert r["ms"] < 5000, f"{w}: took {r['ms']} ms"
+    assert "lost" in res["links after the kill"], \
+        f"PRIM's link went {res['links after the kill']}, never 'lost': {res['prim status']}"
+    assert res["prim alive"]
+    assert res["listing"] == ["after1", "after2", "before"]
+    assert res["prim_rc"] == 0, res["output"]["prim"][-3000:]
+    assert not res["still_mounted"]
+    out = res["output"]["prim"]
+    assert re.search(r"not up to date", out, re.I), \
+        f"PRIM's log does not say the SECOND is not up to date:\n{out[-3000:]}"
+    backing = {r["path"]: r for r in res["tree_backing"]}
+    second = {r["path"]: r for r in res["tree_second"]}
+    assert set(backing) == {".", "before", "after1", "after2"}
+    assert "before" in second and second["before"] == backing["before"], \
+        f"fsynced before the kill: prim {backing.get('before')}, second {second.get('before')}"
+    check_outputs(res)
