@@ -68,6 +68,12 @@ void rfs_itable_destroy(struct rfs_itable *t)
 	pthread_mutex_destroy(&t->lock);
 }
 
+void rfs_itable_set_dir(struct rfs_itable *t, uint8_t dir)
+{
+	t->dir = dir;
+	t->root.dir = dir;
+}
+
 struct rfs_inode *rfs_inode_of(struct rfs_itable *t, uint64_t nodeid)
 {
 	if (nodeid == FUSE_ROOT_ID)
@@ -151,8 +157,9 @@ int rfs_inode_lookup(struct rfs_itable *t, struct rfs_inode *parent, const char 
 	fresh->type = st->st_mode & S_IFMT;
 	fresh->nlookup = 1;
 	fresh->bound = true;
+	fresh->dir = t->dir;
 	if (!created)
-		rfs_journal_bind(fresh->ino, parent->ino, name);
+		rfs_journal_bind(t->dir, fresh->ino, parent->ino, name);
 	fresh->next = t->buckets[b];
 	t->buckets[b] = fresh;
 	t->count++;
@@ -201,7 +208,7 @@ void rfs_inode_forget(struct rfs_itable *t, struct rfs_inode *inode, uint64_t n)
 		*pp = inode->next;
 	t->count--;
 	if (inode->bound)
-		rfs_journal_unbind(inode->ino);
+		rfs_journal_unbind(inode->dir, inode->ino);
 	pthread_mutex_unlock(&t->lock);
 	close(inode->fd);
 	free(inode);
@@ -214,7 +221,7 @@ int rfs_inode_stat(const struct rfs_inode *inode, struct stat *st)
 
 struct rfs_id rfs_inode_id(const struct rfs_inode *inode)
 {
-	return (struct rfs_id){ .dev = inode->dev, .ino = inode->ino };
+	return (struct rfs_id){ .dev = inode->dev, .ino = inode->ino, .dir = inode->dir };
 }
 
 void rfs_inode_procpath(const struct rfs_inode *inode, char *buf, size_t len)

@@ -25,6 +25,7 @@ struct rfs_inode {
 	mode_t type;                    /* S_IFMT bits */
 	uint64_t nlookup;               /* table lock */
 	bool bound;                     /* the replica knows it (rfs_journal_bind) */
+	uint8_t dir;                    /* the table's */
 };
 
 struct rfs_itable {
@@ -33,11 +34,14 @@ struct rfs_itable {
 	size_t nbuckets;
 	size_t count;
 	struct rfs_inode root;          /* never counted, never freed */
+	uint8_t dir;                    /* index of the replicated dir served */
 };
 
 /* root_fd: O_PATH (or O_RDONLY) fd of the backing root directory; the table
  * owns it from then on. 0, or -1 (logged). */
 int rfs_itable_init(struct rfs_itable *t, int root_fd);
+/* The index of the replicated directory this table serves (default 0). */
+void rfs_itable_set_dir(struct rfs_itable *t, uint8_t dir);
 /* Closes every fd; the kernel must be gone (after unmount). */
 void rfs_itable_destroy(struct rfs_itable *t);
 

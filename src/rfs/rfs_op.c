@@ -60,14 +60,14 @@ int rfs_journal_op(const struct rfs_op *op)
 	return rfs_stream_op(op);
 }
 
-void rfs_journal_bind(uint64_t ino, uint64_t parent_ino, const char *name)
+void rfs_journal_bind(uint8_t dir, uint64_t ino, uint64_t parent_ino, const char *name)
 {
-	rfs_stream_bind(ino, parent_ino, name);
+	rfs_stream_bind(dir, ino, parent_ino, name);
 }
 
-void rfs_journal_unbind(uint64_t ino)
+void rfs_journal_unbind(uint8_t dir, uint64_t ino)
 {
-	rfs_stream_unbind(ino);
+	rfs_stream_unbind(dir, ino);
 }
 
 void rfs_stats_get(struct rfs_stats *out)

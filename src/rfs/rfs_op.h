@@ -25,6 +25,7 @@
 struct rfs_id {
 	uint64_t dev;
 	uint64_t ino;
+	uint8_t dir;                    /* which replicated directory (mount) */
 };
 
 enum rfs_op_type {
@@ -110,8 +111,8 @@ int rfs_journal_op(const struct rfs_op *op);
  * that moment, under the parent's lock), unbind when it leaves. A created
  * object is bound by its CREATE instead. Called under the table lock, so
  * the two keep the table's order. Never blocks for long. */
-void rfs_journal_bind(uint64_t ino, uint64_t parent_ino, const char *name);
-void rfs_journal_unbind(uint64_t ino);
+void rfs_journal_bind(uint8_t dir, uint64_t ino, uint64_t parent_ino, const char *name);
+void rfs_journal_unbind(uint8_t dir, uint64_t ino);
 
 /* Log every journaled op at debug level (vigil-rfs --verbose). */
 void rfs_journal_set_verbose(bool verbose);

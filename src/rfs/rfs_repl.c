@@ -307,7 +307,7 @@ static void on_stop(int sig)
 
 static int run_second(const struct ropts *o, int root_fd, const struct rfs_link_cfg *link)
 {
-	struct rfs_second_cfg cfg = { .root_fd = root_fd, .listen = o->addr, .link = *link,
+	struct rfs_second_cfg cfg = { .root_fd = { root_fd }, .ndirs = 1, .listen = o->addr, .link = *link,
 	                              .ckpt_ms = (uint32_t)o->ckpt_ms };
 	struct sigaction sa = { .sa_handler = on_stop };
 	int rc;
@@ -338,7 +338,8 @@ static int run_prim(const struct ropts *o, int root_fd, const char *real,
 		log_error("%s: %s", real, strerror(errno));
 		return EXIT_RUNTIME;
 	}
-	scfg.root_ino = st.st_ino;
+	scfg.root_ino[0] = st.st_ino;
+	scfg.ndirs = 1;
 	for (;;) {
 		if (rfs_conn_dial(link, o->addr, &conn) == 0)
 			break;

@@ -14,9 +14,11 @@
 #include <stdint.h>
 
 #include "rfs/link.h"
+#include "rfs/stream.h"
 
 struct rfs_second_cfg {
-	int root_fd;                    /* the copy's root directory */
+	int root_fd[RFS_MAX_DIRS];      /* each copy's root directory */
+	uint8_t ndirs;
 	const char *listen;             /* "ADDR:PORT" */
 	struct rfs_link_cfg link;
 	uint32_t ckpt_ms;

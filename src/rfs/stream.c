@@ -215,7 +215,7 @@ int rfs_stream_op(const struct rfs_op *op)
 
 	if (!S.started)
 		return 0;
-	err = rfs_stream_translate(op, S.cfg.dir, w, &n, &durable);
+	err = rfs_stream_translate(op, w, &n, &durable);
 	if (err) {
 		pthread_mutex_lock(&S.lock);
 		lose("a %s could not be shipped", rfs_op_type_str(op->type));
@@ -225,9 +225,9 @@ int rfs_stream_op(const struct rfs_op *op)
 	return n ? ship(w, n, durable, true) : 0;
 }
 
-void rfs_stream_bind(uint64_t ino, uint64_t parent_ino, const char *name)
+void rfs_stream_bind(uint8_t dir, uint64_t ino, uint64_t parent_ino, const char *name)
 {
-	struct wire_op w = { .code = WIRE_OP_BIND, .dir = S.cfg.dir, .fid = ino,
+	struct wire_op w = { .code = WIRE_OP_BIND, .dir = dir, .fid = ino,
 	                     .arg = parent_ino, .name = name,
 	                     .name_len = (uint16_t)strnlen(name, WIRE_NAME_MAX + 1) };
 
@@ -235,9 +235,9 @@ void rfs_stream_bind(uint64_t ino, uint64_t parent_ino, const char *name)
 		ship(&w, 1, false, false);
 }
 
-void rfs_stream_unbind(uint64_t ino)
+void rfs_stream_unbind(uint8_t dir, uint64_t ino)
 {
-	struct wire_op w = { .code = WIRE_OP_UNBIND, .dir = S.cfg.dir, .fid = ino };
+	struct wire_op w = { .code = WIRE_OP_UNBIND, .dir = dir, .fid = ino };
 
 	if (S.started)
 		ship(&w, 1, false, false);
@@ -377,8 +377,6 @@ static void *receiver_main(void *arg)
 
 int rfs_stream_start(const struct rfs_stream_cfg *cfg, struct rfs_conn *conn)
 {
-	struct wire_op root = { .code = WIRE_OP_BIND, .dir = cfg->dir, .fid = cfg->root_ino };
-
 	S.cfg = *cfg;
 	S.conn = *conn;
 	memset(&S.st, 0, sizeof(S.st));
@@ -388,7 +386,11 @@ int rfs_stream_start(const struct rfs_stream_cfg *cfg, struct rfs_conn *conn)
 	S.stopping = false;
 	S.progress_ms = mono_ms();
 	S.started = true;
-	ship(&root, 1, false, false);
+	for (uint8_t d = 0; d < cfg->ndirs; d++) {
+		struct wire_op root = { .code = WIRE_OP_BIND, .dir = d, .fid = cfg->root_ino[d] };
+
+		ship(&root, 1, false, false);
+	}
 	if (pthread_create(&S.sender, NULL, sender_main, NULL) != 0) {
 		log_error("cannot start the sender thread");
 		goto fail;

@@ -29,6 +29,8 @@
 #include "rfs/rfs_op.h"
 #include "rfs/wire.h"
 
+#define RFS_MAX_DIRS 16
+
 enum rfs_mode { RFS_MODE_SYNC, RFS_MODE_ASYNC, RFS_MODE_END };
 const char *rfs_mode_str(enum rfs_mode m);
 
@@ -39,8 +41,8 @@ struct rfs_stream_cfg {
 	enum rfs_mode mode;
 	size_t queue_max;               /* bytes of encoded ops waiting to be sent */
 	uint32_t ack_timeout_ms;
-	uint64_t root_ino;              /* the backing root's st_ino (BIND at start) */
-	uint8_t dir;                    /* index of the replicated dir */
+	uint64_t root_ino[RFS_MAX_DIRS]; /* each backing root's st_ino (BIND at start) */
+	uint8_t ndirs;
 };
 
 /* Takes over the connected conn, starts the threads and binds the root.
@@ -66,14 +68,14 @@ void rfs_stream_status(struct rfs_stream_status *out);
 /* For rfs_op.c: ship one journaled change, waiting as the mode says.
  * 0 or a positive errno for the application. No-ops without a stream. */
 int rfs_stream_op(const struct rfs_op *op);
-void rfs_stream_bind(uint64_t ino, uint64_t parent_ino, const char *name);
-void rfs_stream_unbind(uint64_t ino);
+void rfs_stream_bind(uint8_t dir, uint64_t ino, uint64_t parent_ino, const char *name);
+void rfs_stream_unbind(uint8_t dir, uint64_t ino);
 
 /* stream_op.c: the wire ops of one journaled change (at most
- * RFS_STREAM_MAX_WOPS, in order); *durable when the last must be durable
- * on SECOND before the change returns. 0, or a positive errno (logged). */
+ * RFS_STREAM_MAX_WOPS, in order), in the dir its ids name; *durable when
+ * the first must be durable on SECOND before the change returns. 0, or a
+ * positive errno (logged). */
 #define RFS_STREAM_MAX_WOPS 3
-int rfs_stream_translate(const struct rfs_op *op, uint8_t dir, struct wire_op *w, int *n,
-                         bool *durable);
+int rfs_stream_translate(const struct rfs_op *op, struct wire_op *w, int *n, bool *durable);
 
 #endif

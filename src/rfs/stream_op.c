@@ -42,11 +42,12 @@ static void times_after(const struct rfs_op *op, uint8_t dir, struct wire_op *w)
 	w->mtime_ns = mtime_of(op->fd);
 }
 
-int rfs_stream_translate(const struct rfs_op *op, uint8_t dir, struct wire_op *w, int *n,
-                         bool *durable)
+int rfs_stream_translate(const struct rfs_op *op, struct wire_op *w, int *n, bool *durable)
 {
 	const struct stat *a = op->attr;
 	struct wire_op *o = &w[0];
+	/* Entry removals and renames name only directories. */
+	uint8_t dir = op->ino.ino ? op->ino.dir : op->parent.dir;
 
 	memset(w, 0, sizeof(*w) * RFS_STREAM_MAX_WOPS);
 	*n = 1;

@@ -62,7 +62,7 @@ static void translate_size_change(void **state)
 
 	(void)state;
 	st.st_mtim.tv_sec = 1700000000;
-	assert_int_equal(rfs_stream_translate(&op, 0, w, &n, &durable), 0);
+	assert_int_equal(rfs_stream_translate(&op, w, &n, &durable), 0);
 	assert_int_equal(n, 2);
 	assert_false(durable);
 	assert_int_equal(w[0].code, WIRE_OP_TRUNCATE);
@@ -79,7 +79,7 @@ static void translate_dsync_write(void **state)
 {
 	char path[] = "/tmp/vigil-rfs-stream-XXXXXX";
 	int fd = mkstemp(path);
-	struct rfs_op op = { .type = RFS_OP_WRITE, .ino = { 1, 9 }, .offset = 8192, .data = "abc",
+	struct rfs_op op = { .type = RFS_OP_WRITE, .ino = { 1, 9, 2 }, .offset = 8192, .data = "abc",
 	                     .len = 3, .flags = O_WRONLY | O_DSYNC, .fd = fd };
 	struct wire_op w[RFS_STREAM_MAX_WOPS];
 	struct timespec ts[2] = { { .tv_sec = 1600000000, .tv_nsec = 5 }, { .tv_sec = 1600000000, .tv_nsec = 7 } };
@@ -89,7 +89,7 @@ static void translate_dsync_write(void **state)
 	(void)state;
 	assert_true(fd >= 0);
 	assert_int_equal(futimens(fd, ts), 0);
-	assert_int_equal(rfs_stream_translate(&op, 2, w, &n, &durable), 0);
+	assert_int_equal(rfs_stream_translate(&op, w, &n, &durable), 0);
 	assert_int_equal(n, 2);
 	assert_true(durable);
 	assert_int_equal(w[0].code, WIRE_OP_WRITE);
@@ -101,15 +101,34 @@ static void translate_dsync_write(void **state)
 	assert_int_equal(w[1].mtime_ns, 1600000000LL * 1000000000LL + 7);
 	/* O_SYNC asks for the full sync. */
 	op.flags = O_WRONLY | O_SYNC;
-	assert_int_equal(rfs_stream_translate(&op, 2, w, &n, &durable), 0);
+	assert_int_equal(rfs_stream_translate(&op, w, &n, &durable), 0);
 	assert_int_equal(w[0].flags, WIRE_OPF_SYNC);
 	/* A plain write waits for receipt only. */
 	op.flags = O_WRONLY;
-	assert_int_equal(rfs_stream_translate(&op, 2, w, &n, &durable), 0);
+	assert_int_equal(rfs_stream_translate(&op, w, &n, &durable), 0);
 	assert_false(durable);
 	assert_int_equal(w[0].flags, 0);
 	close(fd);
 	unlink(path);
+}
+
+/* Removals and renames name only directories: the dir comes from them. */
+static void translate_unlink_in_dir(void **state)
+{
+	struct rfs_op op = { .type = RFS_OP_RMDIR, .parent = { 1, 50, 3 }, .name = "x",
+	                     .parent_fd = -1 };
+	struct wire_op w[RFS_STREAM_MAX_WOPS];
+	bool durable;
+	int n;
+
+	(void)state;
+	assert_int_equal(rfs_stream_translate(&op, w, &n, &durable), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(w[0].code, WIRE_OP_UNLINK);
+	assert_int_equal(w[0].dir, 3);
+	assert_int_equal(w[0].fid, 50);
+	assert_int_equal(w[0].arg, WIRE_UNLINK_RMDIR);
+	assert_int_equal(w[0].name_len, 1);
 }
 
 static void translate_without_attr_fails(void **state)
@@ -120,7 +139,7 @@ static void translate_without_attr_fails(void **state)
 	int n;
 
 	(void)state;
-	assert_int_equal(rfs_stream_translate(&op, 0, w, &n, &durable), EIO);
+	assert_int_equal(rfs_stream_translate(&op, w, &n, &durable), EIO);
 }
 
 /* ---- end to end ---- */
@@ -147,8 +166,9 @@ static void start_second(struct second_thread *s)
 	snprintf(s->dir, sizeof(s->dir), "/tmp/vigil-rfs-second-XXXXXX");
 	assert_non_null(mkdtemp(s->dir));
 	snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%d", free_port());
-	s->cfg.root_fd = open(s->dir, O_PATH | O_DIRECTORY);
-	assert_true(s->cfg.root_fd >= 0);
+	s->cfg.root_fd[0] = open(s->dir, O_PATH | O_DIRECTORY);
+	assert_true(s->cfg.root_fd[0] >= 0);
+	s->cfg.ndirs = 1;
 	s->cfg.listen = s->addr;
 	s->cfg.link = link_cfg(WIRE_ROLE_SECOND);
 	s->cfg.ckpt_ms = 100;
@@ -161,7 +181,7 @@ static void stop_second(struct second_thread *s)
 
 	s->stop = 1;
 	pthread_join(s->t, NULL);
-	close(s->cfg.root_fd);
+	close(s->cfg.root_fd[0]);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", s->dir);
 	assert_int_equal(system(cmd), 0);
 }
@@ -196,7 +216,7 @@ static void end_to_end(void **state)
 	dial(s.addr, &c);
 	{
 		struct rfs_stream_cfg cfg = { .mode = RFS_MODE_SYNC, .queue_max = 4 << 20,
-		                              .ack_timeout_ms = 2000, .root_ino = root.st_ino };
+		                              .ack_timeout_ms = 2000, .root_ino = { root.st_ino }, .ndirs = 1 };
 
 		assert_int_equal(rfs_stream_start(&cfg, &c), 0);
 	}
@@ -295,7 +315,7 @@ static void silent_second_is_lost(void **state)
 	dial(addr, &c);
 	{
 		struct rfs_stream_cfg cfg = { .mode = RFS_MODE_SYNC, .queue_max = 4 << 20,
-		                              .ack_timeout_ms = 300, .root_ino = 2 };
+		                              .ack_timeout_ms = 300, .root_ino = { 2 }, .ndirs = 1 };
 
 		assert_int_equal(rfs_stream_start(&cfg, &c), 0);
 	}
@@ -323,6 +343,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(translate_size_change),
 		cmocka_unit_test(translate_dsync_write),
+		cmocka_unit_test(translate_unlink_in_dir),
 		cmocka_unit_test(translate_without_attr_fails),
 		cmocka_unit_test(end_to_end),
 		cmocka_unit_test(silent_second_is_lost),
