@@ -198,7 +198,7 @@ static const char *mirror_flags(int root_fd, bool root)
 }
 
 /* -o options of the mount. 0 or -1. */
-static int mount_args(struct fuse_args *args, const char *real, int root_fd, bool root)
+int rfs_mount_args(struct fuse_args *args, const char *real, int root_fd, bool root)
 {
 	char *o = NULL, fsname[PATH_MAX + 32];
 	int rc;
@@ -216,7 +216,7 @@ static int mount_args(struct fuse_args *args, const char *real, int root_fd, boo
 	return rc ? -1 : 0;
 }
 
-static void log_stats(const struct rfs_fs *fs)
+void rfs_log_stats(const struct rfs_fs *fs)
 {
 	struct rfs_stats st;
 	uint64_t total = 0;
@@ -237,7 +237,7 @@ int rfs_serve(struct rfs_fs *fs, const char *real, bool foreground, bool verbose
 	int rc = EXIT_RUNTIME, ret;
 
 	rfs_ops_build(&ops);
-	if (mount_args(&args, real, fs->itab.root.fd, fs->self_uid == 0) < 0) {
+	if (rfs_mount_args(&args, real, fs->itab.root.fd, fs->self_uid == 0) < 0) {
 		log_error("out of memory");
 		goto out_args;
 	}
@@ -323,7 +323,7 @@ int main(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	rc = rfs_serve(&fs, real, o.foreground, o.verbose);
-	log_stats(&fs);
+	rfs_log_stats(&fs);
 	rfs_itable_destroy(&fs.itab);
 	return rc;
 }

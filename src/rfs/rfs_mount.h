@@ -23,6 +23,15 @@ void rfs_fuse_to_log(enum fuse_log_level level, const char *fmt, va_list ap);
  * the background unless foreground. Exit code (0, EXIT_RUNTIME). */
 int rfs_serve(struct rfs_fs *fs, const char *real, bool foreground, bool verbose);
 
+/* The -o options of a mount of fs over real. 0 or -1. */
+int rfs_mount_args(struct fuse_args *args, const char *real, int root_fd, bool root);
+void rfs_log_stats(const struct rfs_fs *fs);
+/* rfs_serve.c: mounts every fs over its dir and serves them all, each on
+ * its own threads, in the foreground, until SIGTERM/SIGINT/SIGHUP or until
+ * one of them is unmounted from outside; then unmounts them all (a busy
+ * mount is detached). Exit code (0, EXIT_RUNTIME). */
+int rfs_serve_many(struct rfs_fs **fs, int n, bool verbose);
+
 /* rfs_repl.c: the prim and second commands. Exit code. */
 int rfs_repl_main(int argc, char **argv);
 

@@ -38,7 +38,9 @@
 
 struct ropts {
 	bool prim;
-	const char *dir, *addr, *secret_file, *cluster, *node, *status;
+	const char *dirs[RFS_MAX_DIRS];
+	int ndirs;
+	const char *addr, *secret_file, *cluster, *node, *status;
 	enum rfs_mode mode;
 	bool page_cache, verbose;
 	uint64_t ack_timeout_ms, connect_timeout_ms, queue_max, ckpt_ms;
@@ -49,11 +51,12 @@ static volatile sig_atomic_t stop_flag;
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: vigil-rfs prim DIR --peer ADDR:PORT --secret FILE [options]\n"
-	        "       vigil-rfs second DIR --listen ADDR:PORT --secret FILE [options]\n"
-	        "  prim: mounts DIR over itself and ships every change to the SECOND.\n"
-	        "  second: applies the changes it receives to DIR (not mounted).\n"
-	        "  Both DIRs must start identical. Both stay in the foreground.\n"
+	        "usage: vigil-rfs prim DIR... --peer ADDR:PORT --secret FILE [options]\n"
+	        "       vigil-rfs second DIR... --listen ADDR:PORT --secret FILE [options]\n"
+	        "  prim: mounts each DIR over itself and ships every change to the SECOND.\n"
+	        "  second: applies the changes it receives to its DIRs (not mounted), the\n"
+	        "  first PRIM DIR to the first SECOND DIR, and so on (at most 16).\n"
+	        "  The copies must start identical. Both stay in the foreground.\n"
 	        "  --secret FILE           the cluster secret (16 to 1024 bytes), same on both\n"
 	        "  --cluster NAME          cluster name, same on both (default vigil)\n"
 	        "  --node NAME             this node's name (default: the host name)\n"
@@ -144,12 +147,13 @@ static int parse(int argc, char **argv, struct ropts *o)
 		default: usage(stderr); return -1;
 		}
 	}
-	if (optind != argc - 1) {
+	if (optind >= argc || argc - optind > RFS_MAX_DIRS) {
 		fprintf(stderr, "vigil-rfs %s: %s\n", argv[1],
-		        optind >= argc ? "needs a DIR" : "one DIR only");
+		        optind >= argc ? "needs a DIR" : "at most 16 DIRs");
 		return -1;
 	}
-	o->dir = argv[optind];
+	for (o->ndirs = 0; optind < argc; optind++)
+		o->dirs[o->ndirs++] = argv[optind];
 	if (!o->addr) {
 		fprintf(stderr, "vigil-rfs %s: %s ADDR:PORT is required\n", argv[1],
 		        o->prim ? "--peer" : "--listen");
@@ -305,13 +309,15 @@ static void on_stop(int sig)
 	stop_flag = 1;
 }
 
-static int run_second(const struct ropts *o, int root_fd, const struct rfs_link_cfg *link)
+static int run_second(const struct ropts *o, const int *root_fd,
+                      const struct rfs_link_cfg *link)
 {
-	struct rfs_second_cfg cfg = { .root_fd = { root_fd }, .ndirs = 1, .listen = o->addr, .link = *link,
+	struct rfs_second_cfg cfg = { .ndirs = (uint8_t)o->ndirs, .listen = o->addr, .link = *link,
 	                              .ckpt_ms = (uint32_t)o->ckpt_ms };
 	struct sigaction sa = { .sa_handler = on_stop };
 	int rc;
 
+	memcpy(cfg.root_fd, root_fd, sizeof(int) * (size_t)o->ndirs);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
@@ -322,55 +328,101 @@ static int run_second(const struct ropts *o, int root_fd, const struct rfs_link_
 	return rc < 0 ? EXIT_RUNTIME : 0;
 }
 
-static int run_prim(const struct ropts *o, int root_fd, const char *real,
+static int run_prim(const struct ropts *o, const int *root_fd, char (*real)[PATH_MAX],
                     const struct rfs_link_cfg *link)
 {
 	struct rfs_stream_cfg scfg = { .mode = o->mode, .queue_max = o->queue_max,
-	                               .ack_timeout_ms = (uint32_t)o->ack_timeout_ms };
-	struct rfs_fs fs = { 0 };
+	                               .ack_timeout_ms = (uint32_t)o->ack_timeout_ms,
+	                               .ndirs = (uint8_t)o->ndirs };
+	struct rfs_fs fs[RFS_MAX_DIRS] = { 0 }, *fsp[RFS_MAX_DIRS];
 	struct rfs_conn conn;
 	uint64_t end = mono_ms() + o->connect_timeout_ms;
 	struct stat st;
-	int rc;
+	int rc = EXIT_RUNTIME, ntab = 0;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (fstat(root_fd, &st) < 0) {
-		log_error("%s: %s", real, strerror(errno));
-		return EXIT_RUNTIME;
+	for (int d = 0; d < o->ndirs; d++) {
+		if (fstat(root_fd[d], &st) < 0) {
+			log_error("%s: %s", real[d], strerror(errno));
+			return EXIT_RUNTIME;
+		}
+		scfg.root_ino[d] = st.st_ino;
 	}
-	scfg.root_ino[0] = st.st_ino;
-	scfg.ndirs = 1;
 	for (;;) {
 		if (rfs_conn_dial(link, o->addr, &conn) == 0)
 			break;
 		rfs_conn_close(&conn);
 		if (mono_ms() >= end) {
-			log_error("cannot reach the SECOND at %s within %" PRIu64 " ms; not mounting %s",
-			          o->addr, o->connect_timeout_ms, real);
+			log_error("cannot reach the SECOND at %s within %" PRIu64 " ms; not mounting %s%s",
+			          o->addr, o->connect_timeout_ms, real[0], o->ndirs > 1 ? " and the rest" : "");
 			return EXIT_RUNTIME;
 		}
 		usleep(200 * 1000);
 	}
-	fs.dir = real;
-	fs.verbose = o->verbose;
-	fs.direct_io = !o->page_cache;
-	fs.self_uid = geteuid();
-	fs.self_gid = getegid();
-	if (rfs_itable_init(&fs.itab, root_fd) < 0) {
-		rfs_conn_close(&conn);
-		return EXIT_RUNTIME;
+	for (; ntab < o->ndirs; ntab++) {
+		struct rfs_fs *f = &fs[ntab];
+
+		f->dir = real[ntab];
+		f->verbose = o->verbose;
+		f->direct_io = !o->page_cache;
+		f->self_uid = geteuid();
+		f->self_gid = getegid();
+		if (rfs_itable_init(&f->itab, root_fd[ntab]) < 0)
+			goto out;
+		rfs_itable_set_dir(&f->itab, (uint8_t)ntab);
+		fsp[ntab] = f;
 	}
-	if (rfs_stream_start(&scfg, &conn) < 0) {
-		rfs_itable_destroy(&fs.itab);
-		return EXIT_RUNTIME;
-	}
+	if (rfs_stream_start(&scfg, &conn) < 0)
+		goto out_tables;
 	status_start(o->status, true);
-	rc = rfs_serve(&fs, real, true, o->verbose);
+	rc = rfs_serve_many(fsp, o->ndirs, o->verbose);
 	if (!rfs_stream_stop((uint32_t)o->ack_timeout_ms * 2) && rc == 0)
-		log_warn("%s: SECOND did not get every change", real);
+		log_warn("SECOND did not get every change");
 	status_stop();
-	rfs_itable_destroy(&fs.itab);
+	if (o->ndirs == 1)
+		rfs_log_stats(&fs[0]);
+	else {
+		struct rfs_stats rs;
+		uint64_t total = 0;
+
+		rfs_stats_get(&rs);
+		for (size_t i = 0; i < RFS_OP_COUNT; i++)
+			total += rs.ops[i];
+		log_info("%d dirs: %" PRIu64 " changes journaled (%" PRIu64 " bytes written)", o->ndirs,
+		         total, rs.bytes_written);
+	}
+	goto out_tables;
+out:
+	rfs_conn_close(&conn);
+	for (int d = ntab; d < o->ndirs; d++)
+		close(root_fd[d]);
+out_tables:
+	for (int d = 0; d < ntab; d++)
+		rfs_itable_destroy(&fs[d].itab);
 	return rc;
+}
+
+/* Two DIRs that are one, or one inside the other, cannot both be served. */
+static int check_dirs(const struct ropts *o, char (*real)[PATH_MAX])
+{
+	for (int i = 0; i < o->ndirs; i++)
+		for (int j = 0; j < o->ndirs; j++) {
+			size_t li = strlen(real[i]);
+
+			if (i == j || strncmp(real[i], real[j], li) != 0)
+				continue;
+			if (real[j][li] == 0 && i < j) {
+				fprintf(stderr, "vigil-rfs: %s and %s are the same directory\n", o->dirs[i],
+				        o->dirs[j]);
+				return -1;
+			}
+			if (real[j][li] == '/' || (li == 1 && real[j][1])) {
+				fprintf(stderr, "vigil-rfs: %s is inside %s: replicated directories "
+				        "must not nest\n", o->dirs[j], o->dirs[i]);
+				return -1;
+			}
+		}
+	return 0;
 }
 
 int rfs_repl_main(int argc, char **argv)
@@ -379,8 +431,8 @@ int rfs_repl_main(int argc, char **argv)
 	                   .connect_timeout_ms = 10000, .queue_max = 64 << 20, .ckpt_ms = 1000 };
 	struct rfs_link_cfg link = { 0 };
 	uint8_t secret[CFG_SECRET_MAX];
-	char real[PATH_MAX], host[64];
-	int root_fd, rc;
+	char real[RFS_MAX_DIRS][PATH_MAX], host[64], list[32];
+	int root_fd[RFS_MAX_DIRS], rc, nopen = 0;
 
 	if (parse(argc, argv, &o) < 0)
 		return EXIT_USAGE;
@@ -398,21 +450,32 @@ int rfs_repl_main(int argc, char **argv)
 		return bad("--node", o.node, "must be 1 to 63 bytes") < 0 ? EXIT_USAGE : 0;
 	if (load_secret(o.secret_file, secret, &link.secret_len) < 0)
 		return EXIT_USAGE;
-	if (rfs_open_dir(o.dir, real, &root_fd) < 0)
-		return EXIT_USAGE;
+	for (; nopen < o.ndirs; nopen++)
+		if (rfs_open_dir(o.dirs[nopen], real[nopen], &root_fd[nopen]) < 0)
+			goto bad_dirs;
+	if (check_dirs(&o, real) < 0)
+		goto bad_dirs;
 	link.secret = secret;
 	link.cluster = o.cluster;
 	link.node = o.node;
 	link.role = o.prim ? WIRE_ROLE_PRIM : WIRE_ROLE_SECOND;
 	link.io_timeout_ms = (uint32_t)o.ack_timeout_ms;
-	/* One directory per process for now: both sides hash the same list. */
-	EVP_Digest("vigil-rfs dirs: 1", 17, link.dirs_hash, NULL, EVP_sha256(), NULL);
+	/* The paths may differ between the nodes (not under vigild): both
+	 * sides must agree on how many dirs the stream carries. */
+	snprintf(list, sizeof(list), "vigil-rfs dirs: %d", o.ndirs);
+	EVP_Digest(list, strlen(list), link.dirs_hash, NULL, EVP_sha256(), NULL);
 	rfs_raise_fd_limit();
 	umask(0);
 	rfs_journal_set_verbose(o.verbose);
 	rc = o.prim ? run_prim(&o, root_fd, real, &link) : run_second(&o, root_fd, &link);
 	if (!o.prim)
-		close(root_fd);
+		for (int d = 0; d < o.ndirs; d++)
+			close(root_fd[d]);
 	explicit_bzero(secret, sizeof(secret));
 	return rc;
+bad_dirs:
+	while (nopen--)
+		close(root_fd[nopen]);
+	explicit_bzero(secret, sizeof(secret));
+	return EXIT_USAGE;
 }

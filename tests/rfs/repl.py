@@ -89,41 +89,50 @@ class Rfs:
 class Pair:
     """A SECOND applying to BASE/second and a PRIM mounted over BASE/prim."""
 
-    def __init__(self, rfs, base, mode="sync", cache="direct", cluster=None, verbose=False):
+    def __init__(self, rfs, base, mode="sync", cache="direct", cluster=None, verbose=False,
+                 ndirs=1):
         os.umask(0o022)
         os.chmod(base, 0o755)       # the as_user cases walk into it
         self.base = base
         self.pdir = os.path.join(base, "prim")
         self.sdir = os.path.join(base, "second")
-        for d in (self.pdir, self.sdir):
+        # More dirs on one stream: BASE/prim1 -> BASE/second1, ...
+        self.pdirs = [self.pdir] + [os.path.join(base, f"prim{i}") for i in range(1, ndirs)]
+        self.sdirs = [self.sdir] + [os.path.join(base, f"second{i}") for i in range(1, ndirs)]
+        for d in self.pdirs + self.sdirs:
             os.makedirs(d, exist_ok=True)
             os.chmod(d, 0o755)
+        # The copies must start identical, the roots' times included.
+        for pd, sd in zip(self.pdirs, self.sdirs):
+            st = os.stat(pd)
+            os.utime(sd, ns=(st.st_atime_ns, st.st_mtime_ns))
         self.secret = os.path.join(base, "secret")
         fd = os.open(self.secret, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
         os.write(fd, os.urandom(16).hex().encode())
         os.close(fd)
         # PRIM's backing directory as the daemon sees it, under the mount.
-        self.backing_fd = os.open(self.pdir, os.O_PATH | os.O_DIRECTORY)
+        self.backing_fds = [os.open(d, os.O_PATH | os.O_DIRECTORY) for d in self.pdirs]
         port = free_port()
         common = ["--secret", self.secret, "--foreground"]
         if cluster:
             common += ["--cluster", cluster]
         if verbose:
             common.append("--verbose")
-        self.second = Rfs([rfs, "second", self.sdir, "--listen", f"127.0.0.1:{port}",
+        self.second = Rfs([rfs, "second", *self.sdirs, "--listen", f"127.0.0.1:{port}",
                            "--status", os.path.join(base, "second.status"), *common],
                           os.path.join(base, "second.log"), os.path.join(base, "second.status"))
         self.prim = None
         try:
             self._wait(self.second, lambda s: s.get("link") == "listening", 10,
                        "the SECOND to listen")
-            self.prim = Rfs([rfs, "prim", self.pdir, "--peer", f"127.0.0.1:{port}",
+            self.prim = Rfs([rfs, "prim", *self.pdirs, "--peer", f"127.0.0.1:{port}",
                              "--status", os.path.join(base, "prim.status"), "--mode", mode,
                              "--cache", cache, *common],
                             os.path.join(base, "prim.log"), os.path.join(base, "prim.status"))
-            wait_until(lambda: mounted(self.pdir) or self.prim.proc.poll() is not None, 20,
-                       f"vigil-rfs prim to mount {self.pdir}")
-            if not mounted(self.pdir):
+            wait_until(lambda: all(mounted(d) for d in self.pdirs) or
+                       self.prim.proc.poll() is not None, 20,
+                       f"vigil-rfs prim to mount {self.pdirs}")
+            if not all(mounted(d) for d in self.pdirs):
                 raise RuntimeError(f"vigil-rfs prim exited {self.prim.proc.returncode} "
                                    f"without mounting")
             self._wait(self.prim, lambda s: s.get("link") == "connected", 10,
@@ -171,12 +180,12 @@ class Pair:
                 "prim_exited": self.prim.proc.poll(), "second_exited": self.second.proc.poll(),
                 **last}
 
-    def snapshots(self):
-        """The PRIM mount and the SECOND's copy, mtimes included, after
-        dropping the page cache of both copies (see settle)."""
-        settle(f"/proc/self/fd/{self.backing_fd}")
-        settle(self.sdir)
-        return tree(self.pdir), tree(self.sdir)
+    def snapshots(self, i=0):
+        """The PRIM mount and the SECOND's copy of dir i, mtimes included,
+        after dropping the page cache of both copies (see settle)."""
+        settle(f"/proc/self/fd/{self.backing_fds[i]}")
+        settle(self.sdirs[i])
+        return tree(self.pdirs[i]), tree(self.sdirs[i])
 
     def unmount_prim(self, timeout=60):
         cp = subprocess.run(["fusermount3", "-u", self.pdir], capture_output=True, text=True)
@@ -195,8 +204,9 @@ class Pair:
     def kill(self):
         if self.prim:
             self.prim.kill()
-            if mounted(self.pdir):
-                subprocess.run(["fusermount3", "-uz", self.pdir], capture_output=True)
+            for d in self.pdirs:
+                if mounted(d):
+                    subprocess.run(["fusermount3", "-uz", d], capture_output=True)
         self.second.kill()
 
 
@@ -271,6 +281,29 @@ def cmd_repl(a):
             res["cases"][name] = {"log": ob.log, "barrier": b,
                                   "prim": tree_prim, "second": tree_second}
         finish(pair, res)
+    finally:
+        pair.kill()
+        res["output"] = pair.outputs()
+    return res
+
+
+def cmd_multi(a):
+    """Three dirs on one stream: each case runs in the dir its index picks,
+    and every dir's copy is compared after each."""
+    pair = Pair(a.rfs, a.base, mode=a.mode, cache=a.cache, verbose=a.verbose, ndirs=3)
+    res = {"cases": {}}
+    try:
+        for k, name in enumerate(a.case or ["tree", "rename", "link", "xattr", "truncate"]):
+            d = pair.pdirs[k % 3]
+            ob = Obs(os.path.join(d, name))
+            os.mkdir(ob.root)
+            CASES[name](ob)
+            b = pair.barrier()
+            res["cases"][name] = {"dir": k % 3, "barrier": b,
+                                  "trees": [pair.snapshots(i) for i in range(3)]}
+        res["umount_rc"] = pair.unmount_prim()
+        res["still_mounted"] = [mounted(d) for d in pair.pdirs]
+        res["second_rc"] = pair.stop_second()
     finally:
         pair.kill()
         res["output"] = pair.outputs()
@@ -397,7 +430,7 @@ def cmd_lost(a):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("command", choices=["repl", "sigstop", "lost"])
+    ap.add_argument("command", choices=["repl", "sigstop", "lost", "multi"])
     ap.add_argument("--rfs", required=True)
     ap.add_argument("--base", required=True)
     ap.add_argument("--case", action="append", choices=list(CASES))
@@ -410,7 +443,8 @@ def main():
                  "--mount --propagation private --pid --fork --kill-child --mount-proc --net)")
     try:
         lo_up()
-        res = {"repl": cmd_repl, "sigstop": cmd_sigstop, "lost": cmd_lost}[a.command](a)
+        res = {"repl": cmd_repl, "sigstop": cmd_sigstop, "lost": cmd_lost,
+               "multi": cmd_multi}[a.command](a)
     except Exception:
         traceback.print_exc()
         for name in ("prim.log", "second.log"):

@@ -244,3 +244,39 @@ def test_prim_keeps_serving_when_second_is_killed(base):
     assert "before" in second and second["before"] == backing["before"], \
         f"fsynced before the kill: prim {backing.get('before')}, second {second.get('before')}"
     check_outputs(res)
+
+
+def test_three_dirs_on_one_stream(base):
+    """Three replicated dirs in one PRIM and one SECOND: each case in its
+    dir, every dir's copy equal to its PRIM mount after each; one signal
+    stops all three mounts."""
+    res = in_namespace(base, "multi")
+    failed = []
+    for name, c in res["cases"].items():
+        check_barrier(c["barrier"], f"case {name}")
+        for i, (tp, ts) in enumerate(c["trees"]):
+            diff = tree_difference(tp, ts, (f"prim dir {i}", f"second dir {i}"))
+            if diff:
+                failed.append(f"after case {name} (in dir {c['dir']}), dir {i}:\n{diff}")
+        assert any(r["path"].startswith(name) for r in c["trees"][c["dir"]][0]), \
+            f"case {name} left nothing in dir {c['dir']}"
+    if failed:
+        pytest.fail("\n".join(failed))
+    assert res["umount_rc"] == 0, res["output"]["prim"][-3000:]
+    assert res["still_mounted"] == [False, False, False]
+    assert res["second_rc"] == 0, res["output"]["second"][-3000:]
+    check_outputs(res)
+
+
+def test_nested_or_repeated_dirs_are_refused(base):
+    os.makedirs(os.path.join(base, "a", "b"))
+    secret = os.path.join(base, "secret")
+    with open(secret, "w") as f:
+        f.write("0123456789abcdef0123")
+    for dirs, words in (([f"{base}/a", f"{base}/a/b"], "must not nest"),
+                        ([f"{base}/a", f"{base}/a/"], "same directory"),
+                        ([f"{base}/nope"], "no such directory")):
+        cp = subprocess.run([str(RFS), "prim", *dirs, "--peer", "127.0.0.1:9", "--secret", secret],
+                            capture_output=True, text=True, timeout=30)
+        assert cp.returncode == 2, (dirs, cp.returncode, cp.stderr)
+        assert words in cp.stderr, (dirs, cp.stderr)
