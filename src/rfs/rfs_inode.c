@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "rfs/exclude.h"
 #include "rfs/rfs_inode.h"
 
 #define INITIAL_BUCKETS 1024
@@ -156,10 +157,15 @@ int rfs_inode_lookup(struct rfs_itable *t, struct rfs_inode *parent, const char 
 	fresh->ino = st->st_ino;
 	fresh->type = st->st_mode & S_IFMT;
 	fresh->nlookup = 1;
-	fresh->bound = true;
 	fresh->dir = t->dir;
-	if (!created)
+	fresh->excluded = parent->excluded || rfs_excluded_name(name);
+	fresh->bound = !fresh->excluded;
+	if (!created && !fresh->excluded)
 		rfs_journal_bind(t->dir, fresh->ino, parent->ino, name);
+	else if (!created && fresh->type == S_IFREG && st->st_nlink > 1 && !parent->excluded)
+		/* Its other names may be replicated: writes through this one
+		 * would not be. */
+		rfs_journal_unsure(t->dir, fresh->ino, name);
 	fresh->next = t->buckets[b];
 	t->buckets[b] = fresh;
 	t->count++;
@@ -167,6 +173,28 @@ int rfs_inode_lookup(struct rfs_itable *t, struct rfs_inode *parent, const char 
 	pthread_mutex_unlock(&t->lock);
 	*out = fresh;
 	return 0;
+}
+
+struct rfs_inode *rfs_inode_find(struct rfs_itable *t, dev_t dev, ino_t ino)
+{
+	struct rfs_inode *n;
+
+	if (dev == t->root.dev && ino == t->root.ino)
+		return &t->root;
+	pthread_mutex_lock(&t->lock);
+	for (n = t->buckets[bucket_of(t, dev, ino)]; n; n = n->next)
+		if (n->ino == ino && n->dev == dev)
+			break;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+void rfs_inode_set_excluded(struct rfs_itable *t, struct rfs_inode *inode, bool excluded)
+{
+	pthread_mutex_lock(&t->lock);
+	__atomic_store_n(&inode->excluded, excluded, __ATOMIC_RELAXED);
+	inode->bound = !excluded;
+	pthread_mutex_unlock(&t->lock);
 }
 
 void rfs_inode_unbound(struct rfs_inode *inode)
@@ -221,7 +249,8 @@ int rfs_inode_stat(const struct rfs_inode *inode, struct stat *st)
 
 struct rfs_id rfs_inode_id(const struct rfs_inode *inode)
 {
-	return (struct rfs_id){ .dev = inode->dev, .ino = inode->ino, .dir = inode->dir };
+	return (struct rfs_id){ .dev = inode->dev, .ino = inode->ino, .dir = inode->dir,
+				.excluded = __atomic_load_n(&inode->excluded, __ATOMIC_RELAXED) };
 }
 
 void rfs_inode_procpath(const struct rfs_inode *inode, char *buf, size_t len)

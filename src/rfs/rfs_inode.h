@@ -26,6 +26,7 @@ struct rfs_inode {
 	uint64_t nlookup;               /* table lock */
 	bool bound;                     /* the replica knows it (rfs_journal_bind) */
 	uint8_t dir;                    /* the table's */
+	bool excluded;                  /* table lock; see exclude.h */
 };
 
 struct rfs_itable {
@@ -58,6 +59,12 @@ int rfs_inode_lookup(struct rfs_itable *t, struct rfs_inode *parent, const char 
 /* A created object whose CREATE was not journaled (its creation failed
  * half-way): its forget must not unbind it at the replica. */
 void rfs_inode_unbound(struct rfs_inode *inode);
+/* The known inode of (dev, ino), or NULL; no reference taken: the caller
+ * holds one another way (the kernel is in an op on it). */
+struct rfs_inode *rfs_inode_find(struct rfs_itable *t, dev_t dev, ino_t ino);
+/* A rename moved the object in or out of the excluded names: it is bound
+ * at the replica from now on (or not). */
+void rfs_inode_set_excluded(struct rfs_itable *t, struct rfs_inode *inode, bool excluded);
 /* One more lookup reference (a new hard link replied as an entry). */
 void rfs_inode_ref(struct rfs_itable *t, struct rfs_inode *inode);
 /* Drops n lookups; the inode is freed at zero. */

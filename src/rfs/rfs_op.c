@@ -70,6 +70,11 @@ void rfs_journal_unbind(uint8_t dir, uint64_t ino)
 	rfs_stream_unbind(dir, ino);
 }
 
+void rfs_journal_unsure(uint8_t dir, uint64_t ino, const char *name)
+{
+	rfs_stream_unsure(dir, ino, name);
+}
+
 void rfs_stats_get(struct rfs_stats *out)
 {
 	for (size_t i = 0; i < RFS_OP_COUNT; i++)

@@ -26,6 +26,7 @@ struct rfs_id {
 	uint64_t dev;
 	uint64_t ino;
 	uint8_t dir;                    /* which replicated directory (mount) */
+	bool excluded;                  /* not replicated (exclude.h) */
 };
 
 enum rfs_op_type {
@@ -36,7 +37,7 @@ enum rfs_op_type {
 	RFS_OP_LINK,            /* ino got the extra name parent/name */
 	RFS_OP_UNLINK,
 	RFS_OP_RMDIR,
-	RFS_OP_RENAME,          /* flags: RENAME_NOREPLACE / RENAME_EXCHANGE */
+	RFS_OP_RENAME,          /* flags: RENAME_NOREPLACE / RENAME_EXCHANGE; ino: the object moved */
 	RFS_OP_SETATTR,         /* attr_mask says which fields of attr changed */
 	RFS_OP_WRITE,           /* data/len at offset; flags: the open flags */
 	RFS_OP_FALLOCATE,       /* flags: the fallocate mode */
@@ -88,6 +89,9 @@ struct rfs_op {
 	int fd;
 	int parent_fd;
 	int new_parent_fd;
+	/* RENAME: ino is the object moved, attr its attributes, fd its O_PATH
+	 * fd; replaced: new_name named an object that the rename replaced. */
+	bool replaced;
 	/* The object's attributes after the change (owner, mode, size, times
 	 * as they now are: UTIME_NOW already resolved). Set for CREATE, MKNOD,
 	 * MKDIR, SYMLINK, LINK and SETATTR; NULL otherwise. */
@@ -113,6 +117,9 @@ int rfs_journal_op(const struct rfs_op *op);
  * the two keep the table's order. Never blocks for long. */
 void rfs_journal_bind(uint8_t dir, uint64_t ino, uint64_t parent_ino, const char *name);
 void rfs_journal_unbind(uint8_t dir, uint64_t ino);
+/* An object the replica cannot follow (a hard link seen first through an
+ * excluded name): the replica is not up to date from here on. */
+void rfs_journal_unsure(uint8_t dir, uint64_t ino, const char *name);
 
 /* Log every journaled op at debug level (vigil-rfs --verbose). */
 void rfs_journal_set_verbose(bool verbose);

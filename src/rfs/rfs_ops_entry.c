@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "rfs/exclude.h"
 #include "rfs/rfs_fs.h"
 
 static int lookup(fuse_req_t req, struct rfs_inode *parent, const char *name, bool created,
@@ -362,18 +363,43 @@ static void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	remove_entry(req, parent, name, true);
 }
 
+/* The journal is told which object moved and whether the rename replaced
+ * one, so that a move into or out of the excluded names (exclude.h) can be
+ * replayed as a creation or a removal. The kernel holds both directories
+ * locked: the stats before and after see only this rename. */
 static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
-	struct rfs_inode *p = rfs_req_inode(req, parent), *np = rfs_req_inode(req, newparent);
+	struct rfs_itable *t = &rfs_fs_of(req)->itab;
+	struct rfs_inode *p = rfs_req_inode(req, parent), *np = rfs_req_inode(req, newparent), *obj;
 	struct rfs_op op = { .type = RFS_OP_RENAME, .parent = rfs_inode_id(p), .name = name,
 			     .new_parent = rfs_inode_id(np), .new_name = newname,
-			     .flags = flags, .parent_fd = p->fd, .new_parent_fd = np->fd };
+			     .flags = flags, .parent_fd = p->fd, .new_parent_fd = np->fd, .fd = -1 };
+	struct stat st;
+	bool now_excluded;
 
-	if (renameat2(p->fd, name, np->fd, newname, flags) < 0)
+	op.replaced = !(flags & RENAME_EXCHANGE) &&
+		      fstatat(np->fd, newname, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (renameat2(p->fd, name, np->fd, newname, flags) < 0) {
 		fuse_reply_err(req, errno);
-	else
-		fuse_reply_err(req, rfs_journal_op(&op));
+		return;
+	}
+	if (fstatat(np->fd, newname, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !(obj = rfs_inode_find(t, st.st_dev, st.st_ino))) {
+		/* Cannot happen while the kernel holds the object; the
+		 * replica would not know what moved. */
+		log_error("rename %s -> %s: the moved object is not known", name, newname);
+		rfs_journal_unsure(p->dir, st.st_ino, newname);
+		fuse_reply_err(req, 0);
+		return;
+	}
+	op.ino = rfs_inode_id(obj);
+	op.fd = obj->fd;
+	op.attr = &st;
+	now_excluded = np->excluded || rfs_excluded_name(newname);
+	if (!(flags & RENAME_EXCHANGE) && obj != &t->root && obj->excluded != now_excluded)
+		rfs_inode_set_excluded(t, obj, now_excluded);
+	fuse_reply_err(req, rfs_journal_op(&op));
 }
 
 static void rfs_statfs(fuse_req_t req, fuse_ino_t ino)

@@ -28,6 +28,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "rfs/exclude.h"
 #include "rfs/rfs_mount.h"
 #include "rfs/second.h"
 #include "rfs/stream.h"
@@ -41,6 +42,8 @@ struct ropts {
 	const char *dirs[RFS_MAX_DIRS];
 	int ndirs;
 	const char *addr, *secret_file, *cluster, *node, *status;
+	const char *exclude[RFS_EXCLUDE_MAX];
+	size_t nexclude;
 	enum rfs_mode mode;
 	bool page_cache, verbose;
 	uint64_t ack_timeout_ms, connect_timeout_ms, queue_max, ckpt_ms;
@@ -67,6 +70,8 @@ static void usage(FILE *out)
 	        "  --connect-timeout MS    prim: how long to try to reach SECOND (default 10000)\n"
 	        "  --queue-max BYTES       prim: changes waiting to be sent (default 67108864)\n"
 	        "  --checkpoint MS         second: syncfs of the copy at most this often (1000)\n"
+	        "  --exclude GLOB          prim: files and dirs whose name matches are served\n"
+	        "                          but not replicated (repeatable, e.g. '*.tmp')\n"
 	        "  --verbose               log every change\n");
 }
 
@@ -101,6 +106,7 @@ static int parse(int argc, char **argv, struct ropts *o)
 		{ "connect-timeout", required_argument, NULL, 't' },
 		{ "queue-max", required_argument, NULL, 'q' },
 		{ "checkpoint", required_argument, NULL, 'k' },
+		{ "exclude", required_argument, NULL, 'x' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
@@ -141,6 +147,18 @@ static int parse(int argc, char **argv, struct ropts *o)
 		case 't': if (num("--connect-timeout", optarg, 0, 3600000, &o->connect_timeout_ms)) return -1; break;
 		case 'q': if (num("--queue-max", optarg, 4 << 20, 1ull << 34, &o->queue_max)) return -1; break;
 		case 'k': if (num("--checkpoint", optarg, 10, 600000, &o->ckpt_ms)) return -1; break;
+		case 'x': {
+			const char *why;
+
+			if (!o->prim)
+				return bad("--exclude", optarg, "is for prim (SECOND applies what it gets)");
+			if (rfs_exclude_check(optarg, &why) < 0)
+				return bad("--exclude", optarg, why);
+			if (o->nexclude == RFS_EXCLUDE_MAX)
+				return bad("--exclude", optarg, "at most 32 patterns");
+			o->exclude[o->nexclude++] = optarg;
+			break;
+		}
 		case 'v': o->verbose = true; break;
 		case 'f': break;        /* always in the foreground */
 		case 'h': usage(stdout); exit(0);
@@ -464,6 +482,8 @@ int rfs_repl_main(int argc, char **argv)
 	 * sides must agree on how many dirs the stream carries. */
 	snprintf(list, sizeof(list), "vigil-rfs dirs: %d", o.ndirs);
 	EVP_Digest(list, strlen(list), link.dirs_hash, NULL, EVP_sha256(), NULL);
+	if (rfs_exclude_set(o.exclude, o.nexclude) < 0)
+		goto bad_dirs;
 	rfs_raise_fd_limit();
 	umask(0);
 	rfs_journal_set_verbose(o.verbose);

@@ -7,6 +7,7 @@
  * order. Encoding happens before the lock, so the lock only covers a few
  * pointer moves. */
 #include "rfs/stream.h"
+#include "rfs/stream_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -180,6 +181,16 @@ static int ship(const struct wire_op *w, int n, bool durable, bool wait)
 	struct qop *q[RFS_STREAM_MAX_WOPS];
 	uint64_t last;
 
+	if (n == 0) {
+		pthread_mutex_lock(&S.lock);
+		last = S.st.state == RFS_LINK_CONNECTED ? S.st.seq : 0;
+		while (wait && last && S.cfg.mode == RFS_MODE_SYNC &&
+		       S.st.state == RFS_LINK_CONNECTED && S.st.recv < last)
+			pthread_cond_wait(&S.acked, &S.lock);
+		pthread_mutex_unlock(&S.lock);
+		return 0;
+	}
+
 	for (int i = 0; i < n; i++) {
 		q[i] = encode(&w[i]);
 		if (!q[i]) {
@@ -207,14 +218,43 @@ static int ship(const struct wire_op *w, int n, bool durable, bool wait)
 	return 0;
 }
 
+int rfs_stream_ship(const struct wire_op *w, int n, bool durable, bool wait)
+{
+	return S.started ? ship(w, n, durable, wait) : 0;
+}
+
+void rfs_stream_unsure_why(const char *fmt, ...)
+{
+	char why[WIRE_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&S.lock);
+	lose("%s", why);
+	pthread_mutex_unlock(&S.lock);
+}
+
+void rfs_stream_unsure(uint8_t dir, uint64_t ino, const char *name)
+{
+	if (S.started)
+		rfs_stream_unsure_why("dir %u: %s (inode %" PRIu64 ") is a hard link of a file whose "
+		                      "other names may be replicated, reached through an excluded name",
+		                      dir, name, ino);
+}
+
 int rfs_stream_op(const struct rfs_op *op)
 {
 	struct wire_op w[RFS_STREAM_MAX_WOPS];
-	bool durable;
+	bool durable, handled;
 	int n, err;
 
 	if (!S.started)
 		return 0;
+	err = rfs_stream_crossing(op, &handled);
+	if (handled)
+		return err;
 	err = rfs_stream_translate(op, w, &n, &durable);
 	if (err) {
 		pthread_mutex_lock(&S.lock);

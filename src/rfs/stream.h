@@ -70,6 +70,7 @@ void rfs_stream_status(struct rfs_stream_status *out);
 int rfs_stream_op(const struct rfs_op *op);
 void rfs_stream_bind(uint8_t dir, uint64_t ino, uint64_t parent_ino, const char *name);
 void rfs_stream_unbind(uint8_t dir, uint64_t ino);
+void rfs_stream_unsure(uint8_t dir, uint64_t ino, const char *name);
 
 /* stream_op.c: the wire ops of one journaled change (at most
  * RFS_STREAM_MAX_WOPS, in order), in the dir its ids name; *durable when
@@ -77,5 +78,9 @@ void rfs_stream_unbind(uint8_t dir, uint64_t ino);
  * positive errno (logged). */
 #define RFS_STREAM_MAX_WOPS 3
 int rfs_stream_translate(const struct rfs_op *op, struct wire_op *w, int *n, bool *durable);
+/* Whether the change concerns only excluded objects or names (nothing to
+ * ship), and whether a parent/name pair is excluded. */
+bool rfs_stream_op_excluded(const struct rfs_op *op);
+bool rfs_stream_side_excluded(const struct rfs_id *parent, const char *name);
 
 #endif

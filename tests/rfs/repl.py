@@ -34,7 +34,7 @@ import time
 import traceback
 
 import fsx
-from fsx import CASES, Obs, mounted, snapshot, wait_until
+from fsx import CASES, MiB, Obs, mounted, snapshot, wait_until
 
 STOPPED_WINDOW = 1.5    # seconds a sync write/fsync must stay blocked while SECOND is stopped
 BARRIER_TIMEOUT = 30
@@ -90,7 +90,7 @@ class Pair:
     """A SECOND applying to BASE/second and a PRIM mounted over BASE/prim."""
 
     def __init__(self, rfs, base, mode="sync", cache="direct", cluster=None, verbose=False,
-                 ndirs=1):
+                 ndirs=1, exclude=()):
         os.umask(0o022)
         os.chmod(base, 0o755)       # the as_user cases walk into it
         self.base = base
@@ -127,7 +127,8 @@ class Pair:
                        "the SECOND to listen")
             self.prim = Rfs([rfs, "prim", *self.pdirs, "--peer", f"127.0.0.1:{port}",
                              "--status", os.path.join(base, "prim.status"), "--mode", mode,
-                             "--cache", cache, *common],
+                             "--cache", cache, *[x for g in exclude for x in ("--exclude", g)],
+                             *common],
                             os.path.join(base, "prim.log"), os.path.join(base, "prim.status"))
             wait_until(lambda: all(mounted(d) for d in self.pdirs) or
                        self.prim.proc.poll() is not None, 20,
@@ -310,6 +311,65 @@ def cmd_multi(a):
     return res
 
 
+def cmd_exclude(a):
+    """--exclude '*.tmp': excluded names stay on PRIM; moves across the
+    boundary arrive as creations (whole content) and removals."""
+    pair = Pair(a.rfs, a.base, verbose=a.verbose, exclude=["*.tmp", "scratch"])
+    d = pair.pdir
+    res = {"steps": {}}
+
+    def step(name):
+        b = pair.barrier()
+        tp, ts = pair.snapshots()
+        res["steps"][name] = {"barrier": b, "prim": tp, "second": ts}
+
+    def write(path, data, off=0):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o640)
+        try:
+            os.pwrite(fd, data, off)
+        finally:
+            os.close(fd)
+    try:
+        big = os.urandom(3 * MiB + 123)
+        write(f"{d}/db.tmp", big)
+        write(f"{d}/db.tmp", b"tail after a hole", 8 * MiB)     # sparse
+        os.mkdir(f"{d}/scratch")
+        write(f"{d}/scratch/inside", b"never shipped")
+        os.setxattr(f"{d}/db.tmp", "user.note", b"x")
+        step("excluded files written")
+        os.rename(f"{d}/db.tmp", f"{d}/db")                       # enters replication
+        step("renamed into a replicated name")
+        write(f"{d}/db", b"later write", 100)
+        write(f"{d}/old", b"to be replaced")
+        write(f"{d}/new.tmp", b"replacement")
+        os.rename(f"{d}/new.tmp", f"{d}/old")                     # over a replicated file
+        step("renamed over a replicated file")
+        os.rename(f"{d}/old", f"{d}/gone.tmp")                    # leaves replication
+        write(f"{d}/gone.tmp", b"changed while excluded")
+        step("renamed to an excluded name")
+        write(f"{d}/src.tmp", os.urandom(200000))
+        fi = os.open(f"{d}/src.tmp", os.O_RDONLY)
+        fo = os.open(f"{d}/dst", os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            n = os.copy_file_range(fi, fo, 150000, 1000, 500)   # count, src off, dst off
+        finally:
+            os.close(fi)
+            os.close(fo)
+        res["copied"] = n
+        step("copied from an excluded file")
+        os.unlink(f"{d}/gone.tmp")
+        os.unlink(f"{d}/scratch/inside")
+        os.rmdir(f"{d}/scratch")
+        step("excluded names removed")
+        res["prim_status"] = pair.prim.status()
+        res["umount_rc"] = pair.unmount_prim()
+        res["second_rc"] = pair.stop_second()
+    finally:
+        pair.kill()
+        res["output"] = pair.outputs()
+    return res
+
+
 class Timed(threading.Thread):
     """Runs fn in a daemon thread and notes when it returned."""
 
@@ -430,7 +490,7 @@ def cmd_lost(a):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("command", choices=["repl", "sigstop", "lost", "multi"])
+    ap.add_argument("command", choices=["repl", "sigstop", "lost", "multi", "exclude"])
     ap.add_argument("--rfs", required=True)
     ap.add_argument("--base", required=True)
     ap.add_argument("--case", action="append", choices=list(CASES))
@@ -444,7 +504,7 @@ def main():
     try:
         lo_up()
         res = {"repl": cmd_repl, "sigstop": cmd_sigstop, "lost": cmd_lost,
-               "multi": cmd_multi}[a.command](a)
+               "multi": cmd_multi, "exclude": cmd_exclude}[a.command](a)
     except Exception:
         traceback.print_exc()
         for name in ("prim.log", "second.log"):

@@ -280,3 +280,38 @@ def test_nested_or_repeated_dirs_are_refused(base):
                             capture_output=True, text=True, timeout=30)
         assert cp.returncode == 2, (dirs, cp.returncode, cp.stderr)
         assert words in cp.stderr, (dirs, cp.stderr)
+
+
+EXCLUDED = re.compile(r"(^|/)(scratch|[^/]*\.tmp)(/|$)")
+
+
+def test_excluded_names_stay_on_prim(base):
+    """exclude *.tmp and scratch: after each step the SECOND's copy equals
+    the PRIM mount without the excluded names, mtimes, holes and
+    directory times included; a file renamed from x.tmp arrives whole."""
+    res = in_namespace(base, "exclude")
+    failed = []
+    for name, s in res["steps"].items():
+        check_barrier(s["barrier"], name)
+        # A directory's link count counts its subdirectories, excluded
+        # ones too: not something the copy can match.
+        def no_dir_nlink(tree):
+            return [{k: v for k, v in r.items() if not (k == "nlink" and r["type"] == "dir")}
+                    for r in tree]
+        kept = [r for r in s["prim"] if not EXCLUDED.search(r["path"])]
+        diff = tree_difference(no_dir_nlink(kept), no_dir_nlink(s["second"]),
+                               ("prim mount without excluded", "second"))
+        if diff:
+            failed.append(f"after '{name}':\n{diff}")
+    if failed:
+        pytest.fail("\n".join(failed))
+    steps = res["steps"]
+    paths = {n: {r["path"] for r in s["second"]} for n, s in steps.items()}
+    assert "db.tmp" in {r["path"] for r in steps["excluded files written"]["prim"]}
+    assert not any(EXCLUDED.search(p) for s in paths.values() for p in s), paths
+    assert "db" in paths["renamed into a replicated name"]
+    assert "old" not in paths["renamed to an excluded name"]
+    assert res["copied"] == 150000
+    assert res["prim_status"]["link"] == "connected", res["prim_status"]
+    assert res["umount_rc"] == 0 and res["second_rc"] == 0, res["output"]
+    check_outputs(res)

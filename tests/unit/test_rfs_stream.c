@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "common/util.h"
+#include "rfs/exclude.h"
 #include "rfs/second.h"
 #include "rfs/stream.h"
 
@@ -129,6 +130,54 @@ static void translate_unlink_in_dir(void **state)
 	assert_int_equal(w[0].fid, 50);
 	assert_int_equal(w[0].arg, WIRE_UNLINK_RMDIR);
 	assert_int_equal(w[0].name_len, 1);
+}
+
+/* Excluded names: nothing of the object travels, only the time of a
+ * replicated directory whose excluded entry changed. */
+static void translate_excluded(void **state)
+{
+	const char *globs[] = { "*.tmp" };
+	const char *why;
+	char path[] = "/tmp/vigil-rfs-dir-XXXXXX";
+	int dfd;
+	struct stat st = { .st_mode = S_IFREG | 0600 };
+	struct rfs_op create = { .type = RFS_OP_CREATE, .ino = { 1, 70, 0, true },
+	                         .parent = { 1, 60 }, .name = "a.tmp", .attr = &st };
+	struct rfs_op unlink_op = { .type = RFS_OP_UNLINK, .parent = { 1, 60 }, .name = "a.tmp" };
+	struct rfs_op write_op = { .type = RFS_OP_WRITE, .ino = { 1, 70, 0, true }, .data = "x",
+	                           .len = 1, .fd = -1 };
+	struct rfs_op in_excluded_dir = { .type = RFS_OP_UNLINK, .parent = { 1, 61, 0, true },
+	                                  .name = "plain" };
+	struct wire_op w[RFS_STREAM_MAX_WOPS];
+	bool durable;
+	int n;
+
+	(void)state;
+	assert_int_equal(rfs_exclude_check("a/b", &why), -1);
+	assert_non_null(strstr(why, "'/'"));
+	assert_int_equal(rfs_exclude_set(globs, 1), 0);
+	assert_non_null(mkdtemp(path));
+	dfd = open(path, O_PATH | O_DIRECTORY);
+	create.parent_fd = unlink_op.parent_fd = in_excluded_dir.parent_fd = dfd;
+	assert_int_equal(rfs_stream_translate(&create, w, &n, &durable), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(w[0].code, WIRE_OP_TIMES);
+	assert_int_equal(w[0].fid, 60);
+	assert_true(w[0].mtime_ns > 0);
+	assert_int_equal(rfs_stream_translate(&unlink_op, w, &n, &durable), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(w[0].code, WIRE_OP_TIMES);
+	assert_int_equal(rfs_stream_translate(&write_op, w, &n, &durable), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(rfs_stream_translate(&in_excluded_dir, w, &n, &durable), 0);
+	assert_int_equal(n, 0);
+	/* A replicated name is shipped as usual. */
+	unlink_op.name = "a.tmpx";
+	assert_int_equal(rfs_stream_translate(&unlink_op, w, &n, &durable), 0);
+	assert_int_equal(w[0].code, WIRE_OP_UNLINK);
+	assert_int_equal(rfs_exclude_set(NULL, 0), 0);
+	close(dfd);
+	rmdir(path);
 }
 
 static void translate_without_attr_fails(void **state)
@@ -344,6 +393,7 @@ int main(void)
 		cmocka_unit_test(translate_size_change),
 		cmocka_unit_test(translate_dsync_write),
 		cmocka_unit_test(translate_unlink_in_dir),
+		cmocka_unit_test(translate_excluded),
 		cmocka_unit_test(translate_without_attr_fails),
 		cmocka_unit_test(end_to_end),
 		cmocka_unit_test(silent_second_is_lost),

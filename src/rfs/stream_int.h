@@ -1,0 +1,19 @@
+/* Inside the PRIM's stream: stream.c's queue, for stream_excl.c. */
+#ifndef VIGIL_RFS_STREAM_INT_H
+#define VIGIL_RFS_STREAM_INT_H
+
+#include <stdbool.h>
+
+#include "rfs/stream.h"
+
+/* Queues n ops (n may be 0) with the next seqs; with wait (sync mode),
+ * returns once SECOND has received everything queued so far (and made the
+ * first op durable, if durable). Always 0: a failure loses the stream. */
+int rfs_stream_ship(const struct wire_op *w, int n, bool durable, bool wait);
+/* SECOND cannot follow a change: the stream is lost, saying why. */
+void rfs_stream_unsure_why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A change crossing the excluded names: *handled when it was shipped (or
+ * the stream lost) here. */
+int rfs_stream_crossing(const struct rfs_op *op, bool *handled);
+
+#endif
