@@ -40,6 +40,9 @@ struct hb {
 	struct event *suspect;  /* timer firing suspect_lead before the loss */
 	uint32_t suspect_lead;
 	bool reachable;
+	struct hb_replay newest;        /* over all networks: the peer's latest state */
+	uint8_t newest_state;           /* and what it said */
+	uint64_t newest_term;
 	struct hb_msg local;
 	uint64_t rejected;
 	uint64_t warn_last_ms;
@@ -118,6 +121,7 @@ void hb_set_replay_floor(struct hb *h, uint64_t incarnation)
 		return;
 	for (int i = 0; i < h->nnets; i++)
 		h->nets[i].replay = (struct hb_replay){ .seen = true, .incarnation = incarnation, .seq = 0 };
+	h->newest = (struct hb_replay){ .seen = true, .incarnation = incarnation, .seq = 0 };
 }
 
 void hb_set_suspect_lead(struct hb *h, uint32_t lead_ms)
@@ -180,6 +184,22 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 			log_info("heartbeat network %d (%s) up", n->idx, inet_ntoa(n->peer.sin_addr));
 		n->heard = true;
 		n->last_rx_ms = mono_ms();
+		/* Sent before one that already came on a faster network: it shows
+		 * this network works, but its state is older than the one we
+		 * know. Passed on, it would make the peer seem to step back to
+		 * that state for a moment (e.g. HELD after GO_PRIM), and both
+		 * nodes could take the PRIM role. The sender numbers its
+		 * heartbeats over all networks, so seq orders them. */
+		v = hb_replay_check(&h->newest, m.incarnation, m.seq);
+		if (v == HB_REPLAYED || v == HB_OLD_INCARNATION) {
+			if (m.state != h->newest_state || m.term != h->newest_term)
+				log_debug("heartbeat on network %d (state %u, term %llu) overtaken by a newer "
+				          "one on another network; ignored", n->idx, m.state,
+				          (unsigned long long)m.term);
+			continue;
+		}
+		h->newest_state = m.state;
+		h->newest_term = m.term;
 		h->reachable = true;
 		arm_loss(h);
 		h->cb.peer(h->cb.arg, &m, n->idx);

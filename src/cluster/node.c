@@ -225,7 +225,11 @@ static enum sm_event peer_event(struct node *n, const char **detail)
 	n->pv.reachable = hb_peer_reachable(n->hb);
 	if (!n->pv.reachable) {
 		guard_want(n);
-		may = guard_may_take_over(n, n->hold_why, sizeof(n->hold_why));
+		/* A node running the PRIM role takes nothing over (whether it may
+		 * keep the role is must_fence's question): why it would not take
+		 * over only blurs its reason. */
+		if (!sm_is_primary(n->state))
+			may = guard_may_take_over(n, n->hold_why, sizeof(n->hold_why));
 	}
 	if (detail)
 		*detail = may ? NULL : n->hold_why;
@@ -274,6 +278,7 @@ static void on_peer(void *arg, const struct hb_msg *m, int net)
 	               n->peer_flags != m->flags;
 
 	n->peer_heard = true;
+	n->peer_seen_ms = mono_ms();
 	n->pv.reachable = true;
 	n->pv.state = m->state < S__COUNT ? (enum sm_state)m->state : S_STOP;
 	n->pv.term = m->term;
@@ -521,6 +526,8 @@ int node_start(struct node *n)
 		log_error("cannot write %s: %s", n->state_path, strerror(-r));
 		return -1;
 	}
+	/* The peer may have heard our previous run just before it ended. */
+	n->peer_seen_ms = mono_ms();
 	n->hb = hb_new(n->base, n->cfg, n->self, n->incarnation, &cb);
 	if (!n->hb)
 		return -1;

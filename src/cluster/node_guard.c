@@ -6,8 +6,8 @@
  * Rules (docs/split-brain.md, docs/checkers.md):
  * - A node may take over from a lost peer only if failover is on, the
  *   failover limit is not reached and, with a witness, it holds the
- *   witness's grant (or the ping address answers). Otherwise it waits
- *   (HELD: WAIT, red) and says why.
+ *   witness's grant and has not heard the peer for lease_ms (or the ping
+ *   address answers). Otherwise it waits (HELD: WAIT, red) and says why.
  * - A node running the PRIM role whose peer is lost fences (releases the
  *   role) when the witness refuses it, or does not answer for lease_ms/3, or
  *   the ping address stops answering. The witness grants the peer only once
@@ -117,9 +117,45 @@ static uint64_t next_term(struct node *n)
 	return top + 1;
 }
 
+/* The term to ask the witness with for a takeover. Once asked with one
+ * above ours and the peer's, keep it while the witness knows none newer:
+ * its newest may be the very one it granted us, and asking above that
+ * again at every look (a granted node may wait, peer_surely_stopped) would
+ * only make the term climb. */
+static uint64_t take_term(struct node *n)
+{
+	uint64_t local = n->term > n->pv.term ? n->term : n->pv.term;
+
+	if (n->wc_want == WC_TAKE && n->wc_term > local && wclient_witness_term(n->wc) <= n->wc_term)
+		return n->wc_term;
+	return next_term(n);
+}
+
 static bool ping_answers(struct node *n)
 {
 	return checker_state(n->ping) == CHK_OK;
+}
+
+/* The grant alone does not make a takeover safe: the witness protects only
+ * a peer that holds its lease. A peer may run the PRIM role without one: it
+ * took the role while the two heard each other (no grant is needed then)
+ * and the witness was unreachable, had just restarted, or refuses its term.
+ * Losing such a peer, we are granted at once, while it still runs the
+ * service until it notices the loss itself, timeout_ms after it last heard
+ * us, and fences (must_fence: no confirmed lease, at the latest lease_ms/3
+ * after it took the role). So a takeover also waits until lease_ms after
+ * the peer was last heard: that leaves it at least as long to stop as a
+ * leased PRIM gets, usually lease_ms - timeout_ms. */
+static bool peer_surely_stopped(struct node *n, char *why, size_t len)
+{
+	uint64_t quiet = mono_ms() - n->peer_seen_ms, lease = n->cfg->witness_lease_ms;
+
+	if (quiet >= lease)
+		return true;
+	snprintf(why, len, "granted by the witness, but %s was heard %llu ms ago and may still run the "
+	         "service without a lease: waiting %llu ms more", n->cfg->nodes[n->peer].name,
+	         (unsigned long long)quiet, (unsigned long long)(lease - quiet));
+	return false;
 }
 
 bool guard_may_take_over(struct node *n, char *why, size_t len)
@@ -145,6 +181,8 @@ bool guard_may_take_over(struct node *n, char *why, size_t len)
 		snprintf(why, len, "no grant from the witness: %s", wclient_reason(n->wc));
 		return false;
 	}
+	if (n->wc && !peer_surely_stopped(n, why, len))
+		return false;
 	if (n->ping && !ping_answers(n)) {
 		char a[INET_ADDRSTRLEN];
 
@@ -194,12 +232,13 @@ static void update_want(struct node *n, bool reach)
 	} else if (n->state != S_STOP && n->state != S_STOPPING && (!reach || n->state == S_HELD) &&
 	           n->failover && !limit_reached(n, why, sizeof(why))) {
 		want = WC_TAKE;
-		term = next_term(n);
+		term = take_term(n);
 	}
 	if ((int)want != n->wc_want) {
 		n->wc_since = mono_ms();
 		n->wc_want = (int)want;
 	}
+	n->wc_term = term;
 	wclient_want(n->wc, want, term);
 }
 

@@ -41,6 +41,7 @@ struct node {
 
 	struct sm_peer pv;           /* what the peer's heartbeats say */
 	bool peer_heard;             /* since we started */
+	uint64_t peer_seen_ms;       /* mono ms: the peer's last heartbeat, or our start */
 	uint64_t peer_incarnation;
 	uint64_t split_ms;           /* last split brain resolved, 0 if none */
 
@@ -73,6 +74,7 @@ struct node {
 	struct event *guard_ev;      /* re-evaluate fencing and held takeovers */
 	int wc_want;                 /* enum wc_want last asked */
 	uint64_t wc_since;           /* mono ms when it was first asked */
+	uint64_t wc_term;            /* the term last asked with */
 	bool limit_alarmed;          /* the failover limit's alarm is raised */
 	bool ping_ok;
 	char hold_why[512];          /* why a lost peer is not taken over */

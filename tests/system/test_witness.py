@@ -97,8 +97,31 @@ class Sampler(threading.Thread):
             web = [n.name for n in self.lab.nodes if web_pid_alive(self.lab, n.k)]
             self.samples += 1
             if len(vip) > 1 or len(web) > 1:
-                self.violations.append((time.monotonic(), vip, web))
+                # Wall clock too: the vigild logs are stamped with it.
+                self.violations.append((time.monotonic(), wall_stamp(time.time()), vip, web))
             self.stop.wait(0.05)
+
+
+def wall_stamp(t):
+    """t (time.time()) as vigild's log lines stamp it."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) + f".{int(t * 1000) % 1000:03d}"
+
+
+def logs_around(lab, stamp, before=3.0, after=0.5):
+    """Both vigild logs (info and up) from `before` s before the wall stamp to
+    `after` s after it: the lines that explain a violation, which the tail of
+    the logs shown on failure has often scrolled past."""
+    t = time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S")) + int(stamp[20:]) / 1000
+    lo, hi = wall_stamp(t - before), wall_stamp(t + after)
+    out = []
+    for n in lab.nodes:
+        try:
+            lines = n.log.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            continue
+        out.append(f"--- {n.name}")
+        out += [ln for ln in lines if lo <= ln[:23] <= hi and " debug " not in ln[:40]]
+    return "\n".join(out)
 
 
 def roles(lab, k):
@@ -143,10 +166,11 @@ def test_fifty_random_splits_never_run_the_service_twice(lab):
         sampler.stop.set()
         sampler.join(5)
         lab.heal()
-    assert sampler.samples > 500
-    assert not sampler.violations, f"service ran twice: {sampler.violations[:5]} {seed_note}"
+    assert sampler.samples > 500, f"only {sampler.samples} samples in 50 rounds {seed_note}"
+    assert not sampler.violations, (f"service ran twice: {sampler.violations[:5]} {seed_note}\n"
+                                    f"{logs_around(lab, sampler.violations[0][1])}")
     # The rounds did exercise takeovers, not only kept the same PRIM.
-    assert takeovers >= 1, "no round made the SECOND take over"
+    assert takeovers >= 1, f"no round made the SECOND take over {seed_note}"
 
 
 def test_witness_down_and_peer_lost_means_no_service_anywhere(lab):
