@@ -156,6 +156,8 @@ static int handshake(const struct rfs_link_cfg *cfg, struct rfs_conn *c, bool di
 	if (wire_tx_init(&c->tx, &ktx) < 0 || wire_rx_init(&c->rx, &krx, &ktx) < 0)
 		goto out;
 	memcpy(h.dirs_hash, cfg->dirs_hash, sizeof(h.dirs_hash));
+	memcpy(h.gens, cfg->gens, sizeof(h.gens));
+	h.flags = cfg->hello_flags;
 	snprintf(h.node, sizeof(h.node), "%s", cfg->node);
 	snprintf(h.cluster, sizeof(h.cluster), "%s", cfg->cluster);
 	if (wire_hello_encode(&h, hb, sizeof(hb), &hlen) != WIRE_OK) {

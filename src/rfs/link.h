@@ -35,6 +35,8 @@ struct rfs_link_cfg {
 	uint8_t role;                   /* enum wire_role */
 	uint8_t dirs_hash[WIRE_DIRS_HASH_LEN];
 	uint32_t io_timeout_ms;
+	uint8_t gens[WIRE_GENS_LEN];    /* this node's generations (gen.h), in HELLO */
+	uint32_t hello_flags;           /* WIRE_HELLO_* */
 };
 
 /* "ADDR:PORT" (IPv4) into a sockaddr; -1 with a message naming s. */

@@ -121,6 +121,12 @@ void rfs_journal_unbind(uint8_t dir, uint64_t ino);
  * excluded name): the replica is not up to date from here on. */
 void rfs_journal_unsure(uint8_t dir, uint64_t ino, const char *name);
 
+/* The replication gate (rfs_ops_gate.c): held shared by each changing
+ * operation from its local apply to its reply; a reintegration holds it
+ * exclusively for moments. No-ops while nothing replicates. */
+void rfs_gate_enter(void);
+void rfs_gate_leave(void);
+
 /* Log every journaled op at debug level (vigil-rfs --verbose). */
 void rfs_journal_set_verbose(bool verbose);
 void rfs_stats_get(struct rfs_stats *out);

@@ -59,4 +59,5 @@ void rfs_ops_build(struct fuse_lowlevel_ops *ops)
 	rfs_ops_file(ops);
 	rfs_ops_dir(ops);
 	rfs_ops_xattr(ops);
+	rfs_ops_gate(ops);
 }

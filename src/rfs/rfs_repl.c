@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "rfs/exclude.h"
+#include "rfs/prim.h"
 #include "rfs/rfs_mount.h"
 #include "rfs/second.h"
 #include "rfs/stream.h"
@@ -41,7 +42,8 @@ struct ropts {
 	bool prim;
 	const char *dirs[RFS_MAX_DIRS];
 	int ndirs;
-	const char *addr, *secret_file, *cluster, *node, *status;
+	const char *addr, *secret_file, *cluster, *node, *status, *state;
+	char meta[PATH_MAX];
 	const char *exclude[RFS_EXCLUDE_MAX];
 	size_t nexclude;
 	enum rfs_mode mode;
@@ -61,6 +63,8 @@ static void usage(FILE *out)
 	        "  first PRIM DIR to the first SECOND DIR, and so on (at most 16).\n"
 	        "  The copies must start identical. Both stay in the foreground.\n"
 	        "  --secret FILE           the cluster secret (16 to 1024 bytes), same on both\n"
+	        "  --state DIR             this node's replication state: generations, and the\n"
+	        "                          copies a SECOND sets aside (same file system as DIRs)\n"
 	        "  --cluster NAME          cluster name, same on both (default vigil)\n"
 	        "  --node NAME             this node's name (default: the host name)\n"
 	        "  --status FILE           keep a JSON status in FILE\n"
@@ -107,6 +111,7 @@ static int parse(int argc, char **argv, struct ropts *o)
 		{ "queue-max", required_argument, NULL, 'q' },
 		{ "checkpoint", required_argument, NULL, 'k' },
 		{ "exclude", required_argument, NULL, 'x' },
+		{ "state", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
@@ -127,6 +132,7 @@ static int parse(int argc, char **argv, struct ropts *o)
 				return bad("--listen", optarg, "is for second (prim uses --peer)");
 			break;
 		case 's': o->secret_file = optarg; break;
+		case 'T': o->state = optarg; break;
 		case 'c': o->cluster = optarg; break;
 		case 'n': o->node = optarg; break;
 		case 'S': o->status = optarg; break;
@@ -181,6 +187,14 @@ static int parse(int argc, char **argv, struct ropts *o)
 		fprintf(stderr, "vigil-rfs %s: --secret FILE is required\n", argv[1]);
 		return -1;
 	}
+	if (!o->state) {
+		fprintf(stderr, "vigil-rfs %s: --state DIR is required (generations; copies set "
+		        "aside go there too, so it must be on the dirs' file system)\n", argv[1]);
+		return -1;
+	}
+	if (o->state[0] != '/' || strlen(o->state) + sizeof("/meta") > sizeof(o->meta))
+		return bad("--state", o->state, "must be an absolute path");
+	snprintf(o->meta, sizeof(o->meta), "%s/meta", o->state);
 	return 0;
 }
 
@@ -331,7 +345,8 @@ static int run_second(const struct ropts *o, const int *root_fd,
                       const struct rfs_link_cfg *link)
 {
 	struct rfs_second_cfg cfg = { .ndirs = (uint8_t)o->ndirs, .listen = o->addr, .link = *link,
-	                              .ckpt_ms = (uint32_t)o->ckpt_ms };
+	                              .ckpt_ms = (uint32_t)o->ckpt_ms, .meta = o->meta,
+	                              .state_dir = o->state };
 	struct sigaction sa = { .sa_handler = on_stop };
 	int rc;
 
@@ -349,12 +364,12 @@ static int run_second(const struct ropts *o, const int *root_fd,
 static int run_prim(const struct ropts *o, const int *root_fd, char (*real)[PATH_MAX],
                     const struct rfs_link_cfg *link)
 {
-	struct rfs_stream_cfg scfg = { .mode = o->mode, .queue_max = o->queue_max,
-	                               .ack_timeout_ms = (uint32_t)o->ack_timeout_ms,
-	                               .ndirs = (uint8_t)o->ndirs };
+	struct rfs_prim_cfg pc = { .stream = { .mode = o->mode, .queue_max = o->queue_max,
+	                                       .ack_timeout_ms = (uint32_t)o->ack_timeout_ms,
+	                                       .ndirs = (uint8_t)o->ndirs },
+	                           .link = *link, .peer = o->addr,
+	                           .connect_timeout_ms = o->connect_timeout_ms, .meta = o->meta };
 	struct rfs_fs fs[RFS_MAX_DIRS] = { 0 }, *fsp[RFS_MAX_DIRS];
-	struct rfs_conn conn;
-	uint64_t end = mono_ms() + o->connect_timeout_ms;
 	struct stat st;
 	int rc = EXIT_RUNTIME, ntab = 0;
 
@@ -364,18 +379,8 @@ static int run_prim(const struct ropts *o, const int *root_fd, char (*real)[PATH
 			log_error("%s: %s", real[d], strerror(errno));
 			return EXIT_RUNTIME;
 		}
-		scfg.root_ino[d] = st.st_ino;
-	}
-	for (;;) {
-		if (rfs_conn_dial(link, o->addr, &conn) == 0)
-			break;
-		rfs_conn_close(&conn);
-		if (mono_ms() >= end) {
-			log_error("cannot reach the SECOND at %s within %" PRIu64 " ms; not mounting %s%s",
-			          o->addr, o->connect_timeout_ms, real[0], o->ndirs > 1 ? " and the rest" : "");
-			return EXIT_RUNTIME;
-		}
-		usleep(200 * 1000);
+		pc.stream.root_ino[d] = st.st_ino;
+		pc.root_fd[d] = root_fd[d];
 	}
 	for (; ntab < o->ndirs; ntab++) {
 		struct rfs_fs *f = &fs[ntab];
@@ -390,11 +395,12 @@ static int run_prim(const struct ropts *o, const int *root_fd, char (*real)[PATH
 		rfs_itable_set_dir(&f->itab, (uint8_t)ntab);
 		fsp[ntab] = f;
 	}
-	if (rfs_stream_start(&scfg, &conn) < 0)
+	/* SECOND first (or the decision to go on without it): then mount. */
+	if (rfs_prim_start(&pc) < 0)
 		goto out_tables;
 	status_start(o->status, true);
 	rc = rfs_serve_many(fsp, o->ndirs, o->verbose);
-	if (!rfs_stream_stop((uint32_t)o->ack_timeout_ms * 2) && rc == 0)
+	if (!rfs_prim_stop((uint32_t)o->ack_timeout_ms * 2) && rc == 0)
 		log_warn("SECOND did not get every change");
 	status_stop();
 	if (o->ndirs == 1)
@@ -411,7 +417,6 @@ static int run_prim(const struct ropts *o, const int *root_fd, char (*real)[PATH
 	}
 	goto out_tables;
 out:
-	rfs_conn_close(&conn);
 	for (int d = ntab; d < o->ndirs; d++)
 		close(root_fd[d]);
 out_tables:
@@ -484,6 +489,11 @@ int rfs_repl_main(int argc, char **argv)
 	EVP_Digest(list, strlen(list), link.dirs_hash, NULL, EVP_sha256(), NULL);
 	if (rfs_exclude_set(o.exclude, o.nexclude) < 0)
 		goto bad_dirs;
+	rc = mkdir_p(o.state, 0700);
+	if (rc < 0) {
+		fprintf(stderr, "vigil-rfs: --state %s: cannot create it: %s\n", o.state, strerror(-rc));
+		goto bad_dirs;
+	}
 	rfs_raise_fd_limit();
 	umask(0);
 	rfs_journal_set_verbose(o.verbose);

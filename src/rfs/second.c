@@ -5,6 +5,10 @@
 #include "rfs/second.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <time.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -18,6 +22,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "rfs/apply.h"
+#include "rfs/gen.h"
 
 #define POLL_MS 200
 
@@ -31,9 +36,12 @@ void rfs_second_status(struct rfs_second_status *out)
 	pthread_mutex_unlock(&lock);
 }
 
+static struct rfs_gen gen;             /* this copy's generations; the loop thread's */
+
 /* The appliers of the dirs, and the stream-wide seqs of the acks: each
  * applier sees only its dir's ops, the stream's order spans them all. */
 struct rx {
+	const struct rfs_second_cfg *cfg;
 	struct rfs_applier *a[RFS_MAX_DIRS];
 	uint8_t n;
 	uint64_t recv, applied, durable, ckpt;
@@ -99,6 +107,82 @@ static int checkpoint(struct rx *x)
 	return 0;
 }
 
+/* The PRIM says the copy is whole again (after a BARRIER made it durable). */
+static int setgen(struct rx *x, uint64_t prim_c, char *text, size_t len)
+{
+	struct rfs_gen g = gen;
+
+	if (rfs_gen_resync_done(&g, prim_c) < 0 || rfs_gen_store(x->cfg->meta, &g) < 0) {
+		snprintf(text, len, "cannot record the reintegration in %s", x->cfg->meta);
+		return -1;
+	}
+	gen = g;
+	pthread_mutex_lock(&lock);
+	st.uptodate = true;
+	st.error[0] = 0;
+	pthread_mutex_unlock(&lock);
+	log_info("copy up to date (generation %016" PRIx64 ")", prim_c);
+	return 0;
+}
+
+/* Moves every entry of each copy's root under state_dir/aside-<UTC>/<d>/:
+ * a PRIM that does not know this copy rebuilds it from nothing, and what
+ * only this copy held is kept. 0, or -1 (text says why). */
+static int set_aside(struct rx *x, char *text, size_t len)
+{
+	char dir[PATH_MAX], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t moved = 0;
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	for (uint8_t d = 0; d < x->n; d++) {
+		int lfd = openat(x->cfg->root_fd[d], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), afd = -1;
+		DIR *dp = lfd >= 0 ? fdopendir(lfd) : NULL;
+		struct dirent *de;
+
+		if (!dp) {
+			snprintf(text, len, "setting the copy aside: listing dir %u: %s", d, strerror(errno));
+			if (lfd >= 0)
+				close(lfd);
+			return -1;
+		}
+		while ((de = readdir(dp))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			if (afd < 0) {
+				snprintf(dir, sizeof(dir), "%s/aside-%s/%u", x->cfg->state_dir, stamp, d);
+				int e = mkdir_p(dir, 0700);
+
+				if (e < 0)
+					errno = -e;
+				if (e < 0 || (afd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+					snprintf(text, len, "setting the copy aside: %.200s: %s", dir, strerror(errno));
+					closedir(dp);
+					return -1;
+				}
+			}
+			if (renameat(x->cfg->root_fd[d], de->d_name, afd, de->d_name) < 0) {
+				snprintf(text, len, "setting the copy aside: %.100s into %.200s: %s%s", de->d_name,
+				         dir, strerror(errno), errno == EXDEV ? " (state_dir must be on "
+				         "the file system of the replicated dirs)" : "");
+				close(afd);
+				closedir(dp);
+				return -1;
+			}
+			moved++;
+		}
+		if (afd >= 0)
+			close(afd);
+		closedir(dp);
+	}
+	if (moved)
+		log_warn("the copy was set aside (%zu entries) under %s/aside-%s: this node's data "
+		         "is not the PRIM's; nothing was deleted", moved, x->cfg->state_dir, stamp);
+	return 0;
+}
+
 /* One OPS frame: validate all, ack received, apply all, ack applied.
  * 0, or -1 when the connection must end. */
 static int take_ops(struct rfs_conn *c, struct rx *x, const struct wire_hdr *hdr,
@@ -135,6 +219,14 @@ static int take_ops(struct rfs_conn *c, struct rx *x, const struct wire_hdr *hdr
 	while (wire_op_next(&it, &op) == 1) {
 		struct rfs_applier *a = x->a[op.dir];
 
+		if (op.code == WIRE_OP_SETGEN) {
+			if (setgen(x, op.gen, text, sizeof(text)) < 0) {
+				send_error(c, x, op.seq, EIO, text);
+				return -1;
+			}
+			x->applied = op.seq;
+			continue;
+		}
 		if (rfs_apply(a, &op, text, sizeof(text)) < 0) {
 			uint64_t es;
 			int en = EIO;
@@ -158,6 +250,41 @@ static void serve(const struct rfs_second_cfg *cfg, struct rfs_conn *c, struct r
 	for (uint8_t d = 0; d < x->n; d++)
 		rfs_applier_reset(x->a[d]);
 	x->recv = x->applied = x->durable = x->ckpt = 0;
+	{
+		struct rfs_gen peer;
+		enum rfs_relation rel;
+		char text[RFS_APPLY_ERR_LEN];
+
+		if (rfs_gen_decode(c->hello.gens, c->hello.flags, &peer, text, sizeof(text)) < 0) {
+			send_error(c, x, 0, EPROTO, text);
+			return;
+		}
+		rel = rfs_gen_relation(&gen, &peer);
+		log_info("%s: PRIM %s: data %s", c->peer, c->hello.node, rfs_relation_str(rel));
+		if (rel != RFS_REL_EQUAL) {
+			struct rfs_gen g = gen;
+
+			rfs_gen_set_outdated(&g, wall_ms());
+			if (rfs_gen_store(cfg->meta, &g) < 0) {
+				snprintf(text, sizeof(text), "cannot record in %s that the copy is outdated",
+				         cfg->meta);
+				send_error(c, x, 0, EIO, text);
+				return;
+			}
+			gen = g;
+			pthread_mutex_lock(&lock);
+			st.uptodate = false;
+			pthread_mutex_unlock(&lock);
+			if (set_aside(x, text, sizeof(text)) < 0) {
+				send_error(c, x, 0, EIO, text);
+				return;
+			}
+		} else {
+			pthread_mutex_lock(&lock);
+			st.uptodate = !gen.outdated;
+			pthread_mutex_unlock(&lock);
+		}
+	}
 	pthread_mutex_lock(&lock);
 	st.connected = true;
 	snprintf(st.peer, sizeof(st.peer), "%s", c->peer);
@@ -205,8 +332,17 @@ static void serve(const struct rfs_second_cfg *cfg, struct rfs_conn *c, struct r
 
 int rfs_second_run(const struct rfs_second_cfg *cfg, volatile sig_atomic_t *stop)
 {
-	struct rx x = { .n = cfg->ndirs };
+	struct rx x = { .cfg = cfg, .n = cfg->ndirs };
 	int lfd = -1, rc = -1;
+	char err[256];
+
+	if (rfs_gen_load(cfg->meta, &gen, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	pthread_mutex_lock(&lock);
+	st.uptodate = gen.c != 0 && !gen.outdated;
+	pthread_mutex_unlock(&lock);
 
 	for (uint8_t d = 0; d < x.n; d++)
 		if (!(x.a[d] = rfs_applier_new(cfg->root_fd[d], d)))
@@ -233,7 +369,10 @@ int rfs_second_run(const struct rfs_second_cfg *cfg, volatile sig_atomic_t *stop
 		}
 		inet_ntop(AF_INET, &sin.sin_addr, ip, sizeof(ip));
 		snprintf(peer, sizeof(peer), "%s:%u", ip, ntohs(sin.sin_port));
-		if (rfs_conn_accept(&cfg->link, fd, peer, &c) == 0)
+		struct rfs_link_cfg lc = cfg->link;
+
+		rfs_gen_encode(&gen, lc.gens, &lc.hello_flags);
+		if (rfs_conn_accept(&lc, fd, peer, &c) == 0)
 			serve(cfg, &c, &x, stop);
 		rfs_conn_close(&c);
 	}

@@ -4,8 +4,14 @@
  * checkpoints (syncfs of the copy) every ckpt_ms while changes arrive, so
  * everything received becomes durable within about that time.
  *
+ * At each handshake the generations decide (gen.h): a PRIM with the same
+ * copy streams on; otherwise this copy is set aside whole under
+ * state_dir/aside-<UTC>/<dir index>/ (never deleted here), this node is
+ * outdated, and the PRIM rebuilds the copy (resync.h) and ends with SETGEN,
+ * which makes it up to date again.
+ *
  * A failed op ends the connection with an ERROR naming it; the copy is then
- * not up to date until a later stage resynchronizes it. */
+ * not up to date until the next reintegration. */
 #ifndef VIGIL_RFS_SECOND_H
 #define VIGIL_RFS_SECOND_H
 
@@ -22,6 +28,8 @@ struct rfs_second_cfg {
 	const char *listen;             /* "ADDR:PORT" */
 	struct rfs_link_cfg link;
 	uint32_t ckpt_ms;
+	const char *meta;               /* generations file */
+	const char *state_dir;          /* where copies are set aside */
 };
 
 /* Serves until *stop is set (checked at least every 200 ms). 0 on a clean

@@ -7,6 +7,7 @@
  * order. Encoding happens before the lock, so the lock only covers a few
  * pointer moves. */
 #include "rfs/stream.h"
+#include "rfs/resync.h"
 #include "rfs/stream_int.h"
 
 #include <errno.h>
@@ -46,6 +47,11 @@ static struct {
 	uint64_t sent_seq;              /* last seq handed to the socket */
 	uint64_t progress_ms;           /* last ack progress, or when nothing was due */
 	bool stopping;
+	bool threads;                   /* sender and receiver of a connection run */
+	bool gate_on;
+	pthread_rwlock_t gate;          /* rfs_gate_enter */
+	struct rfs_resync *resync;      /* while one runs: UNBINDs it takes over */
+	void (*on_lost)(void);          /* called under the lock when the link is lost */
 } S = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.work = PTHREAD_COND_INITIALIZER,
@@ -100,6 +106,9 @@ static void lose(const char *fmt, ...)
 	S.st.state = RFS_LINK_LOST;
 	log_error("replication to %s lost: %s; SECOND is not up to date (changes are applied "
 	          "here only from now on)", S.conn.peer, S.st.error);
+	/* Before any waiter returns: the generation moves on first. */
+	if (S.on_lost)
+		S.on_lost();
 	free_queue();
 	shutdown(S.conn.fd, SHUT_RDWR);
 	pthread_cond_broadcast(&S.work);
@@ -279,8 +288,26 @@ void rfs_stream_unbind(uint8_t dir, uint64_t ino)
 {
 	struct wire_op w = { .code = WIRE_OP_UNBIND, .dir = dir, .fid = ino };
 
-	if (S.started)
+	/* A file whose data the resync still has to send stays bound. */
+	if (S.started && !rfs_resync_defer_unbind(S.resync, dir, ino))
 		ship(&w, 1, false, false);
+}
+
+void rfs_stream_set_hooks(void (*on_lost)(void), struct rfs_resync *r)
+{
+	pthread_mutex_lock(&S.lock);
+	S.on_lost = on_lost;
+	S.resync = r;
+	pthread_mutex_unlock(&S.lock);
+}
+
+void rfs_stream_set_resync(bool active, uint64_t total, uint64_t done)
+{
+	pthread_mutex_lock(&S.lock);
+	S.st.resyncing = active;
+	S.st.resync_total = total;
+	S.st.resync_done = done;
+	pthread_mutex_unlock(&S.lock);
 }
 
 /* Takes whole ops from the queue head into one frame (up to the body
@@ -415,19 +442,40 @@ static void *receiver_main(void *arg)
 	return NULL;
 }
 
-int rfs_stream_start(const struct rfs_stream_cfg *cfg, struct rfs_conn *conn)
+void rfs_stream_init(const struct rfs_stream_cfg *cfg)
 {
+	pthread_rwlockattr_t ga;
+
 	S.cfg = *cfg;
-	S.conn = *conn;
 	memset(&S.st, 0, sizeof(S.st));
 	S.st.mode = cfg->mode;
+	S.st.state = RFS_LINK_OFF;
+	if (!S.gate_on) {
+		/* Writers first: a reintegration step must not starve behind a
+		 * steady flow of changes. */
+		pthread_rwlockattr_init(&ga);
+		pthread_rwlockattr_setkind_np(&ga, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&S.gate, &ga);
+		pthread_rwlockattr_destroy(&ga);
+		S.gate_on = true;
+	}
+	S.started = true;
+}
+
+int rfs_stream_attach(struct rfs_conn *conn)
+{
+	pthread_mutex_lock(&S.lock);
+	S.conn = *conn;
+	/* Seqs go on growing across connections; this one's acks start from
+	 * here. */
+	S.st.recv = S.st.applied = S.st.durable = S.st.ckpt = S.sent_seq = S.st.seq;
 	S.st.state = RFS_LINK_CONNECTED;
-	S.sent_seq = 0;
+	S.st.error[0] = 0;
 	S.stopping = false;
 	S.progress_ms = mono_ms();
-	S.started = true;
-	for (uint8_t d = 0; d < cfg->ndirs; d++) {
-		struct wire_op root = { .code = WIRE_OP_BIND, .dir = d, .fid = cfg->root_ino[d] };
+	pthread_mutex_unlock(&S.lock);
+	for (uint8_t d = 0; d < S.cfg.ndirs; d++) {
+		struct wire_op root = { .code = WIRE_OP_BIND, .dir = d, .fid = S.cfg.root_ino[d] };
 
 		ship(&root, 1, false, false);
 	}
@@ -443,25 +491,71 @@ int rfs_stream_start(const struct rfs_stream_cfg *cfg, struct rfs_conn *conn)
 		pthread_join(S.sender, NULL);
 		goto fail;
 	}
+	S.threads = true;
 	log_info("replicating to %s (node %s), mode %s", S.conn.peer, S.conn.hello.node,
-	         rfs_mode_str(cfg->mode));
+	         rfs_mode_str(S.cfg.mode));
 	return 0;
 fail:
-	S.started = false;
+	pthread_mutex_lock(&S.lock);
+	if (S.st.state == RFS_LINK_CONNECTED)
+		S.st.state = RFS_LINK_LOST;
+	free_queue();
+	pthread_mutex_unlock(&S.lock);
 	rfs_conn_close(&S.conn);
 	return -1;
 }
 
-bool rfs_stream_stop(uint32_t timeout_ms)
+int rfs_stream_start(const struct rfs_stream_cfg *cfg, struct rfs_conn *conn)
+{
+	rfs_stream_init(cfg);
+	return rfs_stream_attach(conn);
+}
+
+void rfs_stream_wait_lost(void)
+{
+	pthread_mutex_lock(&S.lock);
+	while (S.st.state == RFS_LINK_CONNECTED && !S.stopping)
+		pthread_cond_wait(&S.acked, &S.lock);
+	pthread_mutex_unlock(&S.lock);
+}
+
+/* Ends the connection's threads and closes it. */
+static void detach(void)
+{
+	pthread_mutex_lock(&S.lock);
+	if (S.st.state == RFS_LINK_CONNECTED) {
+		S.st.state = RFS_LINK_OFF;
+		shutdown(S.conn.fd, SHUT_RDWR);
+	}
+	pthread_cond_broadcast(&S.work);
+	pthread_cond_broadcast(&S.room);
+	pthread_cond_broadcast(&S.acked);
+	pthread_mutex_unlock(&S.lock);
+	if (S.threads) {
+		pthread_join(S.sender, NULL);
+		pthread_join(S.receiver, NULL);
+		S.threads = false;
+		rfs_conn_close(&S.conn);
+	}
+	pthread_mutex_lock(&S.lock);
+	free_queue();
+	pthread_mutex_unlock(&S.lock);
+}
+
+void rfs_stream_detach(void)
+{
+	detach();
+}
+
+bool rfs_stream_drain(uint32_t timeout_ms)
 {
 	uint64_t end = mono_ms() + timeout_ms;
 	bool all;
 
-	if (!S.started)
-		return false;
 	pthread_mutex_lock(&S.lock);
 	S.stopping = true;
 	pthread_cond_broadcast(&S.work);
+	pthread_cond_broadcast(&S.acked);
 	while (S.st.state == RFS_LINK_CONNECTED && S.st.applied < S.st.seq && mono_ms() < end) {
 		struct timespec ts;
 
@@ -474,25 +568,83 @@ bool rfs_stream_stop(uint32_t timeout_ms)
 		pthread_cond_timedwait(&S.acked, &S.lock, &ts);
 	}
 	all = S.st.state == RFS_LINK_CONNECTED && S.st.applied >= S.st.seq;
-	if (!all)
+	if (!all && S.threads)
 		log_warn("stopping with SECOND %s: applied up to seq %" PRIu64 " of %" PRIu64,
 		         S.st.state == RFS_LINK_CONNECTED ? "behind" : "lost", S.st.applied, S.st.seq);
-	if (S.st.state == RFS_LINK_CONNECTED) {
-		S.st.state = RFS_LINK_OFF;
-		shutdown(S.conn.fd, SHUT_RDWR);
-	}
-	pthread_cond_broadcast(&S.work);
-	pthread_cond_broadcast(&S.room);
-	pthread_cond_broadcast(&S.acked);
 	pthread_mutex_unlock(&S.lock);
-	pthread_join(S.sender, NULL);
-	pthread_join(S.receiver, NULL);
-	pthread_mutex_lock(&S.lock);
-	free_queue();
-	S.started = false;
-	pthread_mutex_unlock(&S.lock);
-	rfs_conn_close(&S.conn);
 	return all;
+}
+
+bool rfs_stream_stop(uint32_t timeout_ms)
+{
+	bool all;
+
+	if (!S.started)
+		return false;
+	all = rfs_stream_drain(timeout_ms);
+	detach();
+	S.started = false;
+	return all;
+}
+
+bool rfs_stream_wait_applied(uint32_t timeout_ms)
+{
+	uint64_t end = mono_ms() + timeout_ms, target;
+	bool ok;
+
+	pthread_mutex_lock(&S.lock);
+	target = S.st.seq;
+	while (S.st.state == RFS_LINK_CONNECTED && S.st.applied < target && mono_ms() < end) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&S.acked, &S.lock, &ts);
+	}
+	ok = S.st.state == RFS_LINK_CONNECTED && S.st.applied >= target;
+	pthread_mutex_unlock(&S.lock);
+	return ok;
+}
+
+bool rfs_stream_stopping(void)
+{
+	return __atomic_load_n(&S.stopping, __ATOMIC_RELAXED);
+}
+
+bool rfs_stream_connected(void)
+{
+	bool c;
+
+	pthread_mutex_lock(&S.lock);
+	c = S.st.state == RFS_LINK_CONNECTED;
+	pthread_mutex_unlock(&S.lock);
+	return c;
+}
+
+void rfs_gate_enter(void)
+{
+	if (S.gate_on)
+		pthread_rwlock_rdlock(&S.gate);
+}
+
+void rfs_gate_leave(void)
+{
+	if (S.gate_on)
+		pthread_rwlock_unlock(&S.gate);
+}
+
+void rfs_stream_gate_exclusive(bool on)
+{
+	if (!S.gate_on)
+		return;
+	if (on)
+		pthread_rwlock_wrlock(&S.gate);
+	else
+		pthread_rwlock_unlock(&S.gate);
 }
 
 void rfs_stream_status(struct rfs_stream_status *out)

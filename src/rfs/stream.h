@@ -45,13 +45,36 @@ struct rfs_stream_cfg {
 	uint8_t ndirs;
 };
 
-/* Takes over the connected conn, starts the threads and binds the root.
+/* The stream without a connection: changes are counted, not shipped, and
+ * the gate works from now on. */
+void rfs_stream_init(const struct rfs_stream_cfg *cfg);
+/* Takes over the connected conn, starts its threads and binds the roots.
  * 0 or -1 (logged; conn closed). */
+int rfs_stream_attach(struct rfs_conn *conn);
+/* init + attach. */
 int rfs_stream_start(const struct rfs_stream_cfg *cfg, struct rfs_conn *conn);
-/* Waits up to timeout_ms for SECOND to have applied everything sent, then
- * stops the threads and closes the connection. Returns true if every op
- * was applied by SECOND. */
+/* Blocks until the connection is lost (or a drain began). */
+void rfs_stream_wait_lost(void);
+/* Ends the connection's threads and closes it (after a loss). */
+void rfs_stream_detach(void);
+/* Waits up to timeout_ms for SECOND to have applied everything sent.
+ * True if it did. */
+bool rfs_stream_drain(uint32_t timeout_ms);
+/* drain, detach, and no stream any more. */
 bool rfs_stream_stop(uint32_t timeout_ms);
+bool rfs_stream_connected(void);
+bool rfs_stream_stopping(void);
+/* Waits until SECOND applied every op queued so far. False on loss or
+ * timeout. */
+bool rfs_stream_wait_applied(uint32_t timeout_ms);
+/* The gate held exclusively (on) or released, by a reintegration. */
+void rfs_stream_gate_exclusive(bool on);
+/* on_lost runs under the stream's lock when a connection is lost, before
+ * any waiting change returns (it moves the generation on); r, while a
+ * reintegration runs, takes over UNBINDs of files it still copies. */
+struct rfs_resync;
+void rfs_stream_set_hooks(void (*on_lost)(void), struct rfs_resync *r);
+void rfs_stream_set_resync(bool active, uint64_t total, uint64_t done);
 
 struct rfs_stream_status {
 	enum rfs_link_state state;
@@ -61,6 +84,8 @@ struct rfs_stream_status {
 	uint64_t queued_bytes;
 	uint64_t sent_bytes;
 	uint64_t unshipped;             /* changes applied locally only (link lost) */
+	bool resyncing;                 /* a reintegration runs */
+	uint64_t resync_total, resync_done; /* its bytes */
 	char error[WIRE_TEXT_MAX + 64];
 };
 void rfs_stream_status(struct rfs_stream_status *out);

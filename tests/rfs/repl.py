@@ -24,6 +24,7 @@ Only the standard library and fsx.py are used.
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -90,7 +91,7 @@ class Pair:
     """A SECOND applying to BASE/second and a PRIM mounted over BASE/prim."""
 
     def __init__(self, rfs, base, mode="sync", cache="direct", cluster=None, verbose=False,
-                 ndirs=1, exclude=()):
+                 ndirs=1, exclude=(), prefill=None):
         os.umask(0o022)
         os.chmod(base, 0o755)       # the as_user cases walk into it
         self.base = base
@@ -102,6 +103,8 @@ class Pair:
         for d in self.pdirs + self.sdirs:
             os.makedirs(d, exist_ok=True)
             os.chmod(d, 0o755)
+        if prefill:
+            prefill(self.pdir)
         # The copies must start identical, the roots' times included.
         for pd, sd in zip(self.pdirs, self.sdirs):
             st = os.stat(pd)
@@ -118,14 +121,18 @@ class Pair:
             common += ["--cluster", cluster]
         if verbose:
             common.append("--verbose")
-        self.second = Rfs([rfs, "second", *self.sdirs, "--listen", f"127.0.0.1:{port}",
-                           "--status", os.path.join(base, "second.status"), *common],
+        self.port = port
+        self.second_argv = [rfs, "second", *self.sdirs, "--listen", f"127.0.0.1:{port}",
+                            "--state", os.path.join(base, "state-second"),
+                            "--status", os.path.join(base, "second.status"), *common]
+        self.second = Rfs(self.second_argv,
                           os.path.join(base, "second.log"), os.path.join(base, "second.status"))
         self.prim = None
         try:
             self._wait(self.second, lambda s: s.get("link") == "listening", 10,
                        "the SECOND to listen")
             self.prim = Rfs([rfs, "prim", *self.pdirs, "--peer", f"127.0.0.1:{port}",
+                             "--state", os.path.join(base, "state-prim"),
                              "--status", os.path.join(base, "prim.status"), "--mode", mode,
                              "--cache", cache, *[x for g in exclude for x in ("--exclude", g)],
                              *common],
@@ -370,6 +377,94 @@ def cmd_exclude(a):
     return res
 
 
+def cmd_reintegrate(a):
+    """Content before the first start (initial copy); SECOND killed while
+    PRIM changes things; SECOND back: reintegration while a writer keeps
+    writing; then the trees must be identical and the old copy set aside."""
+    def prefill(d):
+        os.makedirs(f"{d}/pre/sub")
+        with open(f"{d}/pre/sub/f", "wb") as f:
+            f.write(os.urandom(3 * MiB))
+        os.symlink("sub/f", f"{d}/pre/link")
+        os.link(f"{d}/pre/sub/f", f"{d}/pre/hard")
+        os.setxattr(f"{d}/pre/sub/f", "user.k", b"v")
+    pair = Pair(a.rfs, a.base, verbose=a.verbose, prefill=prefill)
+    d = pair.pdir
+    res = {"steps": {}}
+
+    def step(name):
+        b = pair.barrier(timeout=120)
+        tp, ts = pair.snapshots()
+        res["steps"][name] = {"barrier": b, "prim": tp, "second": ts,
+                              "second_status": pair.second.status()}
+    try:
+        step("initial copy")
+        for name in ("tree", "rename", "sparse"):
+            ob = Obs(os.path.join(d, name))
+            os.mkdir(ob.root)
+            CASES[name](ob)
+        step("cases")
+        pair.second.kill()
+        res["second_killed_rc"] = pair.second.proc.returncode
+        wait_until(lambda: (pair.prim.status() or {}).get("link") == "lost", 10, "PRIM to lose SECOND")
+        # Changes SECOND misses.
+        with open(f"{d}/while-away", "wb") as f:
+            f.write(os.urandom(20 * MiB))
+        os.rename(f"{d}/pre/sub/f", f"{d}/pre/moved")
+        os.unlink(f"{d}/pre/link")
+        os.chmod(f"{d}/pre/hard", 0o600)
+        shutil.rmtree(f"{d}/tree")
+        os.mkdir(f"{d}/new-dir")
+        with open(f"{d}/new-dir/x", "w") as f:
+            f.write("x")
+        # SECOND back, with a writer busy during the reintegration.
+        stop = threading.Event()
+        written = []
+
+        def writer():
+            i = 0
+            while not stop.is_set():
+                with open(f"{d}/busy", "ab") as f:
+                    f.write(f"{i:08d}".encode() * 512)
+                os.rename(f"{d}/busy", f"{d}/busy2") if i % 7 == 3 else None
+                if os.path.exists(f"{d}/busy2"):
+                    os.rename(f"{d}/busy2", f"{d}/busy")
+                written.append(i)
+                i += 1
+        th = threading.Thread(target=writer, daemon=True)
+        th.start()
+        pair.second = Rfs(pair.second_argv, os.path.join(a.base, "second2.log"),
+                          os.path.join(a.base, "second.status"))
+        try:
+            wait_until(lambda: (pair.prim.status() or {}).get("link") == "connected", 20,
+                       "PRIM to reconnect")
+            time.sleep(1.0)
+        finally:
+            stop.set()
+            th.join(10)
+        res["writes_during"] = len(written)
+        step("after reintegration")
+        aside = os.path.join(a.base, "state-second")
+        res["aside"] = sorted(os.listdir(aside))
+        res["aside_entries"] = sorted(os.listdir(os.path.join(aside, res["aside"][0], "0"))) \
+            if any(x.startswith("aside-") for x in res["aside"]) else []
+        res["prim_status"] = pair.prim.status()
+        res["umount_rc"] = pair.unmount_prim()
+        res["second_rc"] = pair.stop_second()
+    finally:
+        stop_ev = locals().get("stop")
+        if stop_ev:
+            stop_ev.set()
+        pair.kill()
+        res["output"] = pair.outputs()
+        try:
+            with open(os.path.join(a.base, "second2.log"), errors="replace") as f:
+                res["output"]["second2"] = f.read()
+        except OSError:
+            pass
+    return res
+
+
 class Timed(threading.Thread):
     """Runs fn in a daemon thread and notes when it returned."""
 
@@ -490,7 +585,8 @@ def cmd_lost(a):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("command", choices=["repl", "sigstop", "lost", "multi", "exclude"])
+    ap.add_argument("command", choices=["repl", "sigstop", "lost", "multi", "exclude",
+                                        "reintegrate"])
     ap.add_argument("--rfs", required=True)
     ap.add_argument("--base", required=True)
     ap.add_argument("--case", action="append", choices=list(CASES))
@@ -504,7 +600,8 @@ def main():
     try:
         lo_up()
         res = {"repl": cmd_repl, "sigstop": cmd_sigstop, "lost": cmd_lost,
-               "multi": cmd_multi, "exclude": cmd_exclude}[a.command](a)
+               "multi": cmd_multi, "exclude": cmd_exclude,
+               "reintegrate": cmd_reintegrate}[a.command](a)
     except Exception:
         traceback.print_exc()
         for name in ("prim.log", "second.log"):

@@ -276,7 +276,8 @@ def test_nested_or_repeated_dirs_are_refused(base):
     for dirs, words in (([f"{base}/a", f"{base}/a/b"], "must not nest"),
                         ([f"{base}/a", f"{base}/a/"], "same directory"),
                         ([f"{base}/nope"], "no such directory")):
-        cp = subprocess.run([str(RFS), "prim", *dirs, "--peer", "127.0.0.1:9", "--secret", secret],
+        cp = subprocess.run([str(RFS), "prim", *dirs, "--peer", "127.0.0.1:9", "--secret", secret,
+                             "--state", os.path.join(base, "state")],
                             capture_output=True, text=True, timeout=30)
         assert cp.returncode == 2, (dirs, cp.returncode, cp.stderr)
         assert words in cp.stderr, (dirs, cp.stderr)
@@ -312,6 +313,33 @@ def test_excluded_names_stay_on_prim(base):
     assert "db" in paths["renamed into a replicated name"]
     assert "old" not in paths["renamed to an excluded name"]
     assert res["copied"] == 150000
+    assert res["prim_status"]["link"] == "connected", res["prim_status"]
+    assert res["umount_rc"] == 0 and res["second_rc"] == 0, res["output"]
+    check_outputs(res)
+
+
+def test_reintegration_after_second_was_away(base):
+    """A PRIM dir with content before the first start is copied whole; the
+    SECOND killed while PRIM writes, renames and deletes; back, it is set
+    aside and rebuilt while a writer keeps writing: identical trees, the
+    old copy kept under the SECOND's state dir, up to date again."""
+    res = in_namespace(base, "reintegrate")
+    failed = []
+    for name, s in res["steps"].items():
+        check_barrier(s["barrier"], name)
+        diff = tree_difference(s["prim"], s["second"], ("prim mount", "second"))
+        if diff:
+            failed.append(f"after '{name}':\n{diff}")
+    if failed:
+        pytest.fail("\n".join(failed) + "\n" + res["output"]["prim"][-3000:])
+    init = {r["path"] for r in res["steps"]["initial copy"]["second"]}
+    assert {"pre/sub/f", "pre/link", "pre/hard"} <= init, init
+    after = res["steps"]["after reintegration"]
+    assert after["second_status"]["uptodate"] is True, after["second_status"]
+    assert "while-away" in {r["path"] for r in after["second"]}
+    assert res["writes_during"] > 0
+    assert any(x.startswith("aside-") for x in res["aside"]), res["aside"]
+    assert "pre" in res["aside_entries"], res["aside_entries"]
     assert res["prim_status"]["link"] == "connected", res["prim_status"]
     assert res["umount_rc"] == 0 and res["second_rc"] == 0, res["output"]
     check_outputs(res)

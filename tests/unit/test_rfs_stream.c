@@ -23,6 +23,7 @@
 
 #include "common/util.h"
 #include "rfs/exclude.h"
+#include "rfs/gen.h"
 #include "rfs/second.h"
 #include "rfs/stream.h"
 
@@ -33,6 +34,11 @@ static struct rfs_link_cfg link_cfg(uint8_t role)
 	struct rfs_link_cfg c = { .secret = secret, .secret_len = sizeof(secret), .cluster = "t",
 	                          .node = role == WIRE_ROLE_PRIM ? "p" : "s", .role = role,
 	                          .io_timeout_ms = 2000 };
+	struct rfs_gen fresh = { 0 };
+
+	/* A fresh node: the SECOND sets its (empty) copy aside and takes
+	 * the stream as a rebuild. */
+	assert_int_equal(rfs_gen_encode(&fresh, c.gens, &c.hello_flags), 0);
 	return c;
 }
 
@@ -199,6 +205,8 @@ struct second_thread {
 	volatile sig_atomic_t stop;
 	char addr[32];
 	char dir[64];
+	char state[64];
+	char meta[96];
 };
 
 static void *second_main(void *arg)
@@ -215,6 +223,11 @@ static void start_second(struct second_thread *s)
 	snprintf(s->dir, sizeof(s->dir), "/tmp/vigil-rfs-second-XXXXXX");
 	assert_non_null(mkdtemp(s->dir));
 	snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%d", free_port());
+	snprintf(s->state, sizeof(s->state), "/tmp/vigil-rfs-state-XXXXXX");
+	assert_non_null(mkdtemp(s->state));
+	snprintf(s->meta, sizeof(s->meta), "%s/meta", s->state);
+	s->cfg.meta = s->meta;
+	s->cfg.state_dir = s->state;
 	s->cfg.root_fd[0] = open(s->dir, O_PATH | O_DIRECTORY);
 	assert_true(s->cfg.root_fd[0] >= 0);
 	s->cfg.ndirs = 1;
@@ -226,12 +239,12 @@ static void start_second(struct second_thread *s)
 
 static void stop_second(struct second_thread *s)
 {
-	char cmd[128];
+	char cmd[256];
 
 	s->stop = 1;
 	pthread_join(s->t, NULL);
 	close(s->cfg.root_fd[0]);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", s->dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s %s", s->dir, s->state);
 	assert_int_equal(system(cmd), 0);
 }
 

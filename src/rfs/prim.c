@@ -1,0 +1,252 @@
+/* The PRIM's link manager (contract in prim.h). */
+#include "rfs/prim.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "rfs/gen.h"
+#include "rfs/resync.h"
+#include "rfs/stream_int.h"
+
+#define REDIAL_MS 2000
+#define FIRST_RETRY_MS 200
+#define SETGEN_WAIT_MS 60000
+
+static struct {
+	struct rfs_prim_cfg cfg;
+	pthread_t thread;
+	pthread_mutex_t mu;             /* gen, ready, stop */
+	pthread_cond_t cond;
+	struct rfs_gen gen;
+	bool ready, stop;
+} P = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+/* A new random generation (the transition refuses a used one: draw again). */
+static int move_on(struct rfs_gen *g)
+{
+	for (int i = 0; i < 16; i++) {
+		uint64_t rnd;
+
+		if (random_bytes(&rnd, sizeof(rnd)) < 0)
+			return -1;
+		if (rfs_gen_go_alone(g, rnd) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* Under the stream's lock, before any waiting change returns. */
+static void on_lost(void)
+{
+	pthread_mutex_lock(&P.mu);
+	if (move_on(&P.gen) < 0 || rfs_gen_store(P.cfg.meta, &P.gen) < 0)
+		log_error("cannot record going on alone in %s: a later reintegration may "
+		          "miss that SECOND is behind", P.cfg.meta);
+	pthread_mutex_unlock(&P.mu);
+}
+
+static void set_ready(void)
+{
+	pthread_mutex_lock(&P.mu);
+	P.ready = true;
+	pthread_cond_broadcast(&P.cond);
+	pthread_mutex_unlock(&P.mu);
+}
+
+/* Sleeps ms unless stopped. True if stopped. */
+static bool nap(uint64_t ms)
+{
+	struct timespec ts;
+	bool stop;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&P.mu);
+	while (!P.stop && pthread_cond_timedwait(&P.cond, &P.mu, &ts) != ETIMEDOUT)
+		;
+	stop = P.stop;
+	pthread_mutex_unlock(&P.mu);
+	return stop;
+}
+
+/* SECOND's copy is rebuilt: namespace with the gate held (the caller took
+ * it), then data while changes flow, then BARRIER and SETGEN. */
+static void reintegrate(bool *first)
+{
+	struct rfs_resync *r = rfs_resync_new(P.cfg.root_fd, P.cfg.stream.ndirs);
+	uint64_t t0 = mono_ms(), c;
+	int rc;
+
+	if (!r) {
+		rfs_stream_gate_exclusive(false);
+		rfs_stream_unsure_why("reintegration: out of memory");
+		return;
+	}
+	rfs_stream_set_hooks(on_lost, r);
+	rc = rfs_resync_walk(r);
+	rfs_stream_gate_exclusive(false);
+	if (*first) {
+		set_ready();
+		*first = false;
+	}
+	rfs_stream_set_resync(true, rfs_resync_total(r), 0);
+	if (rc == 0)
+		rc = rfs_resync_data(r);
+	rfs_stream_set_resync(rc == 0, rfs_resync_total(r), rfs_resync_queued(r));
+	rfs_stream_set_hooks(on_lost, NULL);
+	if (rc == 0) {
+		struct wire_op b = { .code = WIRE_OP_BARRIER, .arg = 1 };
+		struct wire_op g = { .code = WIRE_OP_SETGEN };
+
+		pthread_mutex_lock(&P.mu);
+		c = P.gen.c;
+		pthread_mutex_unlock(&P.mu);
+		g.gen = c;
+		rfs_stream_ship(&b, 1, false, false);
+		rfs_stream_ship(&g, 1, false, false);
+		if (rfs_stream_wait_applied(SETGEN_WAIT_MS)) {
+			pthread_mutex_lock(&P.mu);
+			/* Only if no loss moved the generation meanwhile. */
+			if (P.gen.c == c) {
+				rfs_gen_record_cleared(&P.gen);
+				rfs_gen_store(P.cfg.meta, &P.gen);
+			}
+			pthread_mutex_unlock(&P.mu);
+			log_info("reintegration done: %zu files, %" PRIu64 " bytes in %" PRIu64
+			         " ms; SECOND is up to date", rfs_resync_files(r), rfs_resync_queued(r),
+			         mono_ms() - t0);
+		}
+	}
+	rfs_stream_set_resync(false, rfs_resync_total(r), rfs_resync_queued(r));
+	rfs_resync_free(r);
+}
+
+static void *link_main(void *arg)
+{
+	uint64_t deadline = mono_ms() + P.cfg.connect_timeout_ms;
+	bool first = true;
+
+	(void)arg;
+	while (!__atomic_load_n(&P.stop, __ATOMIC_ACQUIRE)) {
+		struct rfs_link_cfg lc = P.cfg.link;
+		struct rfs_conn c;
+		struct rfs_gen peer;
+		enum rfs_relation rel;
+		char err[160];
+
+		pthread_mutex_lock(&P.mu);
+		rfs_gen_encode(&P.gen, lc.gens, &lc.hello_flags);
+		pthread_mutex_unlock(&P.mu);
+		if (rfs_conn_dial(&lc, P.cfg.peer, &c) < 0) {
+			rfs_conn_close(&c);
+			if (first && mono_ms() < deadline) {
+				if (nap(FIRST_RETRY_MS))
+					break;
+				continue;
+			}
+			if (first) {
+				log_warn("no SECOND at %s: going on alone", P.cfg.peer);
+				pthread_mutex_lock(&P.mu);
+				if (move_on(&P.gen) < 0 || rfs_gen_store(P.cfg.meta, &P.gen) < 0)
+					log_error("cannot record going on alone in %s", P.cfg.meta);
+				pthread_mutex_unlock(&P.mu);
+				set_ready();
+				first = false;
+			}
+			if (nap(REDIAL_MS))
+				break;
+			continue;
+		}
+		if (rfs_gen_decode(c.hello.gens, c.hello.flags, &peer, err, sizeof(err)) < 0) {
+			log_error("%s: the SECOND's generations: %s", c.peer, err);
+			rfs_conn_close(&c);
+			if (nap(REDIAL_MS))
+				break;
+			continue;
+		}
+		pthread_mutex_lock(&P.mu);
+		rel = rfs_gen_relation(&P.gen, &peer);
+		pthread_mutex_unlock(&P.mu);
+		log_info("%s: SECOND %s: data %s", c.peer, c.hello.node, rfs_relation_str(rel));
+		/* A copy to rebuild: no change may reach it before the walk
+		 * has made the objects it names. */
+		if (rel != RFS_REL_EQUAL)
+			rfs_stream_gate_exclusive(true);
+		if (rfs_stream_attach(&c) < 0) {
+			if (rel != RFS_REL_EQUAL)
+				rfs_stream_gate_exclusive(false);
+			if (nap(REDIAL_MS))
+				break;
+			continue;
+		}
+		if (rel != RFS_REL_EQUAL)
+			reintegrate(&first);
+		if (first) {
+			set_ready();
+			first = false;
+		}
+		rfs_stream_wait_lost();
+		if (__atomic_load_n(&P.stop, __ATOMIC_ACQUIRE))
+			break;
+		rfs_stream_detach();
+		if (nap(REDIAL_MS))
+			break;
+	}
+	set_ready();
+	return NULL;
+}
+
+int rfs_prim_start(const struct rfs_prim_cfg *cfg)
+{
+	char err[256];
+	int r;
+
+	P.cfg = *cfg;
+	r = rfs_gen_load(cfg->meta, &P.gen, err, sizeof(err));
+	if (r < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	/* A copy that ever served has a generation: SETGEN names it. */
+	if (P.gen.c == 0 && (move_on(&P.gen) < 0 || rfs_gen_store(cfg->meta, &P.gen) < 0)) {
+		log_error("cannot store a first generation in %s", cfg->meta);
+		return -1;
+	}
+	rfs_stream_init(&cfg->stream);
+	rfs_stream_set_hooks(on_lost, NULL);
+	if (pthread_create(&P.thread, NULL, link_main, NULL) != 0) {
+		log_error("cannot start the link thread");
+		return -1;
+	}
+	pthread_mutex_lock(&P.mu);
+	while (!P.ready)
+		pthread_cond_wait(&P.cond, &P.mu);
+	pthread_mutex_unlock(&P.mu);
+	return 0;
+}
+
+bool rfs_prim_stop(uint32_t timeout_ms)
+{
+	bool all;
+
+	pthread_mutex_lock(&P.mu);
+	P.stop = true;
+	pthread_cond_broadcast(&P.cond);
+	pthread_mutex_unlock(&P.mu);
+	all = rfs_stream_drain(timeout_ms);
+	pthread_join(P.thread, NULL);
+	rfs_stream_stop(0);
+	return all;
+}

@@ -1,0 +1,488 @@
+/* Reintegration by full copy (contract in resync.h). */
+#include "rfs/resync.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/falloc.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "rfs/exclude.h"
+#include "rfs/stream.h"
+#include "rfs/stream_int.h"
+
+#define MAX_HANDLE 128
+
+struct file_rec {
+	uint8_t dir;
+	bool done;
+	bool unbind_deferred;
+	uint64_t fid;
+	struct file_handle *fh;
+};
+
+struct rfs_resync {
+	int root[RFS_MAX_DIRS];
+	int n;
+	struct file_rec *files;
+	size_t nfiles, cap;
+	uint64_t *links;                /* (dir, ino) keys of multi-link inodes seen: open addressing */
+	size_t nlinks, links_cap;
+	size_t *map;                    /* fid -> files index + 1, open addressing, after the walk */
+	size_t map_cap;
+	pthread_mutex_t lock;           /* done, unbind_deferred */
+	uint64_t total, queued;
+	char *buf;
+};
+
+static uint64_t key_of(uint8_t dir, uint64_t ino)
+{
+	return ino ^ ((uint64_t)dir << 56);
+}
+
+static size_t hash(uint64_t k, size_t cap)
+{
+	return (size_t)((k * 0x9e3779b97f4a7c15ull) >> 20) & (cap - 1);
+}
+
+/* Set of multi-link inodes: true if it was already there. */
+static bool link_seen(struct rfs_resync *r, uint64_t k)
+{
+	size_t i;
+
+	if (2 * (r->nlinks + 1) > r->links_cap) {
+		size_t cap = r->links_cap ? r->links_cap * 2 : 1024;
+		uint64_t *n = calloc(cap, sizeof(*n));
+
+		if (!n)
+			return false;   /* then a LINK becomes a CREATE: SECOND reports EEXIST-free copy */
+		for (size_t j = 0; j < r->links_cap; j++)
+			if (r->links[j]) {
+				for (i = hash(r->links[j], cap); n[i]; i = (i + 1) & (cap - 1))
+					;
+				n[i] = r->links[j];
+			}
+		free(r->links);
+		r->links = n;
+		r->links_cap = cap;
+	}
+	for (i = hash(k, r->links_cap); r->links[i]; i = (i + 1) & (r->links_cap - 1))
+		if (r->links[i] == k)
+			return true;
+	r->links[i] = k;
+	r->nlinks++;
+	return false;
+}
+
+struct rfs_resync *rfs_resync_new(const int *root_fd, int ndirs)
+{
+	struct rfs_resync *r = calloc(1, sizeof(*r));
+
+	if (!r || !(r->buf = malloc(WIRE_DATA_MAX))) {
+		free(r);
+		log_error("resync: out of memory");
+		return NULL;
+	}
+	/* open_by_handle_at wants a real descriptor of the file system, not
+	 * an O_PATH one. */
+	for (int d = 0; d < ndirs; d++) {
+		r->root[d] = openat(root_fd[d], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (r->root[d] < 0) {
+			log_error("resync: opening dir %d: %s", d, strerror(errno));
+			while (d--)
+				close(r->root[d]);
+			free(r->buf);
+			free(r);
+			return NULL;
+		}
+	}
+	r->n = ndirs;
+	pthread_mutex_init(&r->lock, NULL);
+	return r;
+}
+
+void rfs_resync_free(struct rfs_resync *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->nfiles; i++)
+		free(r->files[i].fh);
+	for (int d = 0; d < r->n; d++)
+		close(r->root[d]);
+	free(r->files);
+	free(r->links);
+	free(r->map);
+	free(r->buf);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+static int64_t ns_of(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+static uint16_t nlen(const char *s)
+{
+	return (uint16_t)strnlen(s, WIRE_NAME_MAX + 1);
+}
+
+/* Extended attributes of an O_PATH (or open) fd of a non-symlink. */
+static void xattrs(struct rfs_resync *r, uint8_t dir, uint64_t fid, int fd)
+{
+	char proc[64], names[4096];
+	ssize_t len;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	len = listxattr(proc, names, sizeof(names));
+	for (ssize_t i = 0; len > 0 && i < len; i += (ssize_t)strlen(names + i) + 1) {
+		ssize_t v = getxattr(proc, names + i, r->buf, WIRE_XATTR_VALUE_MAX);
+		struct wire_op w = { .code = WIRE_OP_SETXATTR, .dir = dir, .fid = fid,
+		                     .name = names + i, .name_len = nlen(names + i),
+		                     .data = (uint8_t *)r->buf };
+
+		if (v < 0)
+			continue;       /* removed meanwhile: nothing to copy */
+		w.data_len = (uint32_t)v;
+		rfs_stream_ship(&w, 1, false, false);
+	}
+}
+
+/* The attributes a copy must end with (owner before mode: chown clears
+ * set-id bits). */
+static void attrs(uint8_t dir, uint64_t fid, const struct stat *st)
+{
+	struct wire_op w = { .code = WIRE_OP_SETATTR, .dir = dir, .fid = fid,
+	                     .arg = WIRE_ATTR_MODE | WIRE_ATTR_UID | WIRE_ATTR_GID | WIRE_ATTR_ATIME |
+	                            WIRE_ATTR_MTIME,
+	                     .mode = st->st_mode & 07777, .uid = st->st_uid, .gid = st->st_gid,
+	                     .atime_ns = ns_of(&st->st_atim), .mtime_ns = ns_of(&st->st_mtim) };
+
+	rfs_stream_ship(&w, 1, false, false);
+}
+
+static int remember(struct rfs_resync *r, uint8_t dir, uint64_t fid, int dirfd, const char *name,
+                    uint64_t size)
+{
+	struct file_handle *fh = malloc(sizeof(*fh) + MAX_HANDLE);
+	int mount_id;
+
+	if (!fh)
+		return -1;
+	fh->handle_bytes = MAX_HANDLE;
+	if (name_to_handle_at(dirfd, name, fh, &mount_id, 0) < 0) {
+		log_error("resync: %s: no file handle: %s", name, strerror(errno));
+		free(fh);
+		return -1;
+	}
+	if (r->nfiles == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 1024;
+		struct file_rec *n = realloc(r->files, cap * sizeof(*n));
+
+		if (!n) {
+			free(fh);
+			return -1;
+		}
+		r->files = n;
+		r->cap = cap;
+	}
+	r->files[r->nfiles++] = (struct file_rec){ .dir = dir, .fid = fid, .fh = fh };
+	r->total += size;
+	return 0;
+}
+
+static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino, int depth)
+{
+	int lfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dp = lfd >= 0 ? fdopendir(lfd) : NULL;
+	struct dirent *de;
+	int rc = 0;
+
+	if (!dp) {
+		if (lfd >= 0)
+			close(lfd);
+		rfs_stream_unsure_why("resync: cannot list a directory: %s", strerror(errno));
+		return -1;
+	}
+	if (depth > PATH_MAX / 2) {
+		closedir(dp);
+		rfs_stream_unsure_why("resync: directories nested too deep");
+		return -1;
+	}
+	while (rc == 0 && (de = readdir(dp))) {
+		const char *name = de->d_name;
+		struct stat st;
+		char target[WIRE_TARGET_MAX + 1];
+
+		if (!strcmp(name, ".") || !strcmp(name, "..") || rfs_excluded_name(name))
+			continue;
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 &&
+		    link_seen(r, key_of(d, st.st_ino))) {
+			struct wire_op l = { .code = WIRE_OP_LINK, .dir = d, .fid = st.st_ino,
+			                     .arg = dir_ino, .name = name, .name_len = nlen(name) };
+
+			rfs_stream_ship(&l, 1, false, false);
+			continue;
+		}
+		{
+			struct wire_op c = { .code = WIRE_OP_CREATE, .dir = d, .fid = st.st_ino,
+			                     .arg = dir_ino, .mode = st.st_mode, .uid = st.st_uid,
+			                     .gid = st.st_gid, .mtime_ns = ns_of(&st.st_mtim),
+			                     .name = name, .name_len = nlen(name) };
+
+			if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+				c.rdev = st.st_rdev;
+			if (S_ISLNK(st.st_mode)) {
+				ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
+
+				if (n <= 0)
+					continue;
+				target[n] = 0;
+				c.name2 = target;
+				c.name2_len = (uint16_t)n;
+			}
+			rfs_stream_ship(&c, 1, false, false);
+		}
+		if (S_ISLNK(st.st_mode))
+			continue;
+		{
+			int ofd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+			if (ofd < 0)
+				continue;
+			xattrs(r, d, st.st_ino, ofd);
+			if (S_ISDIR(st.st_mode)) {
+				rc = walk_dir(r, d, ofd, st.st_ino, depth + 1);
+				/* Post-order: its entries are in, its times final. */
+				attrs(d, st.st_ino, &st);
+			} else {
+				if (S_ISREG(st.st_mode) &&
+				    remember(r, d, st.st_ino, dirfd, name, (uint64_t)st.st_size) < 0) {
+					rfs_stream_unsure_why("resync: cannot keep track of %s", name);
+					rc = -1;
+				}
+				if (!S_ISREG(st.st_mode))
+					attrs(d, st.st_ino, &st);
+			}
+			close(ofd);
+		}
+	}
+	closedir(dp);
+	return rc;
+}
+
+static int build_map(struct rfs_resync *r)
+{
+	size_t cap = 1024;
+
+	while (cap < 2 * r->nfiles + 2)
+		cap *= 2;
+	r->map = calloc(cap, sizeof(*r->map));
+	if (!r->map)
+		return -1;
+	r->map_cap = cap;
+	for (size_t i = 0; i < r->nfiles; i++) {
+		size_t j = hash(key_of(r->files[i].dir, r->files[i].fid), cap);
+
+		while (r->map[j])
+			j = (j + 1) & (cap - 1);
+		r->map[j] = i + 1;
+	}
+	return 0;
+}
+
+int rfs_resync_walk(struct rfs_resync *r)
+{
+	for (int d = 0; d < r->n; d++) {
+		struct stat st;
+
+		if (fstatat(r->root[d], "", &st, AT_EMPTY_PATH) < 0 ||
+		    walk_dir(r, (uint8_t)d, r->root[d], st.st_ino, 0) < 0)
+			return -1;
+		xattrs(r, (uint8_t)d, st.st_ino, r->root[d]);
+		attrs((uint8_t)d, st.st_ino, &st);
+	}
+	if (build_map(r) < 0) {
+		rfs_stream_unsure_why("resync: out of memory");
+		return -1;
+	}
+	log_info("resync: %zu files, %" PRIu64 " bytes to copy", r->nfiles, r->total);
+	return 0;
+}
+
+bool rfs_resync_defer_unbind(struct rfs_resync *r, uint8_t dir, uint64_t fid)
+{
+	bool taken = false;
+
+	if (!r || !r->map)
+		return false;
+	pthread_mutex_lock(&r->lock);
+	for (size_t j = hash(key_of(dir, fid), r->map_cap); r->map[j]; j = (j + 1) & (r->map_cap - 1)) {
+		struct file_rec *f = &r->files[r->map[j] - 1];
+
+		if (f->dir == dir && f->fid == fid) {
+			if (!f->done) {
+				f->unbind_deferred = true;
+				taken = true;
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return taken;
+}
+
+static void finish_file(struct rfs_resync *r, struct file_rec *f)
+{
+	bool unbind;
+
+	pthread_mutex_lock(&r->lock);
+	f->done = true;
+	unbind = f->unbind_deferred;
+	pthread_mutex_unlock(&r->lock);
+	if (unbind) {
+		struct wire_op u = { .code = WIRE_OP_UNBIND, .dir = f->dir, .fid = f->fid };
+
+		rfs_stream_ship(&u, 1, false, false);
+	}
+}
+
+/* Space allocated but never written (fallocate, also past the end of the
+ * file) reads as a hole, so the chunks do not carry it: ship it as
+ * FALLOCATE KEEP_SIZE, found with FIEMAP. Best effort: a file system
+ * without FIEMAP just gets a sparser copy. */
+static void preallocated(struct file_rec *f, int fd)
+{
+	enum { N = 64 };
+	union {
+		struct fiemap fm;
+		char raw[sizeof(struct fiemap) + N * sizeof(struct fiemap_extent)];
+	} u;
+	uint64_t start = 0;
+
+	for (;;) {
+		memset(&u, 0, sizeof(u));
+		u.fm.fm_start = start;
+		u.fm.fm_length = FIEMAP_MAX_OFFSET - start;
+		u.fm.fm_extent_count = N;
+		if (ioctl(fd, FS_IOC_FIEMAP, &u.fm) < 0 || u.fm.fm_mapped_extents == 0)
+			return;
+		for (unsigned i = 0; i < u.fm.fm_mapped_extents; i++) {
+			struct fiemap_extent *e = &u.fm.fm_extents[i];
+
+			if (e->fe_flags & FIEMAP_EXTENT_UNWRITTEN) {
+				struct wire_op w = { .code = WIRE_OP_FALLOCATE, .dir = f->dir,
+				                     .fid = f->fid, .arg = e->fe_logical,
+				                     .fl_mode = FALLOC_FL_KEEP_SIZE,
+				                     .len = e->fe_length };
+
+				rfs_stream_ship(&w, 1, false, false);
+			}
+			if (e->fe_flags & FIEMAP_EXTENT_LAST)
+				return;
+			start = e->fe_logical + e->fe_length;
+		}
+	}
+}
+
+/* One file: chunks, then size, xattrs and attributes, each step read and
+ * queued with the gate held, so no change of the file falls between. */
+static int copy_file(struct rfs_resync *r, struct file_rec *f)
+{
+	int fd = open_by_handle_at(r->root[f->dir], f->fh, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	uint64_t off = 0;
+	struct stat st;
+
+	if (fd < 0 && errno == EPERM)
+		fd = open_by_handle_at(r->root[f->dir], f->fh, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ESTALE)
+			return 0;       /* gone since the walk: its UNLINK is in the stream */
+		rfs_stream_unsure_why("resync: reopening a file by handle: %s", strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		off_t data, hole;
+		ssize_t n;
+		size_t want;
+
+		rfs_stream_gate_exclusive(true);
+		if (!rfs_stream_connected() || rfs_stream_stopping()) {
+			rfs_stream_gate_exclusive(false);
+			close(fd);
+			return -1;
+		}
+		data = lseek(fd, (off_t)off, SEEK_DATA);
+		if (data < 0)
+			break;          /* ENXIO: no data past off; gate still held */
+		hole = lseek(fd, data, SEEK_HOLE);
+		want = hole > data && (uint64_t)(hole - data) < WIRE_DATA_MAX ? (size_t)(hole - data)
+		                                                              : WIRE_DATA_MAX;
+		n = pread(fd, r->buf, want, data);
+		if (n > 0) {
+			struct wire_op w = { .code = WIRE_OP_WRITE, .dir = f->dir, .fid = f->fid,
+			                     .arg = (uint64_t)data, .flags = WIRE_OPF_RESYNC,
+			                     .data = (uint8_t *)r->buf, .data_len = (uint32_t)n };
+
+			rfs_stream_ship(&w, 1, false, false);
+			r->queued += (uint64_t)n;
+			off = (uint64_t)data + (uint64_t)n;
+		}
+		rfs_stream_gate_exclusive(false);
+		if (n <= 0) {
+			rfs_stream_gate_exclusive(true);
+			break;
+		}
+	}
+	if (fstat(fd, &st) == 0) {
+		struct wire_op t = { .code = WIRE_OP_TRUNCATE, .dir = f->dir, .fid = f->fid,
+		                     .arg = (uint64_t)st.st_size };
+
+		preallocated(f, fd);
+		rfs_stream_ship(&t, 1, false, false);
+		xattrs(r, f->dir, f->fid, fd);
+		attrs(f->dir, f->fid, &st);
+	}
+	rfs_stream_gate_exclusive(false);
+	close(fd);
+	return 0;
+}
+
+int rfs_resync_data(struct rfs_resync *r)
+{
+	for (size_t i = 0; i < r->nfiles; i++) {
+		if (copy_file(r, &r->files[i]) < 0)
+			return -1;
+		finish_file(r, &r->files[i]);
+	}
+	return 0;
+}
+
+uint64_t rfs_resync_total(const struct rfs_resync *r)
+{
+	return r->total;
+}
+
+uint64_t rfs_resync_queued(const struct rfs_resync *r)
+{
+	return r->queued;
+}
+
+size_t rfs_resync_files(const struct rfs_resync *r)
+{
+	return r->nfiles;
+}
