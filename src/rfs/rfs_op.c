@@ -60,6 +60,21 @@ int rfs_journal_op(const struct rfs_op *op)
 	return rfs_stream_op(op);
 }
 
+int rfs_journal_begin(const struct rfs_op *op, struct rfs_journal_ticket *t)
+{
+	if ((unsigned)op->type >= RFS_OP_COUNT) {
+		log_error("journal: op of unknown type %d", (int)op->type);
+		return EINVAL;
+	}
+	__atomic_fetch_add(&stats.ops[op->type], 1, __ATOMIC_RELAXED);
+	return rfs_stream_op_begin(op, t);
+}
+
+int rfs_journal_wait(const struct rfs_journal_ticket *t)
+{
+	return rfs_stream_op_wait(t);
+}
+
 void rfs_journal_bind(uint8_t dir, uint64_t ino, uint64_t parent_ino, const char *name)
 {
 	rfs_stream_bind(dir, ino, parent_ino, name);

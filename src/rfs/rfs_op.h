@@ -104,6 +104,18 @@ struct rfs_stats {
 	uint64_t bytes_written;         /* WRITE and COPY_RANGE lengths */
 };
 
+/* A change queued by rfs_journal_begin, to wait for. */
+struct rfs_journal_ticket {
+	uint64_t first, last;
+	bool durable;
+};
+
+/* For fsync and fsyncdir only (no change of their own): queue the barrier
+ * first, make the local copy durable meanwhile, then wait, so the two
+ * flushes overlap. Both return 0 or a positive errno. */
+int rfs_journal_begin(const struct rfs_op *op, struct rfs_journal_ticket *t);
+int rfs_journal_wait(const struct rfs_journal_ticket *t);
+
 /* Called by every changing operation after its local apply succeeded and
  * before the reply. Returns 0, or a positive errno that the operation then
  * gives the application (the local change stays applied). Thread-safe. */

@@ -156,12 +156,15 @@ static void rfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fu
 {
 	struct rfs_op op = { .type = RFS_OP_FSYNCDIR, .ino = rfs_inode_id(rfs_req_inode(req, ino)),
 			     .flags = datasync ? 1 : 0 };
-	int fd = dirfd(dir_of(fi)->dp);
+	struct rfs_journal_ticket t;
+	int fd = dirfd(dir_of(fi)->dp), err;
 
+	err = rfs_journal_begin(&op, &t);
 	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_err(req, rfs_journal_op(&op));
+		err = errno;
+	if (!err)
+		err = rfs_journal_wait(&t);
+	fuse_reply_err(req, err);
 }
 
 void rfs_ops_dir(struct fuse_lowlevel_ops *ops)

@@ -367,12 +367,16 @@ static void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 {
 	struct rfs_op op = { .type = RFS_OP_FSYNC, .ino = rfs_inode_id(rfs_req_inode(req, ino)),
 			     .flags = datasync ? 1 : 0 };
-	int fd = rfs_file_of(fi)->fd;
+	struct rfs_journal_ticket t;
+	int fd = rfs_file_of(fi)->fd, err;
 
+	/* SECOND flushes while we do: the latencies overlap. */
+	err = rfs_journal_begin(&op, &t);
 	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_err(req, rfs_journal_op(&op));
+		err = errno;
+	if (!err)
+		err = rfs_journal_wait(&t);
+	fuse_reply_err(req, err);
 }
 
 static void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,

@@ -185,7 +185,28 @@ static int enqueue_locked(struct qop **q, int n, uint64_t *last)
 	return 0;
 }
 
+/* Sync mode: until SECOND received ops up to last, and made the first
+ * durable if asked (the op asking for durability is the first: a WRITE's
+ * TIMES follows it; SECOND reports durability per such op). Lock held. */
+static void wait_locked(uint64_t first, uint64_t last, bool durable)
+{
+	if (S.cfg.mode != RFS_MODE_SYNC)
+		return;
+	while (S.st.state == RFS_LINK_CONNECTED &&
+	       (S.st.recv < last || (durable && S.st.durable < first && S.st.ckpt < first)))
+		pthread_cond_wait(&S.acked, &S.lock);
+}
+
+static int ship_t(const struct wire_op *w, int n, bool durable, bool wait,
+                  struct rfs_journal_ticket *ticket);
+
 static int ship(const struct wire_op *w, int n, bool durable, bool wait)
+{
+	return ship_t(w, n, durable, wait, NULL);
+}
+
+static int ship_t(const struct wire_op *w, int n, bool durable, bool wait,
+                  struct rfs_journal_ticket *ticket)
 {
 	struct qop *q[RFS_STREAM_MAX_WOPS];
 	uint64_t last;
@@ -213,16 +234,11 @@ static int ship(const struct wire_op *w, int n, bool durable, bool wait)
 	}
 	pthread_mutex_lock(&S.lock);
 	enqueue_locked(q, n, &last);
-	if (last && wait && S.cfg.mode == RFS_MODE_SYNC) {
-		/* The op asking for durability is the first (a WRITE's TIMES
-		 * follows it): SECOND reports durability per such op. */
-		uint64_t first = last - (uint64_t)(n - 1);
-
-		while (S.st.state == RFS_LINK_CONNECTED &&
-		       (S.st.recv < last ||
-		        (durable && S.st.durable < first && S.st.ckpt < first)))
-			pthread_cond_wait(&S.acked, &S.lock);
-	}
+	if (last && wait)
+		wait_locked(last - (uint64_t)(n - 1), last, durable);
+	if (ticket)
+		*ticket = (struct rfs_journal_ticket){ .first = last ? last - (uint64_t)(n - 1) : 0,
+		                                       .last = last, .durable = durable };
 	pthread_mutex_unlock(&S.lock);
 	return 0;
 }
@@ -251,6 +267,35 @@ void rfs_stream_unsure(uint8_t dir, uint64_t ino, const char *name)
 		rfs_stream_unsure_why("dir %u: %s (inode %" PRIu64 ") is a hard link of a file whose "
 		                      "other names may be replicated, reached through an excluded name",
 		                      dir, name, ino);
+}
+
+int rfs_stream_op_begin(const struct rfs_op *op, struct rfs_journal_ticket *t)
+{
+	struct wire_op w[RFS_STREAM_MAX_WOPS];
+	bool durable;
+	int n, err;
+
+	memset(t, 0, sizeof(*t));
+	if (!S.started)
+		return 0;
+	err = rfs_stream_translate(op, w, &n, &durable);
+	if (err) {
+		pthread_mutex_lock(&S.lock);
+		lose("a %s could not be shipped", rfs_op_type_str(op->type));
+		pthread_mutex_unlock(&S.lock);
+		return 0;
+	}
+	return n ? ship_t(w, n, durable, false, t) : 0;
+}
+
+int rfs_stream_op_wait(const struct rfs_journal_ticket *t)
+{
+	if (!S.started || !t->last)
+		return 0;
+	pthread_mutex_lock(&S.lock);
+	wait_locked(t->first, t->last, t->durable);
+	pthread_mutex_unlock(&S.lock);
+	return 0;
 }
 
 int rfs_stream_op(const struct rfs_op *op)

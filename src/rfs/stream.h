@@ -93,6 +93,11 @@ void rfs_stream_status(struct rfs_stream_status *out);
 /* For rfs_op.c: ship one journaled change, waiting as the mode says.
  * 0 or a positive errno for the application. No-ops without a stream. */
 int rfs_stream_op(const struct rfs_op *op);
+/* The same in two steps, for a change whose local part may run while
+ * SECOND does its own (fsync): queue, then wait. Not for changes that
+ * cross the excluded names. */
+int rfs_stream_op_begin(const struct rfs_op *op, struct rfs_journal_ticket *t);
+int rfs_stream_op_wait(const struct rfs_journal_ticket *t);
 void rfs_stream_bind(uint8_t dir, uint64_t ino, uint64_t parent_ino, const char *name);
 void rfs_stream_unbind(uint8_t dir, uint64_t ino);
 void rfs_stream_unsure(uint8_t dir, uint64_t ino, const char *name);
