@@ -131,12 +131,13 @@ class Pair:
         try:
             self._wait(self.second, lambda s: s.get("link") == "listening", 10,
                        "the SECOND to listen")
-            self.prim = Rfs([rfs, "prim", *self.pdirs, "--peer", f"127.0.0.1:{port}",
-                             "--state", os.path.join(base, "state-prim"),
-                             "--status", os.path.join(base, "prim.status"), "--mode", mode,
-                             "--cache", cache, *[x for g in exclude for x in ("--exclude", g)],
-                             *common],
-                            os.path.join(base, "prim.log"), os.path.join(base, "prim.status"))
+            self.prim_argv = [rfs, "prim", *self.pdirs, "--peer", f"127.0.0.1:{port}",
+                              "--state", os.path.join(base, "state-prim"),
+                              "--status", os.path.join(base, "prim.status"), "--mode", mode,
+                              "--cache", cache, *[x for g in exclude for x in ("--exclude", g)],
+                              *common]
+            self.prim = Rfs(self.prim_argv, os.path.join(base, "prim.log"),
+                            os.path.join(base, "prim.status"))
             wait_until(lambda: all(mounted(d) for d in self.pdirs) or
                        self.prim.proc.poll() is not None, 20,
                        f"vigil-rfs prim to mount {self.pdirs}")
@@ -377,6 +378,49 @@ def cmd_exclude(a):
     return res
 
 
+def cmd_restart(a):
+    """A clean stop of both, then a restart: the generations are equal, so
+    the copy is kept as it is (no rebuild, nothing set aside) and the
+    stream goes on."""
+    pair = Pair(a.rfs, a.base, verbose=a.verbose)
+    d = pair.pdir
+    res = {}
+    try:
+        with open(f"{d}/before", "wb") as f:
+            f.write(os.urandom(2 * MiB))
+        res["barrier1"] = pair.barrier()
+        res["umount_rc"] = pair.unmount_prim()
+        res["second_rc"] = pair.stop_second()
+        res["aside_before"] = sorted(os.listdir(os.path.join(a.base, "state-second")))
+        pair.second = Rfs(pair.second_argv, os.path.join(a.base, "second-2.log"),
+                          os.path.join(a.base, "second.status"))
+        wait_until(lambda: (pair.second.status() or {}).get("link") == "listening", 10,
+                   "the SECOND to listen again")
+        pair.prim = Rfs(pair.prim_argv, os.path.join(a.base, "prim-2.log"),
+                        os.path.join(a.base, "prim.status"))
+        wait_until(lambda: mounted(d) or pair.prim.proc.poll() is not None, 20, "the mount")
+        wait_until(lambda: (pair.prim.status() or {}).get("link") == "connected", 10,
+                   "PRIM to connect again")
+        with open(f"{d}/after", "wb") as f:
+            f.write(os.urandom(MiB))
+        res["barrier2"] = pair.barrier()
+        res["prim"], res["second"] = pair.snapshots()
+        res["aside_after"] = sorted(os.listdir(os.path.join(a.base, "state-second")))
+        res["second_status"] = pair.second.status()
+        res["umount2_rc"] = pair.unmount_prim()
+        res["second2_rc"] = pair.stop_second()
+    finally:
+        pair.kill()
+        res["output"] = pair.outputs()
+        for n in ("prim-2.log", "second-2.log"):
+            try:
+                with open(os.path.join(a.base, n), errors="replace") as f:
+                    res["output"][n] = f.read()
+            except OSError:
+                res["output"][n] = ""
+    return res
+
+
 def cmd_reintegrate(a):
     """Content before the first start (initial copy); SECOND killed while
     PRIM changes things; SECOND back: reintegration while a writer keeps
@@ -586,7 +630,7 @@ def cmd_lost(a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("command", choices=["repl", "sigstop", "lost", "multi", "exclude",
-                                        "reintegrate"])
+                                        "reintegrate", "restart"])
     ap.add_argument("--rfs", required=True)
     ap.add_argument("--base", required=True)
     ap.add_argument("--case", action="append", choices=list(CASES))
@@ -601,7 +645,7 @@ def main():
         lo_up()
         res = {"repl": cmd_repl, "sigstop": cmd_sigstop, "lost": cmd_lost,
                "multi": cmd_multi, "exclude": cmd_exclude,
-               "reintegrate": cmd_reintegrate}[a.command](a)
+               "reintegrate": cmd_reintegrate, "restart": cmd_restart}[a.command](a)
     except Exception:
         traceback.print_exc()
         for name in ("prim.log", "second.log"):

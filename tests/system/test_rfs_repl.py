@@ -343,3 +343,21 @@ def test_reintegration_after_second_was_away(base):
     assert res["prim_status"]["link"] == "connected", res["prim_status"]
     assert res["umount_rc"] == 0 and res["second_rc"] == 0, res["output"]
     check_outputs(res)
+
+
+def test_clean_restart_keeps_the_copy(base):
+    """Both stopped cleanly, then started again: equal generations, so no
+    rebuild and nothing set aside; the stream goes on."""
+    res = in_namespace(base, "restart")
+    out = res["output"]
+    check_barrier(res["barrier1"], "before the restart")
+    check_barrier(res["barrier2"], "after the restart")
+    assert res["umount_rc"] == 0 and res["second_rc"] == 0, out
+    diff = tree_difference(res["prim"], res["second"], ("prim mount", "second"))
+    if diff:
+        pytest.fail(f"after the restart:\n{diff}")
+    assert "data equal" in out["prim-2.log"], out["prim-2.log"][-3000:]
+    assert "resync:" not in out["prim-2.log"], out["prim-2.log"][-3000:]
+    assert res["aside_after"] == res["aside_before"], (res["aside_before"], res["aside_after"])
+    assert res["second_status"]["uptodate"] is True, res["second_status"]
+    assert res["umount2_rc"] == 0 and res["second2_rc"] == 0, out
