@@ -546,6 +546,272 @@ static void rejects(void **st)
 	event_base_free(base);
 }
 
+/* ---- two heartbeat networks: order over all of them ---- */
+
+/* Network 1 of each node; node 0 is the one under test. */
+#define NET1_ADDR0 "127.0.1.1"
+#define NET1_ADDR1 "127.0.1.2"
+
+static void make_config_two_nets(uint32_t interval_ms, uint32_t timeout_ms)
+{
+	for (int tries = 0; tries < 50; tries++) {
+		int fd;
+
+		make_config(interval_ms, timeout_ms);
+		fd = udp_socket_on(NET1_ADDR0, cfg.hb_port);
+		if (fd < 0)
+			continue;
+		close(fd);
+		cfg.nnets = 2;
+		cfg.nodes[0].naddr = cfg.nodes[1].naddr = 2;
+		inet_pton(AF_INET, NET1_ADDR0, &cfg.nodes[0].addr[1]);
+		inet_pton(AF_INET, NET1_ADDR1, &cfg.nodes[1].addr[1]);
+		return;
+	}
+	fail_msg("no UDP port free on %s, %s and %s", ADDR0, ADDR1, NET1_ADDR0);
+}
+
+/* Plays the peer (node 1) on both networks, sending to node 0. */
+struct two_nets {
+	int fd[2];                 /* bound to the peer's address on each network */
+	struct sockaddr_in to[2];  /* node 0's address on each network */
+	unsigned char key[PROTO_KEY_LEN];
+};
+
+static void two_nets_open(struct two_nets *t)
+{
+	const char *from[2] = { ADDR1, NET1_ADDR1 }, *to[2] = { ADDR0, NET1_ADDR0 };
+
+	for (int i = 0; i < 2; i++) {
+		t->fd[i] = udp_socket_on(from[i], 0);
+		assert_true(t->fd[i] >= 0);
+		t->to[i] = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(cfg.hb_port) };
+		inet_pton(AF_INET, to[i], &t->to[i].sin_addr);
+	}
+	proto_derive_key(cfg.secret, cfg.secret_len, "heartbeat", cfg.cluster_name, t->key);
+}
+
+static void two_nets_close(struct two_nets *t)
+{
+	close(t->fd[0]);
+	close(t->fd[1]);
+}
+
+static void send_on(struct two_nets *t, int net, uint64_t inc, uint64_t seq, uint8_t state,
+                    uint64_t term)
+{
+	struct hb_msg m = { .node = 1, .net = (uint8_t)net, .state = state, .incarnation = inc,
+	                    .seq = seq, .term = term };
+	uint8_t buf[HB_WIRE_LEN];
+
+	hb_encode(&m, t->key, buf);
+	send_raw(t->fd[net], &t->to[net], buf, sizeof(buf));
+}
+
+struct net_wait {
+	struct hb *h;
+	int net;
+};
+
+static bool net_is_up(void *arg)
+{
+	struct net_wait *w = arg;
+
+	return hb_net_up(w->h, w->net);
+}
+
+struct rej_wait {
+	struct hb *h;
+	uint64_t count;
+};
+
+static bool rejected_reached(void *arg)
+{
+	struct rej_wait *w = arg;
+
+	return hb_rejected(w->h) >= w->count;
+}
+
+/* Waits for the peer callback to have run `count` times in all. */
+static void wait_count(struct event_base *base, struct seen *s, int count, const char *what)
+{
+	struct count_wait w = { s, count };
+
+	if (!run_until(base, count_reached, &w, 2000))
+		fail_msg("%s: not passed on (%d peer calls, want %d)", what, s->peer_count, count);
+	if (s->peer_count != count)
+		fail_msg("%s: %d peer calls, want %d", what, s->peer_count, count);
+}
+
+/* The sender numbers heartbeats over all networks. One sent before another
+ * that already came on a faster network shows its network works, but its
+ * state is older: passed on, the peer would seem to step back to it. */
+static void overtaken_on_slower_network(void **st)
+{
+	enum { A = 5, B = 2, C = 7 };
+	struct event_base *base = event_base_new();
+	struct seen s0 = { 0 };
+	struct two_nets t;
+	struct hb *h0;
+	struct net_wait nw;
+	struct rej_wait rw;
+
+	make_config_two_nets(1000, 5000);
+	h0 = new_hb(base, 0, 1000, &s0);
+	two_nets_open(&t);
+	nw.h = rw.h = h0;
+
+	/* seq 10 (state A) on network 0. */
+	send_on(&t, 0, 500, 10, A, 4);
+	wait_count(base, &s0, 1, "seq 10 on network 0");
+	assert_int_equal(s0.last.state, A);
+	assert_true(s0.last.seq == 10);
+	assert_int_equal(s0.last_net, 0);
+	assert_true(hb_net_up(h0, 0));
+	assert_false(hb_net_up(h0, 1));
+
+	/* seq 9 (state B), sent earlier, arrives later on network 1: network 1
+	 * is up, but state B never reaches the callback. */
+	send_on(&t, 1, 500, 9, B, 3);
+	nw.net = 1;
+	if (!run_until(base, net_is_up, &nw, 2000))
+		fail_msg("seq 9 on network 1 did not mark network 1 up");
+	run_for(base, 30);
+	if (s0.peer_count != 1 || s0.last.state != A)
+		fail_msg("overtaken seq 9 was passed on: %d peer calls, last state %u seq %llu "
+		         "(want 1 call, state %d seq 10)", s0.peer_count, s0.last.state,
+		         (unsigned long long)s0.last.seq, A);
+	assert_true(hb_net_up(h0, 0));
+	assert_true(hb_net_up(h0, 1));
+	assert_true(hb_peer_reachable(h0));
+	/* Not a bad packet: it counts as heard, not as rejected. */
+	assert_true(hb_rejected(h0) == 0);
+
+	/* seq 11 (state C) on network 1: newer, passed on. */
+	send_on(&t, 1, 500, 11, C, 5);
+	wait_count(base, &s0, 2, "seq 11 on network 1");
+	assert_int_equal(s0.last.state, C);
+	assert_true(s0.last.seq == 11);
+	assert_true(s0.last.term == 5);
+	assert_int_equal(s0.last_net, 1);
+	assert_true(hb_rejected(h0) == 0);
+
+	/* Replays on one network are still rejected (and not passed on):
+	 * seq 11 and seq 9 again on network 1, seq 10 again on network 0. */
+	send_on(&t, 1, 500, 11, C, 5);
+	rw.count = 1;
+	assert_true(run_until(base, rejected_reached, &rw, 2000));
+	send_on(&t, 1, 500, 9, B, 3);
+	rw.count = 2;
+	assert_true(run_until(base, rejected_reached, &rw, 2000));
+	send_on(&t, 0, 500, 10, A, 4);
+	rw.count = 3;
+	assert_true(run_until(base, rejected_reached, &rw, 2000));
+	run_for(base, 30);
+	assert_int_equal(s0.peer_count, 2);
+	assert_int_equal(s0.last.state, C);
+	assert_true(hb_rejected(h0) == 3);
+
+	/* Network 0 catches up with a newer one: passed on. */
+	send_on(&t, 0, 500, 12, A, 6);
+	wait_count(base, &s0, 3, "seq 12 on network 0");
+	assert_true(s0.last.seq == 12);
+	assert_int_equal(s0.last_net, 0);
+
+	/* The peer restarts: a new incarnation starts its seq low, on network 1
+	 * (its window there is at 500/11) and passes. */
+	send_on(&t, 1, 501, 1, B, 7);
+	wait_count(base, &s0, 4, "new incarnation seq 1 on network 1");
+	assert_true(s0.last.incarnation == 501);
+	assert_true(s0.last.seq == 1);
+	assert_int_equal(s0.last.state, B);
+	assert_int_equal(s0.last_net, 1);
+
+	/* A late heartbeat of the old process on network 0 (window there at
+	 * 500/12, so 500/13 is new for that network) must not bring back the
+	 * old state; the next one of the new process, sent after it on the
+	 * same socket, shows it was judged. */
+	send_on(&t, 0, 500, 13, A, 6);
+	send_on(&t, 0, 501, 2, B, 7);
+	wait_count(base, &s0, 5, "new incarnation seq 2 on network 0");
+	assert_true(s0.last.incarnation == 501);
+	assert_true(s0.last.seq == 2);
+	assert_int_equal(s0.last_net, 0);
+	run_for(base, 30);
+	if (s0.peer_count != 5 || s0.last.incarnation != 501)
+		fail_msg("old incarnation's late heartbeat was passed on: %d peer calls, last incarnation %llu",
+		         s0.peer_count, (unsigned long long)s0.last.incarnation);
+	assert_true(hb_rejected(h0) == 3);
+	assert_int_equal(s0.lost_count, 0);
+
+	two_nets_close(&t);
+	hb_free(h0);
+	event_base_free(base);
+}
+
+/* After our restart the floor holds on every network and over all of them:
+ * the floor incarnation itself starts again at any seq, older ones are
+ * rejected, a newer one (the peer restarted too) passes. */
+static void replay_floor_two_nets(void **st)
+{
+	struct event_base *base = event_base_new();
+	struct seen s0 = { 0 };
+	struct two_nets t;
+	struct hb *h0;
+	struct rej_wait rw;
+
+	make_config_two_nets(1000, 5000);
+	h0 = new_hb(base, 0, 1000, &s0);
+	two_nets_open(&t);
+	rw.h = h0;
+	hb_set_replay_floor(h0, 500);
+
+	/* Older than the floor: rejected on either network. */
+	send_on(&t, 0, 499, 1000, 2, 1);
+	rw.count = 1;
+	assert_true(run_until(base, rejected_reached, &rw, 2000));
+	send_on(&t, 1, 499, 1001, 2, 1);
+	rw.count = 2;
+	assert_true(run_until(base, rejected_reached, &rw, 2000));
+	run_for(base, 30);
+	assert_int_equal(s0.peer_count, 0);
+	assert_false(hb_net_up(h0, 0));
+	assert_false(hb_net_up(h0, 1));
+	assert_false(hb_peer_reachable(h0));
+
+	/* The floor incarnation, seq from 1. */
+	send_on(&t, 1, 500, 1, 3, 2);
+	wait_count(base, &s0, 1, "floor incarnation seq 1 on network 1");
+	assert_true(s0.last.incarnation == 500 && s0.last.seq == 1);
+	send_on(&t, 0, 500, 2, 4, 2);
+	wait_count(base, &s0, 2, "floor incarnation seq 2 on network 0");
+	assert_true(s0.last.seq == 2);
+	assert_int_equal(s0.last.state, 4);
+
+	/* The peer restarts: new incarnation, seq 1, on network 0. */
+	send_on(&t, 0, 501, 1, 5, 3);
+	wait_count(base, &s0, 3, "new incarnation seq 1 on network 0");
+	assert_true(s0.last.incarnation == 501 && s0.last.seq == 1);
+
+	/* The old process's late seq 3 on network 1 (new for that network,
+	 * which last saw 500/1): network 1 stays up, its state is not
+	 * passed on. */
+	send_on(&t, 1, 500, 3, 4, 2);
+	send_on(&t, 1, 501, 2, 5, 3);
+	wait_count(base, &s0, 4, "new incarnation seq 2 on network 1");
+	assert_true(s0.last.incarnation == 501 && s0.last.seq == 2);
+	run_for(base, 30);
+	assert_int_equal(s0.peer_count, 4);
+	assert_int_equal(s0.last.state, 5);
+	assert_true(hb_net_up(h0, 0));
+	assert_true(hb_net_up(h0, 1));
+	assert_true(hb_rejected(h0) == 2);
+
+	two_nets_close(&t);
+	hb_free(h0);
+	event_base_free(base);
+}
+
 /* The port is taken by a socket without SO_REUSEADDR: hb_new fails cleanly. */
 static void bind_failure(void **st)
 {
@@ -570,6 +836,8 @@ int main(void)
 		cmocka_unit_test(loss_after_timeout),
 		cmocka_unit_test(change_sends_at_once),
 		cmocka_unit_test(rejects),
+		cmocka_unit_test(overtaken_on_slower_network),
+		cmocka_unit_test(replay_floor_two_nets),
 		cmocka_unit_test(bind_failure),
 	};
 
