@@ -378,6 +378,66 @@ def cmd_exclude(a):
     return res
 
 
+def cmd_zeroloss(a):
+    """Writers append numbered records and fsync (one file) or write with
+    O_DSYNC (another), noting each record once the call returned; the PRIM
+    is SIGKILLed at a random moment. Every noted record must be in the
+    SECOND's copy."""
+    import random
+    rnd = random.Random(a.seed)
+    res = {"rounds": []}
+    for rnd_no in range(a.rounds):
+        base = os.path.join(a.base, f"r{rnd_no}")
+        os.mkdir(base)
+        pair = Pair(a.rfs, base, verbose=a.verbose)
+        acked = {"fsync": [], "dsync": []}
+        stop = threading.Event()
+
+        def writer(kind):
+            path = os.path.join(pair.pdir, kind)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_DSYNC if kind == "dsync" else 0)
+            try:
+                fd = os.open(path, flags, 0o644)
+                i = 0
+                while not stop.is_set():
+                    os.write(fd, f"{i:09d}\n".encode() * 8)
+                    if kind == "fsync":
+                        os.fsync(fd)
+                    acked[kind].append(i)
+                    i += 1
+            except OSError:
+                pass            # the PRIM died under us
+        threads = [threading.Thread(target=writer, args=(k,), daemon=True) for k in acked]
+        try:
+            for t in threads:
+                t.start()
+            time.sleep(rnd.uniform(0.3, 1.5))
+            pair.prim.proc.kill()
+            pair.prim.proc.wait(10)
+            stop.set()
+            for t in threads:
+                t.join(10)
+            rc = pair.stop_second()
+            got = {}
+            for kind in acked:
+                try:
+                    with open(os.path.join(pair.sdir, kind)) as f:
+                        lines = f.read().split()
+                except FileNotFoundError:
+                    lines = []
+                got[kind] = sorted({int(x) for x in lines})
+            res["rounds"].append({
+                "acked": {k: len(v) for k, v in acked.items()},
+                "last_acked": {k: (v[-1] if v else None) for k, v in acked.items()},
+                "missing": {k: sorted(set(acked[k]) - set(got[k]))[:10] for k in acked},
+                "second_rc": rc})
+        finally:
+            stop.set()
+            pair.kill()
+            res["rounds"][-1:] and res["rounds"][-1].update(output=pair.outputs()["second"][-2000:])
+    return res
+
+
 def cmd_restart(a):
     """A clean stop of both, then a restart: the generations are equal, so
     the copy is kept as it is (no rebuild, nothing set aside) and the
@@ -630,7 +690,9 @@ def cmd_lost(a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("command", choices=["repl", "sigstop", "lost", "multi", "exclude",
-                                        "reintegrate", "restart"])
+                                        "reintegrate", "restart", "zeroloss"])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rfs", required=True)
     ap.add_argument("--base", required=True)
     ap.add_argument("--case", action="append", choices=list(CASES))
@@ -645,7 +707,8 @@ def main():
         lo_up()
         res = {"repl": cmd_repl, "sigstop": cmd_sigstop, "lost": cmd_lost,
                "multi": cmd_multi, "exclude": cmd_exclude,
-               "reintegrate": cmd_reintegrate, "restart": cmd_restart}[a.command](a)
+               "reintegrate": cmd_reintegrate, "restart": cmd_restart,
+               "zeroloss": cmd_zeroloss}[a.command](a)
     except Exception:
         traceback.print_exc()
         for name in ("prim.log", "second.log"):
