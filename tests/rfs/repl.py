@@ -24,6 +24,7 @@ Only the standard library and fsx.py are used.
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -91,7 +92,7 @@ class Pair:
     """A SECOND applying to BASE/second and a PRIM mounted over BASE/prim."""
 
     def __init__(self, rfs, base, mode="sync", cache="direct", cluster=None, verbose=False,
-                 ndirs=1, exclude=(), prefill=None):
+                 ndirs=1, exclude=(), prefill=None, second_root=None):
         os.umask(0o022)
         os.chmod(base, 0o755)       # the as_user cases walk into it
         self.base = base
@@ -99,7 +100,10 @@ class Pair:
         self.sdir = os.path.join(base, "second")
         # More dirs on one stream: BASE/prim1 -> BASE/second1, ...
         self.pdirs = [self.pdir] + [os.path.join(base, f"prim{i}") for i in range(1, ndirs)]
+        if second_root:     # the SECOND's copy and state elsewhere (another file system)
+            self.sdir = os.path.join(second_root, "second")
         self.sdirs = [self.sdir] + [os.path.join(base, f"second{i}") for i in range(1, ndirs)]
+        self.sstate = os.path.join(second_root or base, "state-second")
         for d in self.pdirs + self.sdirs:
             os.makedirs(d, exist_ok=True)
             os.chmod(d, 0o755)
@@ -123,7 +127,7 @@ class Pair:
             common.append("--verbose")
         self.port = port
         self.second_argv = [rfs, "second", *self.sdirs, "--listen", f"127.0.0.1:{port}",
-                            "--state", os.path.join(base, "state-second"),
+                            "--state", self.sstate,
                             "--status", os.path.join(base, "second.status"), *common]
         self.second = Rfs(self.second_argv,
                           os.path.join(base, "second.log"), os.path.join(base, "second.status"))
@@ -438,6 +442,79 @@ def cmd_zeroloss(a):
     return res
 
 
+def cmd_diskfull(a):
+    """The SECOND's copy (and state dir) on a 32 MiB tmpfs; the PRIM writes
+    48 MiB: SECOND fails with ENOSPC, says so, and the PRIM goes on."""
+    sbase = os.path.join(a.base, "small")
+    os.mkdir(sbase)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", sbase], check=True)
+    res = {}
+    pair = None
+    try:
+        pair = Pair(a.rfs, a.base, verbose=a.verbose, second_root=sbase)
+        d = pair.pdir
+        t0 = time.monotonic()
+        errs = []
+        for i in range(6):
+            try:
+                with open(f"{d}/big{i}", "wb") as f:
+                    f.write(os.urandom(8 * MiB))
+                    os.fsync(f.fileno())
+            except OSError as e:
+                errs.append(os.strerror(e.errno))
+        res["prim_write_errors"] = errs
+        res["seconds"] = round(time.monotonic() - t0, 1)
+        wait_until(lambda: (pair.prim.status() or {}).get("link") in ("lost", "off"), 20,
+                   "PRIM to see the SECOND fail")
+        res["prim_status"] = pair.prim.status()
+        res["second_status"] = pair.second.status()
+        res["prim_files"] = sorted(os.listdir(d))
+        res["umount_rc"] = pair.unmount_prim()
+        res["second_rc"] = pair.stop_second()
+    finally:
+        if pair:
+            pair.kill()
+            res["output"] = pair.outputs()
+        subprocess.run(["umount", "-l", sbase], capture_output=True)
+    return res
+
+
+def cmd_lossy(a):
+    """nftables drops 10 % of the loopback packets of the stream's port
+    for the whole run (this namespace's own loopback): writes go on, and
+    the copies end identical."""
+    pair = Pair(a.rfs, a.base, verbose=a.verbose)
+    rules = (f"table inet lossy {{\n chain in {{\n  type filter hook input priority 0;\n"
+             f"  tcp dport {pair.port} numgen random mod 10 == 0 counter drop\n"
+             f"  tcp sport {pair.port} numgen random mod 10 == 0 counter drop\n }}\n}}\n")
+    res = {}
+    try:
+        subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
+        d = pair.pdir
+        t0 = time.monotonic()
+        n = 0
+        while time.monotonic() - t0 < a.seconds:
+            with open(f"{d}/f{n % 50}", "wb") as f:
+                f.write(os.urandom(256 * 1024))
+                os.fsync(f.fileno())
+            n += 1
+        res["files_written"] = n
+        listing = subprocess.run(["nft", "list", "table", "inet", "lossy"], capture_output=True,
+                                 text=True).stdout
+        res["dropped_packets"] = sum(int(x) for x in re.findall(r"counter packets (\d+)", listing))
+        subprocess.run(["nft", "delete", "table", "inet", "lossy"], check=True)
+        res["barrier"] = pair.barrier(timeout=120)
+        res["prim"], res["second"] = pair.snapshots()
+        res["prim_status"] = pair.prim.status()
+        res["umount_rc"] = pair.unmount_prim()
+        res["second_rc"] = pair.stop_second()
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", "lossy"], capture_output=True)
+        pair.kill()
+        res["output"] = pair.outputs()
+    return res
+
+
 def cmd_restart(a):
     """A clean stop of both, then a restart: the generations are equal, so
     the copy is kept as it is (no rebuild, nothing set aside) and the
@@ -690,7 +767,9 @@ def cmd_lost(a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("command", choices=["repl", "sigstop", "lost", "multi", "exclude",
-                                        "reintegrate", "restart", "zeroloss"])
+                                        "reintegrate", "restart", "zeroloss", "diskfull",
+                                        "lossy"])
+    ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rfs", required=True)
@@ -708,7 +787,8 @@ def main():
         res = {"repl": cmd_repl, "sigstop": cmd_sigstop, "lost": cmd_lost,
                "multi": cmd_multi, "exclude": cmd_exclude,
                "reintegrate": cmd_reintegrate, "restart": cmd_restart,
-               "zeroloss": cmd_zeroloss}[a.command](a)
+               "zeroloss": cmd_zeroloss, "diskfull": cmd_diskfull,
+               "lossy": cmd_lossy}[a.command](a)
     except Exception:
         traceback.print_exc()
         for name in ("prim.log", "second.log"):

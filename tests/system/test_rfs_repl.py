@@ -375,3 +375,34 @@ def test_no_acknowledged_write_lost_when_prim_is_killed(base):
         assert r["missing"] == {"fsync": [], "dsync": []}, \
             f"round {i}: acknowledged writes missing on the SECOND (VIGIL_SEED={seed}): {r}"
         assert r["second_rc"] == 0, r
+
+
+def test_disk_full_on_second(base):
+    """SECOND's copy on a 32 MiB tmpfs, 48 MiB written on PRIM: SECOND
+    reports the disk full with the op and file, PRIM loses it with that
+    reason and goes on serving every write."""
+    res = in_namespace(base, "diskfull")
+    out = res["output"]
+    assert res["prim_write_errors"] == [], res["prim_write_errors"]
+    assert res["prim_files"] == [f"big{i}" for i in range(6)], res["prim_files"]
+    err = res["prim_status"]["error"]
+    assert "No space left on device" in err and "WRITE" in err, res["prim_status"]
+    assert "No space left on device" in out["second"], out["second"][-3000:]
+    assert res["second_status"]["uptodate"] is False, res["second_status"]
+    assert res["umount_rc"] == 0 and res["second_rc"] == 0, out
+    check_outputs(res)
+
+
+def test_ten_percent_packet_loss(base):
+    """10 % of the stream's packets dropped (nftables in the test's own
+    network namespace) for 15 s of fsynced writes: no write fails, and the
+    copies end identical."""
+    res = in_namespace(base, "lossy", "--seconds", "15", timeout=300)
+    assert res["files_written"] > 10, res["files_written"]
+    assert res["dropped_packets"] > 10, res["dropped_packets"]
+    check_barrier(res["barrier"], "after the loss")
+    diff = tree_difference(res["prim"], res["second"], ("prim mount", "second"))
+    if diff:
+        pytest.fail(f"after 10 % loss:\n{diff}")
+    assert res["umount_rc"] == 0 and res["second_rc"] == 0, res["output"]
+    check_outputs(res)
