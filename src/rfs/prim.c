@@ -16,6 +16,7 @@
 #include "rfs/stream_int.h"
 
 #define REDIAL_MS 2000
+#define REDIAL_FAILED_MS 30000          /* after SECOND itself failed (disk full...) */
 #define FIRST_RETRY_MS 200
 #define SETGEN_WAIT_MS 60000
 
@@ -201,8 +202,19 @@ static void *link_main(void *arg)
 		if (__atomic_load_n(&P.stop, __ATOMIC_ACQUIRE))
 			break;
 		rfs_stream_detach();
-		if (nap(REDIAL_MS))
-			break;
+		{
+			/* SECOND could not apply (disk full, I/O error): a rebuild
+			 * right away would fail the same way. */
+			struct rfs_stream_status st;
+			bool failed;
+
+			rfs_stream_status(&st);
+			failed = !strncmp(st.error, "SECOND failed", 13);
+			if (failed)
+				log_warn("next attempt to reach SECOND in %d s", REDIAL_FAILED_MS / 1000);
+			if (nap(failed ? REDIAL_FAILED_MS : REDIAL_MS))
+				break;
+		}
 	}
 	set_ready();
 	return NULL;
