@@ -129,11 +129,6 @@ void rfs_resync_free(struct rfs_resync *r)
 	free(r);
 }
 
-static int64_t ns_of(const struct timespec *t)
-{
-	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
-}
-
 static uint16_t nlen(const char *s)
 {
 	return (uint16_t)strnlen(s, WIRE_NAME_MAX + 1);
@@ -168,7 +163,7 @@ static void attrs(uint8_t dir, uint64_t fid, const struct stat *st)
 	                     .arg = WIRE_ATTR_MODE | WIRE_ATTR_UID | WIRE_ATTR_GID | WIRE_ATTR_ATIME |
 	                            WIRE_ATTR_MTIME,
 	                     .mode = st->st_mode & 07777, .uid = st->st_uid, .gid = st->st_gid,
-	                     .atime_ns = ns_of(&st->st_atim), .mtime_ns = ns_of(&st->st_mtim) };
+	                     .atime_ns = rfs_ns_of(&st->st_atim), .mtime_ns = rfs_ns_of(&st->st_mtim) };
 
 	rfs_stream_ship(&w, 1, false, false);
 }
@@ -241,7 +236,7 @@ static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino
 		{
 			struct wire_op c = { .code = WIRE_OP_CREATE, .dir = d, .fid = st.st_ino,
 			                     .arg = dir_ino, .mode = st.st_mode, .uid = st.st_uid,
-			                     .gid = st.st_gid, .mtime_ns = ns_of(&st.st_mtim),
+			                     .gid = st.st_gid, .mtime_ns = rfs_ns_of(&st.st_mtim),
 			                     .name = name, .name_len = nlen(name) };
 
 			if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))

@@ -592,6 +592,21 @@ void rfs_stream_detach(void)
 	detach();
 }
 
+/* Waits on acked for at most 50 ms (lock held): deadlines are checked by
+ * the callers against the monotonic clock. */
+static void wait_acked_a_while(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 50 * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&S.acked, &S.lock, &ts);
+}
+
 bool rfs_stream_drain(uint32_t timeout_ms)
 {
 	uint64_t end = mono_ms() + timeout_ms;
@@ -602,15 +617,7 @@ bool rfs_stream_drain(uint32_t timeout_ms)
 	pthread_cond_broadcast(&S.work);
 	pthread_cond_broadcast(&S.acked);
 	while (S.st.state == RFS_LINK_CONNECTED && S.st.applied < S.st.seq && mono_ms() < end) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 50 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&S.acked, &S.lock, &ts);
+		wait_acked_a_while();
 	}
 	all = S.st.state == RFS_LINK_CONNECTED && S.st.applied >= S.st.seq;
 	if (!all && S.threads)
@@ -640,15 +647,7 @@ bool rfs_stream_wait_applied(uint32_t timeout_ms)
 	pthread_mutex_lock(&S.lock);
 	target = S.st.seq;
 	while (S.st.state == RFS_LINK_CONNECTED && S.st.applied < target && mono_ms() < end) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 50 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&S.acked, &S.lock, &ts);
+		wait_acked_a_while();
 	}
 	ok = S.st.state == RFS_LINK_CONNECTED && S.st.applied >= target;
 	pthread_mutex_unlock(&S.lock);

@@ -20,20 +20,6 @@
 #include "rfs/stream.h"
 #include "rfs/stream_int.h"
 
-static int64_t ns_of(const struct timespec *t)
-{
-	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
-}
-
-static int64_t mtime_of(int fd)
-{
-	struct stat st;
-
-	if (fd < 0 || fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-		return 0;
-	return ns_of(&st.st_mtim);
-}
-
 static uint16_t nlen(const char *s)
 {
 	return (uint16_t)strnlen(s, WIRE_NAME_MAX + 1);
@@ -43,7 +29,7 @@ static uint16_t nlen(const char *s)
 static int dir_times(uint8_t dir, uint64_t fid, int fd, bool wait)
 {
 	struct wire_op w = { .code = WIRE_OP_TIMES, .dir = dir, .fid = fid, .arg = WIRE_ATTR_MTIME,
-	                     .mtime_ns = mtime_of(fd) };
+	                     .mtime_ns = rfs_mtime_of(fd) };
 
 	return rfs_stream_ship(&w, 1, false, wait);
 }
@@ -144,7 +130,7 @@ static int entering(const struct rfs_op *op)
 	char target[WIRE_TARGET_MAX + 1];
 	struct wire_op c = { .code = WIRE_OP_CREATE, .dir = dir, .fid = fid, .arg = op->new_parent.ino,
 	                     .mode = a->st_mode, .uid = a->st_uid, .gid = a->st_gid,
-	                     .mtime_ns = ns_of(&a->st_mtim), .name = op->new_name,
+	                     .mtime_ns = rfs_ns_of(&a->st_mtim), .name = op->new_name,
 	                     .name_len = nlen(op->new_name) };
 
 	if (S_ISDIR(a->st_mode)) {
@@ -172,14 +158,14 @@ static int entering(const struct rfs_op *op)
 		c.name2 = target;
 		c.name2_len = (uint16_t)n;
 	}
-	c.pmtime_ns = mtime_of(op->new_parent_fd);
+	c.pmtime_ns = rfs_mtime_of(op->new_parent_fd);
 	rfs_stream_ship(&c, 1, false, false);
 	if (S_ISREG(a->st_mode)) {
 		struct wire_op t[2] = {
 			{ .code = WIRE_OP_TRUNCATE, .dir = dir, .fid = fid, .arg = (uint64_t)a->st_size },
 			{ .code = WIRE_OP_SETATTR, .dir = dir, .fid = fid,
-			  .arg = WIRE_ATTR_ATIME | WIRE_ATTR_MTIME, .atime_ns = ns_of(&a->st_atim),
-			  .mtime_ns = ns_of(&a->st_mtim) },
+			  .arg = WIRE_ATTR_ATIME | WIRE_ATTR_MTIME, .atime_ns = rfs_ns_of(&a->st_atim),
+			  .mtime_ns = rfs_ns_of(&a->st_mtim) },
 		};
 
 		if (ship_data(dir, fid, op->fd, 0, (uint64_t)a->st_size, true) < 0)
@@ -198,7 +184,7 @@ static int leaving(const struct rfs_op *op)
 	bool isdir = S_ISDIR(op->attr->st_mode);
 	struct wire_op w[2] = {
 		{ .code = WIRE_OP_UNLINK, .dir = op->parent.dir, .fid = op->parent.ino,
-		  .arg = isdir ? WIRE_UNLINK_RMDIR : 0, .pmtime_ns = mtime_of(op->parent_fd),
+		  .arg = isdir ? WIRE_UNLINK_RMDIR : 0, .pmtime_ns = rfs_mtime_of(op->parent_fd),
 		  .name = op->name, .name_len = nlen(op->name) },
 		{ .code = WIRE_OP_UNBIND, .dir = op->ino.dir, .fid = op->ino.ino },
 	};
@@ -237,7 +223,7 @@ int rfs_stream_crossing(const struct rfs_op *op, bool *handled)
 		return 0;
 	} else if (op->type == RFS_OP_COPY_RANGE && op->src.excluded && !op->ino.excluded) {
 		struct wire_op t = { .code = WIRE_OP_TIMES, .dir = op->ino.dir, .fid = op->ino.ino,
-		                     .arg = WIRE_ATTR_MTIME, .mtime_ns = mtime_of(op->fd) };
+		                     .arg = WIRE_ATTR_MTIME, .mtime_ns = rfs_mtime_of(op->fd) };
 
 		if (ship_data(op->ino.dir, op->ino.ino, op->fd, op->offset, op->len, false) < 0)
 			return 0;

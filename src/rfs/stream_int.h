@@ -10,6 +10,11 @@
  * returns once SECOND has received everything queued so far (and made the
  * first op durable, if durable). Always 0: a failure loses the stream. */
 int rfs_stream_ship(const struct wire_op *w, int n, bool durable, bool wait);
+/* Times as the wire carries them: signed ns since the epoch; the mtime of
+ * an O_PATH or open fd, 0 ("not carried") if fd is unusable. */
+struct timespec;
+int64_t rfs_ns_of(const struct timespec *t);
+int64_t rfs_mtime_of(int fd);
 /* SECOND cannot follow a change: the stream is lost, saying why. */
 void rfs_stream_unsure_why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A change crossing the excluded names: *handled when it was shipped (or

@@ -10,21 +10,7 @@
 #include "common/log.h"
 #include "rfs/exclude.h"
 #include "rfs/stream.h"
-
-static int64_t ns_of(const struct timespec *t)
-{
-	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
-}
-
-/* mtime of an O_PATH or open fd; 0 ("not carried") if fd is unusable. */
-static int64_t mtime_of(int fd)
-{
-	struct stat st;
-
-	if (fd < 0 || fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-		return 0;
-	return ns_of(&st.st_mtim);
-}
+#include "rfs/stream_int.h"
 
 static void set_name(const char *s, const char **name, uint16_t *len)
 {
@@ -40,7 +26,7 @@ static void times_after(const struct rfs_op *op, uint8_t dir, struct wire_op *w)
 	w->dir = dir;
 	w->fid = op->ino.ino;
 	w->arg = WIRE_ATTR_MTIME;
-	w->mtime_ns = mtime_of(op->fd);
+	w->mtime_ns = rfs_mtime_of(op->fd);
 }
 
 static void dir_time(const struct rfs_id *dir, int fd, struct wire_op *w, int *n)
@@ -48,7 +34,7 @@ static void dir_time(const struct rfs_id *dir, int fd, struct wire_op *w, int *n
 	if (dir->excluded || fd < 0)
 		return;
 	w[*n] = (struct wire_op){ .code = WIRE_OP_TIMES, .dir = dir->dir, .fid = dir->ino,
-	                          .arg = WIRE_ATTR_MTIME, .mtime_ns = mtime_of(fd) };
+	                          .arg = WIRE_ATTR_MTIME, .mtime_ns = rfs_mtime_of(fd) };
 	(*n)++;
 }
 
@@ -72,6 +58,20 @@ static void excluded_dir_times(const struct rfs_op *op, struct wire_op *w, int *
 	default:
 		break;
 	}
+}
+
+int64_t rfs_ns_of(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+int64_t rfs_mtime_of(int fd)
+{
+	struct stat st;
+
+	if (fd < 0 || fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	return rfs_ns_of(&st.st_mtim);
 }
 
 bool rfs_stream_side_excluded(const struct rfs_id *parent, const char *name)
@@ -128,8 +128,8 @@ int rfs_stream_translate(const struct rfs_op *op, struct wire_op *w, int *n, boo
 		o->uid = a->st_uid;
 		o->gid = a->st_gid;
 		o->rdev = (S_ISCHR(a->st_mode) || S_ISBLK(a->st_mode)) ? a->st_rdev : 0;
-		o->mtime_ns = ns_of(&a->st_mtim);
-		o->pmtime_ns = mtime_of(op->parent_fd);
+		o->mtime_ns = rfs_ns_of(&a->st_mtim);
+		o->pmtime_ns = rfs_mtime_of(op->parent_fd);
 		set_name(op->name, &o->name, &o->name_len);
 		if (op->type == RFS_OP_SYMLINK) {
 			o->name2 = op->link_target;
@@ -139,7 +139,7 @@ int rfs_stream_translate(const struct rfs_op *op, struct wire_op *w, int *n, boo
 	case RFS_OP_LINK:
 		o->code = WIRE_OP_LINK;
 		o->arg = op->parent.ino;
-		o->pmtime_ns = mtime_of(op->parent_fd);
+		o->pmtime_ns = rfs_mtime_of(op->parent_fd);
 		set_name(op->name, &o->name, &o->name_len);
 		break;
 	case RFS_OP_UNLINK:
@@ -147,7 +147,7 @@ int rfs_stream_translate(const struct rfs_op *op, struct wire_op *w, int *n, boo
 		o->code = WIRE_OP_UNLINK;
 		o->fid = op->parent.ino;
 		o->arg = op->type == RFS_OP_RMDIR ? WIRE_UNLINK_RMDIR : 0;
-		o->pmtime_ns = mtime_of(op->parent_fd);
+		o->pmtime_ns = rfs_mtime_of(op->parent_fd);
 		set_name(op->name, &o->name, &o->name_len);
 		break;
 	case RFS_OP_RENAME:
@@ -155,8 +155,8 @@ int rfs_stream_translate(const struct rfs_op *op, struct wire_op *w, int *n, boo
 		o->fid = op->parent.ino;
 		o->arg = op->new_parent.ino;
 		o->rename_flags = op->flags;
-		o->pmtime_ns = mtime_of(op->parent_fd);
-		o->new_pmtime_ns = mtime_of(op->new_parent_fd);
+		o->pmtime_ns = rfs_mtime_of(op->parent_fd);
+		o->new_pmtime_ns = rfs_mtime_of(op->new_parent_fd);
 		set_name(op->name, &o->name, &o->name_len);
 		set_name(op->new_name, &o->name2, &o->name2_len);
 		break;
@@ -186,9 +186,9 @@ int rfs_stream_translate(const struct rfs_op *op, struct wire_op *w, int *n, boo
 		if (o->arg & WIRE_ATTR_GID)
 			o->gid = a->st_gid;
 		if (o->arg & WIRE_ATTR_ATIME)
-			o->atime_ns = ns_of(&a->st_atim);
+			o->atime_ns = rfs_ns_of(&a->st_atim);
 		if (o->arg & WIRE_ATTR_MTIME)
-			o->mtime_ns = ns_of(&a->st_mtim);
+			o->mtime_ns = rfs_ns_of(&a->st_mtim);
 		break;
 	case RFS_OP_WRITE:
 		o->code = WIRE_OP_WRITE;
