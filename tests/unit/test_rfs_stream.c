@@ -29,6 +29,31 @@
 
 static const uint8_t secret[32] = "0123456789abcdef0123456789abcdef";
 
+/* Every temp file and dir a test makes, removed by the group teardown
+ * even when a test fails half way. */
+static char made[16][96];
+static int nmade;
+
+static const char *track(const char *path)
+{
+	if (nmade < 16)
+		snprintf(made[nmade++], sizeof(made[0]), "%s", path);
+	return path;
+}
+
+static int remove_made(void **state)
+{
+	(void)state;
+	while (nmade > 0) {
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", made[--nmade]);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", made[nmade]);
+	}
+	return 0;
+}
+
 static struct rfs_link_cfg link_cfg(uint8_t role)
 {
 	struct rfs_link_cfg c = { .secret = secret, .secret_len = sizeof(secret), .cluster = "t",
@@ -86,6 +111,8 @@ static void translate_dsync_write(void **state)
 {
 	char path[] = "/tmp/vigil-rfs-stream-XXXXXX";
 	int fd = mkstemp(path);
+
+	track(path);
 	struct rfs_op op = { .type = RFS_OP_WRITE, .ino = { 1, 9, 2 }, .offset = 8192, .data = "abc",
 	                     .len = 3, .flags = O_WRONLY | O_DSYNC, .fd = fd };
 	struct wire_op w[RFS_STREAM_MAX_WOPS];
@@ -163,6 +190,7 @@ static void translate_excluded(void **state)
 	assert_non_null(strstr(why, "'/'"));
 	assert_int_equal(rfs_exclude_set(globs, 1), 0);
 	assert_non_null(mkdtemp(path));
+	track(path);
 	dfd = open(path, O_PATH | O_DIRECTORY);
 	create.parent_fd = unlink_op.parent_fd = in_excluded_dir.parent_fd = dfd;
 	assert_int_equal(rfs_stream_translate(&create, w, &n, &durable), 0);
@@ -222,9 +250,11 @@ static void start_second(struct second_thread *s)
 	memset(s, 0, sizeof(*s));
 	snprintf(s->dir, sizeof(s->dir), "/tmp/vigil-rfs-second-XXXXXX");
 	assert_non_null(mkdtemp(s->dir));
+	track(s->dir);
 	snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%d", free_port());
 	snprintf(s->state, sizeof(s->state), "/tmp/vigil-rfs-state-XXXXXX");
 	assert_non_null(mkdtemp(s->state));
+	track(s->state);
 	snprintf(s->meta, sizeof(s->meta), "%s/meta", s->state);
 	s->cfg.meta = s->meta;
 	s->cfg.state_dir = s->state;
@@ -273,6 +303,7 @@ static void end_to_end(void **state)
 	(void)state;
 	start_second(&s);
 	assert_non_null(mkdtemp(a));
+	track(a);
 	rootfd = open(a, O_PATH | O_DIRECTORY);
 	assert_int_equal(fstat(rootfd, &root), 0);
 	dial(s.addr, &c);
@@ -413,5 +444,5 @@ int main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, remove_made);
 }
