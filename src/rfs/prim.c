@@ -43,8 +43,10 @@ static int move_on(struct rfs_gen *g)
 	return -1;
 }
 
-/* Under the stream's lock, before any waiting change returns. */
-static void on_lost(void)
+/* Changes may now be made without SECOND: a new generation, stored.
+ * Also the stream's on_lost hook: it runs under the stream's lock, before
+ * any waiting change returns. */
+static void go_alone(void)
 {
 	pthread_mutex_lock(&P.mu);
 	if (move_on(&P.gen) < 0 || rfs_gen_store(P.cfg.meta, &P.gen) < 0)
@@ -95,7 +97,7 @@ static void reintegrate(bool *first)
 		rfs_stream_unsure_why("reintegration: out of memory");
 		return;
 	}
-	rfs_stream_set_hooks(on_lost, r);
+	rfs_stream_set_hooks(go_alone, r);
 	rc = rfs_resync_walk(r);
 	rfs_stream_gate_exclusive(false);
 	if (*first) {
@@ -106,7 +108,7 @@ static void reintegrate(bool *first)
 	if (rc == 0)
 		rc = rfs_resync_data(r);
 	rfs_stream_set_resync(rc == 0, rfs_resync_total(r), rfs_resync_queued(r));
-	rfs_stream_set_hooks(on_lost, NULL);
+	rfs_stream_set_hooks(go_alone, NULL);
 	if (rc == 0) {
 		struct wire_op b = { .code = WIRE_OP_BARRIER, .arg = 1 };
 		struct wire_op g = { .code = WIRE_OP_SETGEN };
@@ -159,10 +161,7 @@ static void *link_main(void *arg)
 			}
 			if (first) {
 				log_warn("no SECOND at %s: going on alone", P.cfg.peer);
-				pthread_mutex_lock(&P.mu);
-				if (move_on(&P.gen) < 0 || rfs_gen_store(P.cfg.meta, &P.gen) < 0)
-					log_error("cannot record going on alone in %s", P.cfg.meta);
-				pthread_mutex_unlock(&P.mu);
+				go_alone();
 				set_ready();
 				first = false;
 			}
@@ -237,7 +236,7 @@ int rfs_prim_start(const struct rfs_prim_cfg *cfg)
 		return -1;
 	}
 	rfs_stream_init(&cfg->stream);
-	rfs_stream_set_hooks(on_lost, NULL);
+	rfs_stream_set_hooks(go_alone, NULL);
 	if (pthread_create(&P.thread, NULL, link_main, NULL) != 0) {
 		log_error("cannot start the link thread");
 		return -1;

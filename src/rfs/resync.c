@@ -134,27 +134,6 @@ static uint16_t nlen(const char *s)
 	return (uint16_t)strnlen(s, WIRE_NAME_MAX + 1);
 }
 
-/* Extended attributes of an O_PATH (or open) fd of a non-symlink. */
-static void xattrs(struct rfs_resync *r, uint8_t dir, uint64_t fid, int fd)
-{
-	char proc[64], names[4096];
-	ssize_t len;
-
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	len = listxattr(proc, names, sizeof(names));
-	for (ssize_t i = 0; len > 0 && i < len; i += (ssize_t)strlen(names + i) + 1) {
-		ssize_t v = getxattr(proc, names + i, r->buf, WIRE_XATTR_VALUE_MAX);
-		struct wire_op w = { .code = WIRE_OP_SETXATTR, .dir = dir, .fid = fid,
-		                     .name = names + i, .name_len = nlen(names + i),
-		                     .data = (uint8_t *)r->buf };
-
-		if (v < 0)
-			continue;       /* removed meanwhile: nothing to copy */
-		w.data_len = (uint32_t)v;
-		rfs_stream_ship(&w, 1, false, false);
-	}
-}
-
 /* The attributes a copy must end with (owner before mode: chown clears
  * set-id bits). */
 static void attrs(uint8_t dir, uint64_t fid, const struct stat *st)
@@ -259,7 +238,7 @@ static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino
 
 			if (ofd < 0)
 				continue;
-			xattrs(r, d, st.st_ino, ofd);
+			rfs_ship_xattrs(d, st.st_ino, ofd);
 			if (S_ISDIR(st.st_mode)) {
 				rc = walk_dir(r, d, ofd, st.st_ino, depth + 1);
 				/* Post-order: its entries are in, its times final. */
@@ -308,7 +287,7 @@ int rfs_resync_walk(struct rfs_resync *r)
 		if (fstatat(r->root[d], "", &st, AT_EMPTY_PATH) < 0 ||
 		    walk_dir(r, (uint8_t)d, r->root[d], st.st_ino, 0) < 0)
 			return -1;
-		xattrs(r, (uint8_t)d, st.st_ino, r->root[d]);
+		rfs_ship_xattrs((uint8_t)d, st.st_ino, r->root[d]);
 		attrs((uint8_t)d, st.st_ino, &st);
 	}
 	if (build_map(r) < 0) {
@@ -449,7 +428,7 @@ static int copy_file(struct rfs_resync *r, struct file_rec *f)
 
 		preallocated(f, fd);
 		rfs_stream_ship(&t, 1, false, false);
-		xattrs(r, f->dir, f->fid, fd);
+		rfs_ship_xattrs(f->dir, f->fid, fd);
 		attrs(f->dir, f->fid, &st);
 	}
 	rfs_stream_gate_exclusive(false);

@@ -66,6 +66,10 @@ int rfs_give_to_caller(fuse_req_t req, struct rfs_inode *parent, struct rfs_inod
  * as it would for the caller. 0 or errno. */
 int rfs_caller_umask(fuse_req_t req);
 
+/* fsync/fsyncdir of fd (the object's open file or directory): the local
+ * flush and SECOND's run at the same time; 0 or errno (rfs_ops_file.c). */
+int rfs_sync_both(enum rfs_op_type type, struct rfs_inode *inode, int fd, int datasync);
+
 /* The operation tables, split by concern. */
 void rfs_ops_entry(struct fuse_lowlevel_ops *ops);
 void rfs_ops_file(struct fuse_lowlevel_ops *ops);

@@ -154,17 +154,8 @@ static void rfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 
 static void rfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct rfs_op op = { .type = RFS_OP_FSYNCDIR, .ino = rfs_inode_id(rfs_req_inode(req, ino)),
-			     .flags = datasync ? 1 : 0 };
-	struct rfs_journal_ticket t;
-	int fd = dirfd(dir_of(fi)->dp), err;
-
-	err = rfs_journal_begin(&op, &t);
-	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
-		err = errno;
-	if (!err)
-		err = rfs_journal_wait(&t);
-	fuse_reply_err(req, err);
+	fuse_reply_err(req, rfs_sync_both(RFS_OP_FSYNCDIR, rfs_req_inode(req, ino),
+					  dirfd(dir_of(fi)->dp), datasync));
 }
 
 void rfs_ops_dir(struct fuse_lowlevel_ops *ops)

@@ -363,12 +363,11 @@ static void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	fuse_reply_err(req, 0);
 }
 
-static void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+int rfs_sync_both(enum rfs_op_type type, struct rfs_inode *inode, int fd, int datasync)
 {
-	struct rfs_op op = { .type = RFS_OP_FSYNC, .ino = rfs_inode_id(rfs_req_inode(req, ino)),
-			     .flags = datasync ? 1 : 0 };
+	struct rfs_op op = { .type = type, .ino = rfs_inode_id(inode), .flags = datasync ? 1 : 0 };
 	struct rfs_journal_ticket t;
-	int fd = rfs_file_of(fi)->fd, err;
+	int err;
 
 	/* SECOND flushes while we do: the latencies overlap. */
 	err = rfs_journal_begin(&op, &t);
@@ -376,7 +375,13 @@ static void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 		err = errno;
 	if (!err)
 		err = rfs_journal_wait(&t);
-	fuse_reply_err(req, err);
+	return err;
+}
+
+static void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, rfs_sync_both(RFS_OP_FSYNC, rfs_req_inode(req, ino),
+					  rfs_file_of(fi)->fd, datasync));
 }
 
 static void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,

@@ -300,23 +300,17 @@ int rfs_stream_op_wait(const struct rfs_journal_ticket *t)
 
 int rfs_stream_op(const struct rfs_op *op)
 {
-	struct wire_op w[RFS_STREAM_MAX_WOPS];
-	bool durable, handled;
-	int n, err;
+	struct rfs_journal_ticket t;
+	bool handled;
+	int err;
 
 	if (!S.started)
 		return 0;
 	err = rfs_stream_crossing(op, &handled);
 	if (handled)
 		return err;
-	err = rfs_stream_translate(op, w, &n, &durable);
-	if (err) {
-		pthread_mutex_lock(&S.lock);
-		lose("a %s could not be shipped", rfs_op_type_str(op->type));
-		pthread_mutex_unlock(&S.lock);
-		return 0;
-	}
-	return n ? ship(w, n, durable, true) : 0;
+	err = rfs_stream_op_begin(op, &t);
+	return err ? err : rfs_stream_op_wait(&t);
 }
 
 void rfs_stream_bind(uint8_t dir, uint64_t ino, uint64_t parent_ino, const char *name)

@@ -89,38 +89,6 @@ out:
 	return rc;
 }
 
-/* The extended attributes (ACLs included) of a file entering replication. */
-static void ship_xattrs(uint8_t dir, uint64_t fid, int fd)
-{
-	char proc[64], *names = malloc(XATTR_LIST_MAX), *value = malloc(WIRE_XATTR_VALUE_MAX);
-	ssize_t len;
-
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	if (!names || !value) {
-		rfs_stream_unsure_why("out of memory shipping extended attributes");
-		goto out;
-	}
-	len = listxattr(proc, names, XATTR_LIST_MAX);
-	for (ssize_t i = 0; len > 0 && i < len; i += (ssize_t)strlen(names + i) + 1) {
-		const char *name = names + i;
-		ssize_t v = getxattr(proc, name, value, WIRE_XATTR_VALUE_MAX);
-		struct wire_op w = { .code = WIRE_OP_SETXATTR, .dir = dir, .fid = fid, .name = name,
-		                     .name_len = nlen(name), .data = (uint8_t *)value };
-
-		if (v < 0) {
-			rfs_stream_unsure_why("extended attribute %s: %s", name, strerror(errno));
-			break;
-		}
-		w.data_len = (uint32_t)v;
-		rfs_stream_ship(&w, 1, false, false);
-	}
-	if (len < 0)
-		rfs_stream_unsure_why("listing extended attributes: %s", strerror(errno));
-out:
-	free(names);
-	free(value);
-}
-
 /* Excluded name -> replicated name: create it there, whole. */
 static int entering(const struct rfs_op *op)
 {
@@ -170,7 +138,7 @@ static int entering(const struct rfs_op *op)
 
 		if (ship_data(dir, fid, op->fd, 0, (uint64_t)a->st_size, true) < 0)
 			return 0;
-		ship_xattrs(dir, fid, op->fd);
+		rfs_ship_xattrs(dir, fid, op->fd);
 		rfs_stream_ship(t, 2, false, false);
 	}
 	if (!op->parent.excluded)

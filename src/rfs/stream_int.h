@@ -15,6 +15,10 @@ int rfs_stream_ship(const struct wire_op *w, int n, bool durable, bool wait);
 struct timespec;
 int64_t rfs_ns_of(const struct timespec *t);
 int64_t rfs_mtime_of(int fd);
+/* Ships every extended attribute (ACLs included) of the object behind fd
+ * (not a symlink) as SETXATTR to fid; what cannot be read loses the
+ * stream, saying why. */
+void rfs_ship_xattrs(uint8_t dir, uint64_t fid, int fd);
 /* SECOND cannot follow a change: the stream is lost, saying why. */
 void rfs_stream_unsure_why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A change crossing the excluded names: *handled when it was shipped (or

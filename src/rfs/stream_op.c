@@ -6,6 +6,10 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
+#include <linux/limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "common/log.h"
 #include "rfs/exclude.h"
@@ -72,6 +76,40 @@ int64_t rfs_mtime_of(int fd)
 	if (fd < 0 || fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return 0;
 	return rfs_ns_of(&st.st_mtim);
+}
+
+void rfs_ship_xattrs(uint8_t dir, uint64_t fid, int fd)
+{
+	char proc[64], *names = malloc(XATTR_LIST_MAX), *value = malloc(WIRE_XATTR_VALUE_MAX);
+	ssize_t len;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (!names || !value) {
+		rfs_stream_unsure_why("out of memory shipping extended attributes");
+		goto out;
+	}
+	len = listxattr(proc, names, XATTR_LIST_MAX);
+	if (len < 0)
+		rfs_stream_unsure_why("listing extended attributes: %s", strerror(errno));
+	for (ssize_t i = 0; len > 0 && i < len; i += (ssize_t)strlen(names + i) + 1) {
+		const char *name = names + i;
+		ssize_t v = getxattr(proc, name, value, WIRE_XATTR_VALUE_MAX);
+		struct wire_op w = { .code = WIRE_OP_SETXATTR, .dir = dir, .fid = fid, .name = name,
+		                     .name_len = (uint16_t)strnlen(name, WIRE_NAME_MAX + 1),
+		                     .data = (uint8_t *)value };
+
+		if (v < 0 && errno == ENODATA)
+			continue;       /* removed since the listing: nothing to copy */
+		if (v < 0) {
+			rfs_stream_unsure_why("extended attribute %s: %s", name, strerror(errno));
+			break;
+		}
+		w.data_len = (uint32_t)v;
+		rfs_stream_ship(&w, 1, false, false);
+	}
+out:
+	free(names);
+	free(value);
 }
 
 bool rfs_stream_side_excluded(const struct rfs_id *parent, const char *name)

@@ -4,13 +4,19 @@
   vigild/vigilctl (VIGIL_BUILD, default <repo>/build); fails (never skips)
   with a clear message otherwise.
 - `netlab`: the same lab without the vigild requirement (tests of the lab).
+- `rfs_base`: a temp dir for the vigil-rfs tests, which run outside the lab
+  in private namespaces; requires root, a built vigil-rfs and the FUSE
+  tools, and checks afterwards that no mount under it is left on the host.
 
 Both always clean up and then check that nothing of the lab is left. On a
 failing test, the tail of each node's vigild log is added to the report.
 """
 
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -70,6 +76,41 @@ def lab(request):
 @pytest.fixture
 def netlab(request):
     yield from _make_lab(request)
+
+
+def _require_rfs():
+    rfs = labmod.BUILD / "src" / "vigil-rfs"
+    if os.geteuid() != 0:
+        pytest.fail("the vigil-rfs tests need root (FUSE mounts in a mount namespace)",
+                    pytrace=False)
+    if not os.access(rfs, os.X_OK):
+        pytest.fail(f"not built: {rfs} (ninja -C BUILD src/vigil-rfs, or point VIGIL_BUILD "
+                    f"at a build dir)", pytrace=False)
+    for need in ("/dev/fuse", shutil.which("fusermount3"), shutil.which("unshare"),
+                 shutil.which("ip")):
+        if not need or not os.path.exists(need):
+            pytest.fail(f"missing {need or 'fusermount3/unshare/ip'} (scripts/install-deps)",
+                        pytrace=False)
+
+
+def _host_mounts_under(path):
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f
+                if line.split()[4] == path or line.split()[4].startswith(path + "/")]
+
+
+@pytest.fixture
+def rfs_base():
+    _require_rfs()
+    d = tempfile.mkdtemp(prefix="vigil-rfs-", dir="/tmp")
+    try:
+        yield d
+    finally:
+        left = _host_mounts_under(d)
+        for m in left:
+            subprocess.run(["umount", "-l", m], capture_output=True)
+        shutil.rmtree(d, ignore_errors=True)
+        assert not left, f"mounts left on the host: {left}"
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -25,10 +25,8 @@ import json
 import os
 import random
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -48,38 +46,10 @@ STOPPED_WINDOW_MS = 1500
 PROMPT_MS = 500         # "returns at once": well under the stopped window
 
 
-def _require():
-    if os.geteuid() != 0:
-        pytest.fail("the vigil-rfs tests need root (FUSE mounts in a mount namespace)",
-                    pytrace=False)
-    if not os.access(RFS, os.X_OK):
-        pytest.fail(f"not built: {RFS} (ninja -C BUILD src/vigil-rfs, or point VIGIL_BUILD "
-                    f"at a build dir)", pytrace=False)
-    for need in ("/dev/fuse", shutil.which("fusermount3"), shutil.which("unshare"),
-                 shutil.which("ip")):
-        if not need or not os.path.exists(need):
-            pytest.fail(f"missing {need or 'fusermount3/unshare/ip'} (scripts/install-deps)",
-                        pytrace=False)
-
-
-def _host_mounts_under(path):
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f
-                if line.split()[4] == path or line.split()[4].startswith(path + "/")]
-
-
 @pytest.fixture
-def base():
-    _require()
-    d = tempfile.mkdtemp(prefix="vigil-rfs-repl-", dir="/tmp")
-    try:
-        yield d
-    finally:
-        left = _host_mounts_under(d)
-        for m in left:
-            subprocess.run(["umount", "-l", m], capture_output=True)
-        shutil.rmtree(d, ignore_errors=True)
-        assert not left, f"mounts left on the host: {left}"
+def base(rfs_base):
+    """The conftest's rfs_base under the name these tests use."""
+    return rfs_base
 
 
 def in_namespace(base, command, *extra, timeout=120):
