@@ -38,8 +38,8 @@ struct opts {
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: vigil-rfs mount DIR [--foreground] [--verbose] [--cache direct|page]\n"
-		     "       vigil-rfs prim DIR --peer ADDR:PORT --secret FILE [options]\n"
-		     "       vigil-rfs second DIR --listen ADDR:PORT --secret FILE [options]\n"
+		     "       vigil-rfs prim DIR... --peer ADDR:PORT --secret FILE --state DIR [options]\n"
+		     "       vigil-rfs second DIR... --listen ADDR:PORT --secret FILE --state DIR [options]\n"
 		     "  (vigil-rfs prim --help: the replication options)\n"
 		     "  mount: serves DIR through FUSE mounted over DIR itself.\n"
 		     "  --foreground  stay in the foreground, log to stderr\n"

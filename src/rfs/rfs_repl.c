@@ -2,14 +2,15 @@
  * (docs/design/rfs.md). Both stay in the foreground: vigild supervises
  * them (or a test does).
  *
- *   vigil-rfs prim DIR --peer ADDR:PORT --secret FILE [--mode sync|async]
- *   vigil-rfs second DIR --listen ADDR:PORT --secret FILE
+ *   vigil-rfs prim DIR... --peer ADDR:PORT --secret FILE --state DIR [--mode sync|async]
+ *   vigil-rfs second DIR... --listen ADDR:PORT --secret FILE --state DIR
  *
- * prim connects to the SECOND first (retrying for --connect-timeout ms),
- * so no change is made before it can be shipped, then mounts DIR over
- * itself and ships every change. second applies what it receives to DIR,
- * which it does not mount. Both DIRs must start identical (the initial
- * copy and reintegration are later stages). */
+ * prim tries the SECOND first (for --connect-timeout ms), so that a SECOND
+ * that is there gets every change, then mounts each DIR over itself and
+ * ships every change (prim.c: without a SECOND it goes on alone and
+ * redials). second applies what it receives to its DIRs, which it does not
+ * mount; a copy that is not the PRIM's is set aside under --state and
+ * rebuilt (docs/design/rfs.md §5.4). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -56,12 +57,14 @@ static volatile sig_atomic_t stop_flag;
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: vigil-rfs prim DIR... --peer ADDR:PORT --secret FILE [options]\n"
-	        "       vigil-rfs second DIR... --listen ADDR:PORT --secret FILE [options]\n"
+	        "usage: vigil-rfs prim DIR... --peer ADDR:PORT --secret FILE --state DIR [options]\n"
+	        "       vigil-rfs second DIR... --listen ADDR:PORT --secret FILE --state DIR [options]\n"
 	        "  prim: mounts each DIR over itself and ships every change to the SECOND.\n"
 	        "  second: applies the changes it receives to its DIRs (not mounted), the\n"
 	        "  first PRIM DIR to the first SECOND DIR, and so on (at most 16).\n"
-	        "  The copies must start identical. Both stay in the foreground.\n"
+	        "  A SECOND whose copy is not the PRIM's (generations differ, or a first\n"
+	        "  start) sets it aside under --state and gets a full copy while the PRIM\n"
+	        "  serves. Both stay in the foreground.\n"
 	        "  --secret FILE           the cluster secret (16 to 1024 bytes), same on both\n"
 	        "  --state DIR             this node's replication state: generations, and the\n"
 	        "                          copies a SECOND sets aside (same file system as DIRs)\n"

@@ -109,7 +109,8 @@ class Pair:
             os.chmod(d, 0o755)
         if prefill:
             prefill(self.pdir)
-        # The copies must start identical, the roots' times included.
+        # The copies start identical, the roots' times included (a differing
+        # SECOND copy would be set aside and rebuilt: other tests do that).
         for pd, sd in zip(self.pdirs, self.sdirs):
             st = os.stat(pd)
             os.utime(sd, ns=(st.st_atime_ns, st.st_mtime_ns))
