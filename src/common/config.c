@@ -166,6 +166,198 @@ static int set_addrlist(struct parse *p, const struct key *k, struct cfg_node *n
 	return 0;
 }
 
+int cfg_norm_path(const char *in, char *out, size_t outlen)
+{
+	size_t n = 0;
+	bool dots = false;
+
+	if (!outlen)
+		return -1;
+	while (*in) {
+		const char *c;
+		size_t len;
+
+		while (*in == '/')
+			in++;
+		if (!*in)
+			break;
+		c = in;
+		len = strcspn(c, "/");
+		in += len;
+		if ((len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+			dots = true;
+		if (n + 1 + len >= outlen) {
+			out[0] = '\0';
+			return -1;
+		}
+		out[n++] = '/';
+		memcpy(out + n, c, len);
+		n += len;
+	}
+	if (!n) {
+		if (outlen < 2)
+			return -1;
+		out[n++] = '/';
+	}
+	out[n] = '\0';
+	return dots ? -1 : 0;
+}
+
+bool cfg_path_within(const char *inner, const char *outer)
+{
+	size_t n = strlen(outer);
+
+	if (!strcmp(outer, "/"))
+		return true;
+	return !strncmp(inner, outer, n) && (inner[n] == '\0' || inner[n] == '/');
+}
+
+/* Splits value, comma-separated, into trimmed entries in buf. An empty
+ * entry is an error: strtok_r would silently skip the one in "a,,b". */
+static int split_list(struct parse *p, const struct key *k, const char *value, const char *what,
+                      char *buf, size_t buflen, char **ent)
+{
+	char label[CFG_NAME_MAX + 16];
+	int n = 0;
+
+	sect_label(p, label, sizeof(label));
+	if (!strlcpy_ok(buf, value, buflen)) {
+		cfg_fail(p, p->line, "%s %s: value too long", label, k->name);
+		return -1;
+	}
+	for (char *s = buf, *next; s; s = next) {
+		char *end;
+
+		next = strchr(s, ',');
+		if (next)
+			*next++ = '\0';
+		while (isspace((unsigned char)*s))
+			s++;
+		end = s + strlen(s);
+		while (end > s && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		if (!*s && !n && !next) {
+			cfg_fail(p, p->line, "%s %s: needs at least one %s", label, k->name, what);
+			return -1;
+		}
+		if (!*s) {
+			cfg_fail(p, p->line, "%s %s: empty entry in '%s'", label, k->name, value);
+			return -1;
+		}
+		if (n == (int)k->max) {
+			cfg_fail(p, p->line, "%s %s: at most %u entries, got more in '%s'", label, k->name, k->max,
+			         value);
+			return -1;
+		}
+		ent[n++] = s;
+	}
+	return n;
+}
+
+/* [replication] dirs: absolute directories, none nested in another. The
+ * checks against state_dir and run_dir wait for the whole file
+ * (cfg_check_all), since [cluster] may come later. */
+static int set_dirlist(struct parse *p, const struct key *k, void *base, const char *value)
+{
+	char (*dirs)[PATH_MAX] = (void *)((char *)base + k->off);
+	char buf[PATH_MAX], label[CFG_NAME_MAX + 16];
+	char *ent[CFG_MAX_REPL_DIRS];
+	int n;
+
+	if (k->max > CFG_MAX_REPL_DIRS) {
+		cfg_fail(p, p->line, "%s: list longer than its field", k->name);
+		return -1;
+	}
+	n = split_list(p, k, value, "directory", buf, sizeof(buf), ent);
+	if (n < 0)
+		return -1;
+	sect_label(p, label, sizeof(label));
+	for (int i = 0; i < n; i++) {
+		const char *d = ent[i];
+		struct stat st;
+
+		if (d[0] != '/') {
+			cfg_fail(p, p->line, "%s %s: %s: is not an absolute path", label, k->name, d);
+			return -1;
+		}
+		if (cfg_norm_path(d, dirs[i], PATH_MAX) < 0) {
+			if (dirs[i][0])
+				cfg_fail(p, p->line, "%s %s: %s: has a '.' or '..' component", label, k->name, d);
+			else
+				cfg_fail(p, p->line, "%s %s: %s: too long", label, k->name, d);
+			return -1;
+		}
+		if (!strcmp(dirs[i], "/")) {
+			cfg_fail(p, p->line, "%s %s: %s: the root directory cannot be replicated", label, k->name, d);
+			return -1;
+		}
+		for (int j = 0; j < i; j++) {
+			if (!strcmp(dirs[i], dirs[j])) {
+				if (!strcmp(d, ent[j]))
+					cfg_fail(p, p->line, "%s %s: %s is listed twice", label, k->name, d);
+				else
+					cfg_fail(p, p->line, "%s %s: %s and %s are the same directory", label, k->name,
+					         ent[j], d);
+				return -1;
+			}
+			if (cfg_path_within(dirs[i], dirs[j]) || cfg_path_within(dirs[j], dirs[i])) {
+				bool inner_i = cfg_path_within(dirs[i], dirs[j]);
+
+				cfg_fail(p, p->line, "%s %s: %s is nested in %s", label, k->name,
+				         inner_i ? dirs[i] : dirs[j], inner_i ? dirs[j] : dirs[i]);
+				return -1;
+			}
+		}
+		/* A client (vigilctl) may run where the directories are not visible. */
+		if (p->skip_secret)
+			continue;
+		if (stat(dirs[i], &st) < 0) {
+			cfg_fail(p, p->line, "%s %s: %s: %s", label, k->name, d,
+			         errno == ENOENT ? "does not exist" : strerror(errno));
+			return -1;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			cfg_fail(p, p->line, "%s %s: %s: is not a directory", label, k->name, d);
+			return -1;
+		}
+	}
+	*(int *)(void *)((char *)base + k->off2) = n;
+	p->repl_dirs_line = p->line;
+	return 0;
+}
+
+/* [replication] exclude: fnmatch globs, used by vigil-rfs as they are. */
+static int set_globlist(struct parse *p, const struct key *k, void *base, const char *value)
+{
+	char (*globs)[256] = (void *)((char *)base + k->off);
+	char buf[PATH_MAX], label[CFG_NAME_MAX + 16];
+	char *ent[CFG_MAX_REPL_EXCLUDE];
+	int n;
+
+	if (k->max > CFG_MAX_REPL_EXCLUDE) {
+		cfg_fail(p, p->line, "%s: list longer than its field", k->name);
+		return -1;
+	}
+	n = split_list(p, k, value, "glob", buf, sizeof(buf), ent);
+	if (n < 0)
+		return -1;
+	sect_label(p, label, sizeof(label));
+	for (int i = 0; i < n; i++) {
+		if (!strlcpy_ok(globs[i], ent[i], sizeof(globs[i]))) {
+			cfg_fail(p, p->line, "%s %s: '%s' is longer than %zu bytes", label, k->name, ent[i],
+			         sizeof(globs[i]) - 1);
+			return -1;
+		}
+		for (int j = 0; j < i; j++)
+			if (!strcmp(globs[i], globs[j])) {
+				cfg_fail(p, p->line, "%s %s: '%s' is listed twice", label, k->name, ent[i]);
+				return -1;
+			}
+	}
+	*(int *)(void *)((char *)base + k->off2) = n;
+	return 0;
+}
+
 static int set_cidr(struct parse *p, const struct key *k, void *base, const char *value)
 {
 	char buf[INET_ADDRSTRLEN + 8];
@@ -379,6 +571,10 @@ static int set_value(struct parse *p, const struct key *k, void *base, const cha
 		return set_cidr(p, k, base, value);
 	case T_ADDRLIST:
 		return set_addrlist(p, k, base, value);
+	case T_DIRLIST:
+		return set_dirlist(p, k, base, value);
+	case T_GLOBLIST:
+		return set_globlist(p, k, base, value);
 	}
 	cfg_fail(p, p->line, "%s: unknown key type", k->name);
 	return -1;
@@ -606,6 +802,8 @@ static int open_section(struct parse *p, char *text)
 		p->base = cfg;
 		if (s == S_VIP)
 			cfg->vip_enabled = true;
+		if (s == S_REPLICATION)
+			cfg->repl_enabled = true;
 		/* Defaults of unnamed sections are in place since config_load's start. */
 		return 0;
 	}
@@ -776,7 +974,8 @@ int config_load_flags(const char *path, struct config *cfg, unsigned flags, char
 		return -1;
 	}
 	if (apply_defaults(&p, S_CLUSTER, cfg) < 0 || apply_defaults(&p, S_HEARTBEAT, cfg) < 0 ||
-	    apply_defaults(&p, S_VIP, cfg) < 0 || apply_defaults(&p, S_WITNESS, cfg) < 0)
+	    apply_defaults(&p, S_VIP, cfg) < 0 || apply_defaults(&p, S_WITNESS, cfg) < 0 ||
+	    apply_defaults(&p, S_REPLICATION, cfg) < 0)
 		goto fail;
 	rc = ini_parse_stream(read_line, &p, on_key, &p);
 	if (!p.failed && rc != 0) {

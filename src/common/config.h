@@ -21,9 +21,18 @@
 #define CFG_NAME_MAX 64
 #define CFG_SECRET_MIN 16
 #define CFG_SECRET_MAX 1024
+#define CFG_MAX_REPL_DIRS 16
+#define CFG_MAX_REPL_EXCLUDE 32
 
 enum res_when { WHEN_PRIM, WHEN_SECOND, WHEN_BOTH };
 const char *res_when_str(enum res_when w);
+
+/* [replication] mode: when a change returns to the application. */
+enum repl_mode { REPL_SYNC, REPL_ASYNC };
+const char *repl_mode_str(enum repl_mode m);      /* "sync", "async" */
+/* [replication] cache: how the FUSE mount serves reads. */
+enum repl_cache { REPL_CACHE_DIRECT, REPL_CACHE_PAGE };
+const char *repl_cache_str(enum repl_cache c);    /* "direct", "page" */
 
 struct cfg_node {
 	char name[CFG_NAME_MAX];
@@ -131,6 +140,20 @@ struct config {
 	struct in_addr witness_ping;
 	uint32_t witness_lease_ms;
 
+	/* [replication], optional: vigil-rfs replicates these directories */
+	bool repl_enabled;                  /* the section is present */
+	char repl_dirs[CFG_MAX_REPL_DIRS][PATH_MAX];  /* absolute, normalised: no trailing '/' */
+	int nrepl_dirs;
+	char repl_exclude[CFG_MAX_REPL_EXCLUDE][256];
+	int nrepl_exclude;
+	enum repl_mode repl_mode;
+	enum repl_cache repl_cache;
+	uint16_t repl_port;
+	uint32_t repl_ack_timeout_ms;
+	uint32_t repl_checkpoint_ms;
+	uint32_t repl_connect_timeout_ms;
+	char repl_state_dir[PATH_MAX];      /* "" = state_dir/rfs */
+
 	/* loaded from secret_file */
 	unsigned char secret[CFG_SECRET_MAX];
 	size_t secret_len;
@@ -141,7 +164,8 @@ struct config {
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 void config_free(struct config *cfg);
 /* CONFIG_NO_SECRET: do not read secret_file (for clients such as vigilctl,
- * which need only run_dir and may run without the right to read it). */
+ * which need only run_dir and may run without the right to read it), nor
+ * check that the [replication] dirs exist (a client need not see them). */
 #define CONFIG_NO_SECRET 1u
 int config_load_flags(const char *path, struct config *cfg, unsigned flags, char *err, size_t errlen);
 

@@ -133,6 +133,55 @@ out:
 	return rc;
 }
 
+/* vigil-rfs mounts over each replicated dir and never reaches it by path
+ * afterwards, so vigild's own files must stay out of them; and vigild must
+ * not write its state through a mount that a dying vigil-rfs could hang. */
+static int check_repl_dirs(struct parse *p)
+{
+	const struct config *cfg = p->cfg;
+	char sd[PATH_MAX], rd[PATH_MAX];
+
+	if (!cfg->repl_enabled)
+		return 0;
+	/* state_dir and run_dir are only known to be absolute: "." and ".."
+	 * stay as they are, which compares them textually. */
+	cfg_norm_path(cfg->state_dir, sd, sizeof(sd));
+	cfg_norm_path(cfg->run_dir, rd, sizeof(rd));
+	for (int i = 0; i < cfg->nrepl_dirs; i++) {
+		const char *d = cfg->repl_dirs[i];
+		const struct { const char *name, *path; } own[] = { { "state_dir", sd }, { "run_dir", rd } };
+
+		for (size_t j = 0; j < ARRAY_SIZE(own); j++) {
+			if (!own[j].path[0])
+				continue;
+			if (!strcmp(d, own[j].path)) {
+				cfg_fail(p, p->repl_dirs_line, "[replication] dirs: %s: is %s", d, own[j].name);
+				return -1;
+			}
+			if (cfg_path_within(own[j].path, d)) {
+				cfg_fail(p, p->repl_dirs_line, "[replication] dirs: %s: contains %s %s", d, own[j].name,
+				         own[j].path);
+				return -1;
+			}
+		}
+		if (sd[0] && cfg_path_within(d, sd)) {
+			cfg_fail(p, p->repl_dirs_line, "[replication] dirs: %s: lies inside state_dir %s", d, sd);
+			return -1;
+		}
+		if (cfg->repl_state_dir[0]) {
+			char rs[PATH_MAX];
+
+			cfg_norm_path(cfg->repl_state_dir, rs, sizeof(rs));
+			if (!strcmp(d, rs) || cfg_path_within(rs, d) || cfg_path_within(d, rs)) {
+				cfg_fail(p, p->repl_dirs_line, "[replication] dirs: %s: overlaps "
+				         "[replication] state_dir %s", d, rs);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 /* Checks that need the whole file. */
 int cfg_check_all(struct parse *p)
 {
@@ -177,5 +226,7 @@ int cfg_check_all(struct parse *p)
 					     "an address of [node %s]", ip, cfg->nodes[j].name);
 					return -1;
 				}
+	if (check_repl_dirs(p) < 0)
+		return -1;
 	return p->skip_secret ? 0 : load_secret(p);
 }

@@ -51,6 +51,12 @@ static void key_bounds(const struct key *k, char *buf, size_t len)
 	case T_IPV4:
 		snprintf(buf, len, "IPv4 literal");
 		break;
+	case T_DIRLIST:
+		snprintf(buf, len, "%u..%u absolute, comma-separated", k->min, k->max);
+		break;
+	case T_GLOBLIST:
+		snprintf(buf, len, "%u..%u of max 255 chars, comma-separated", k->min, k->max);
+		break;
 	}
 }
 
@@ -179,7 +185,7 @@ static void print_text(FILE *out)
 			if ((int)k->sect != s)
 				continue;
 			key_bounds(k, b, sizeof(b));
-			fprintf(out, "  %-17s %-12s %-15s %s\n", k->name, type_names[k->type],
+			fprintf(out, "  %-18s %-12s %-15s %s\n", k->name, type_names[k->type],
 				key_default(k), b);
 			put_wrapped(out, k->help, 6, 78);
 		}

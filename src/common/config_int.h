@@ -28,6 +28,7 @@ struct parse {
 	int secret_line;
 	bool skip_secret;
 	int vip_addr_line;
+	int repl_dirs_line;
 	int res_after_line[CFG_MAX_RESOURCES];   /* file order */
 };
 
@@ -39,5 +40,11 @@ bool cfg_valid_name(const char *s);
 /* Index of key name in section s of the key table, or -1. */
 int cfg_find_key(int s, const char *name);
 int cfg_check_all(struct parse *p);
+/* Copies the absolute path in into out with no empty, trailing or repeated
+ * '/' ("/" stays "/"). -1 if in has a "." or ".." component (out is then
+ * still written) or out is too small (out is ""). */
+int cfg_norm_path(const char *in, char *out, size_t outlen);
+/* inner is outer or lies below it; both normalised. */
+bool cfg_path_within(const char *inner, const char *outer);
 
 #endif

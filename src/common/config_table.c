@@ -12,6 +12,23 @@ const char *const when_names[] = { "prim", "second", "both", NULL };
 const char *const action_names[] = { "restart", "failover", "stop", "wait", NULL };
 const char *const cfg_checker_type_names[] = { "tcp", "http", "process", "custom", "interface", "ping", NULL };
 
+const char *const repl_mode_names[] = { "sync", "async", NULL };
+const char *const repl_cache_names[] = { "direct", "page", NULL };
+
+const char *repl_mode_str(enum repl_mode m)
+{
+	if ((unsigned)m < ARRAY_SIZE(repl_mode_names) - 1)
+		return repl_mode_names[m];
+	return "?";
+}
+
+const char *repl_cache_str(enum repl_cache c)
+{
+	if ((unsigned)c < ARRAY_SIZE(repl_cache_names) - 1)
+		return repl_cache_names[c];
+	return "?";
+}
+
 const char *chk_action_str(enum chk_action a)
 {
 	if ((unsigned)a < ARRAY_SIZE(action_names) - 1)
@@ -41,6 +58,13 @@ const struct sect_desc sects[S_COUNT] = {
 	[S_VIP] = { "vip", false, 0, 1,
 		"Optional. A virtual IPv4 address held by the PRIM node. When the section "
 		"is present, `address` and `interface` are required.", false },
+	[S_REPLICATION] = { "replication", false, 0, 1,
+		"Optional. vigil-rfs replicates `dirs` in real time from the PRIM node to "
+		"the SECOND node: on the PRIM each directory is served through FUSE over "
+		"its own path, and every change is applied locally and shipped in order "
+		"to the SECOND. Each directory must exist, and none may be `/`, lie "
+		"inside another, hold `state_dir` or `run_dir`, or lie inside "
+		"`state_dir`. See docs/design/rfs.md.", false },
 	[S_RESOURCE] = { "resource", true, 0, CFG_MAX_RESOURCES,
 		"Up to 32: `[resource NAME]`, NAME as for nodes. Scripts that start and "
 		"stop what the cluster protects. They start in file order, except that a "
@@ -80,6 +104,7 @@ const char *const type_names[] = {
 	[T_PORT] = "port", [T_ADDRLIST] = "IPv4 list", [T_CIDR] = "IPv4/prefix",
 	[T_IFNAME] = "interface", [T_ENUM] = "choice", [T_RESREF] = "resource",
 	[T_STRING] = "text", [T_HOSTPORT] = "IPv4:port", [T_IPV4] = "IPv4", [T_NAMEREF] = "resource",
+	[T_DIRLIST] = "path list", [T_GLOBLIST] = "glob list",
 };
 
 const struct key keys[] = {
@@ -133,6 +158,42 @@ const struct key keys[] = {
 	  "Further gratuitous ARPs sent after the burst, `garp_interval_ms` apart." },
 	{ S_VIP, "garp_interval_ms", T_UINT, 10, 60000, "1000", false, CFG(vip_garp_interval_ms), 0, NULL,
 	  "Time between the repeated gratuitous ARPs, in milliseconds." },
+
+	{ S_REPLICATION, "dirs", T_DIRLIST, 1, CFG_MAX_REPL_DIRS, NULL, true, CFG(repl_dirs), CFG(nrepl_dirs), NULL,
+	  "The directories to replicate, comma-separated absolute paths, like "
+	  "`/srv/vms/db, /srv/vms/conf`. The same on both nodes." },
+	{ S_REPLICATION, "exclude", T_GLOBLIST, 1, CFG_MAX_REPL_EXCLUDE, NULL, false, CFG(repl_exclude),
+	  CFG(nrepl_exclude), NULL,
+	  "Files that are served but not replicated: comma-separated globs, like "
+	  "`*.tmp`. A glob matches the file's name, or, if it holds a `/`, its "
+	  "path relative to the replicated directory (fnmatch)." },
+	{ S_REPLICATION, "mode", T_ENUM, 0, 0, "sync", false, CFG(repl_mode), 0, repl_mode_names,
+	  "`sync`: a change returns to the application only after the SECOND "
+	  "received it; fsync, fdatasync and O_SYNC writes also wait until it is "
+	  "durable on the SECOND. `async`: a change returns after the local apply." },
+	{ S_REPLICATION, "port", T_PORT, 1, 65535, "5600", false, CFG(repl_port), 0, NULL,
+	  "TCP port of the replication link, the same on both nodes; the SECOND "
+	  "listens on its first node address." },
+	{ S_REPLICATION, "cache", T_ENUM, 0, 0, "direct", false, CFG(repl_cache), 0, repl_cache_names,
+	  "`direct`: FUSE direct I/O, the fast path for databases; `page`: the "
+	  "kernel page cache serves reads, needed by programs that write through "
+	  "a shared mmap (SQLite in WAL mode)." },
+	{ S_REPLICATION, "ack_timeout_ms", T_UINT, 500, 600000, "5000", false, CFG(repl_ack_timeout_ms), 0, NULL,
+	  "A SECOND silent for this long has lost the link, in milliseconds. The "
+	  "PRIM then holds every change until the peer's copy is marked outdated "
+	  "(or the peer is lost), and goes on alone." },
+	{ S_REPLICATION, "checkpoint_ms", T_UINT, 10, 60000, "1000", false, CFG(repl_checkpoint_ms), 0, NULL,
+	  "The SECOND makes what it applied durable at least this often, in "
+	  "milliseconds." },
+	{ S_REPLICATION, "connect_timeout_ms", T_UINT, 0, 600000, "10000", false, CFG(repl_connect_timeout_ms), 0,
+	  NULL,
+	  "How long a new PRIM waits at start for its SECOND before it goes on "
+	  "alone, in milliseconds. A node taking over from a lost peer does not wait." },
+	{ S_REPLICATION, "state_dir", T_PATH, 0, PATH_MAX - 1, NULL, false, CFG(repl_state_dir), 0, NULL,
+	  "Replication state: the generations that tell which copy is newer, and "
+	  "the copies a SECOND sets aside before a full reintegration (never "
+	  "deleted by vigil). Must be on the file system of `dirs` (they are moved "
+	  "there, not copied) and outside them. Default: `[cluster] state_dir`/rfs." },
 
 	{ S_RESOURCE, "start", T_COMMAND, 0, 0, NULL, true, RES(start), 0, NULL,
 	  "Command that starts the resource, run by `/bin/sh -c`; exit status 0 "

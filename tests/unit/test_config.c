@@ -134,20 +134,26 @@ static int load(const char *text, struct config *cfg, char *err, size_t errlen)
 	"[node node2]\n" \
 	"address = 10.0.0.2\n"
 
-static void expect_error(const char *text, int line, const char *msg)
+static void expect_error_flags(const char *text, unsigned flags, int line, const char *msg)
 {
 	struct config *cfg = malloc(sizeof(*cfg));
 	char err[512], want[512];
 
 	assert_non_null(cfg);
 	err[0] = '\0';
-	assert_int_equal(load(text, cfg, err, sizeof(err)), -1);
+	write_conf(text);
+	assert_int_equal(config_load_flags(conf_path, cfg, flags, err, sizeof(err)), -1);
 	snprintf(want, sizeof(want), "%s:%d: %s", conf_path, line, msg);
 	assert_string_equal(err, want);
 	/* Freed on error; freeing again must be harmless. */
 	assert_int_equal(cfg->nres, 0);
 	config_free(cfg);
 	free(cfg);
+}
+
+static void expect_error(const char *text, int line, const char *msg)
+{
+	expect_error_flags(text, 0, line, msg);
 }
 
 static struct config *load_ok(const char *text)
@@ -947,6 +953,220 @@ static void test_err_notify(void **state)
 	expect_error(BASE "[heartbeat x]\n", 8, "section [heartbeat] takes no name, got [heartbeat x]");
 }
 
+/* ---- [replication] ---- */
+
+/* A temporary tree: @D@/a, @D@/a/inner, @D@/b (directories), @D@/f (a file). */
+static char repl_dir[64];
+
+static int setup_repl(void **state)
+{
+	char path[128];
+
+	setup(state);
+	strcpy(repl_dir, "/tmp/vigil-test-repl-XXXXXX");
+	assert_non_null(mkdtemp(repl_dir));
+	snprintf(path, sizeof(path), "%s/a", repl_dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/a/inner", repl_dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/b", repl_dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/f", repl_dir);
+	write_file_or_die(path, "x", 0600);
+	return 0;
+}
+
+static int teardown_repl(void **state)
+{
+	static const char *const rm[] = { "/a/inner", "/a", "/b", "/f", "" };
+	char path[128];
+
+	for (size_t i = 0; i < sizeof(rm) / sizeof(rm[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", repl_dir, rm[i]);
+		if (rmdir(path) < 0)
+			unlink(path);
+	}
+	return teardown(state);
+}
+
+/* text with every "@D@" replaced by repl_dir; a few results live at once. */
+static const char *D(const char *text)
+{
+	static char buf[4][4096];
+	static int slot;
+	char *out = buf[slot = (slot + 1) % 4];
+	const char *at;
+	size_t n = 0;
+
+	while ((at = strstr(text, "@D@"))) {
+		assert_true(n + (size_t)(at - text) + strlen(repl_dir) < sizeof(buf[0]));
+		memcpy(out + n, text, (size_t)(at - text));
+		n += (size_t)(at - text);
+		n += (size_t)sprintf(out + n, "%s", repl_dir);
+		text = at + 3;
+	}
+	assert_true(n + strlen(text) < sizeof(buf[0]));
+	strcpy(out + n, text);
+	return out;
+}
+
+static void test_replication(void **state)
+{
+	struct config *cfg = load_ok(D(BASE "[replication]\ndirs = @D@/a/ , @D@//b\n"));
+
+	assert_true(cfg->repl_enabled);
+	assert_int_equal(cfg->nrepl_dirs, 2);
+	assert_string_equal(cfg->repl_dirs[0], D("@D@/a"));
+	assert_string_equal(cfg->repl_dirs[1], D("@D@/b"));
+	assert_int_equal(cfg->nrepl_exclude, 0);
+	assert_int_equal(cfg->repl_mode, REPL_SYNC);
+	assert_int_equal(cfg->repl_cache, REPL_CACHE_DIRECT);
+	assert_int_equal(cfg->repl_port, 5600);
+	assert_int_equal(cfg->repl_ack_timeout_ms, 5000);
+	assert_int_equal(cfg->repl_checkpoint_ms, 1000);
+	assert_int_equal(cfg->repl_connect_timeout_ms, 10000);
+	done(cfg);
+
+	/* Every key, and [replication] before [cluster]. */
+	cfg = load_ok(D("[replication]\ndirs = @D@/a/inner\nexclude = *.tmp , pg_wal/*.partial,~*\n"
+			"mode = async\nport = 5601\ncache = page\nack_timeout_ms = 600000\n"
+			"checkpoint_ms = 10\nconnect_timeout_ms = 0\n" BASE));
+	assert_true(cfg->repl_enabled);
+	assert_int_equal(cfg->nrepl_dirs, 1);
+	assert_string_equal(cfg->repl_dirs[0], D("@D@/a/inner"));
+	assert_int_equal(cfg->nrepl_exclude, 3);
+	assert_string_equal(cfg->repl_exclude[0], "*.tmp");
+	assert_string_equal(cfg->repl_exclude[1], "pg_wal/*.partial");
+	assert_string_equal(cfg->repl_exclude[2], "~*");
+	assert_int_equal(cfg->repl_mode, REPL_ASYNC);
+	assert_int_equal(cfg->repl_cache, REPL_CACHE_PAGE);
+	assert_int_equal(cfg->repl_port, 5601);
+	assert_int_equal(cfg->repl_ack_timeout_ms, 600000);
+	assert_int_equal(cfg->repl_checkpoint_ms, 10);
+	assert_int_equal(cfg->repl_connect_timeout_ms, 0);
+	done(cfg);
+
+	cfg = load_ok(BASE);
+	assert_false(cfg->repl_enabled);
+	assert_int_equal(cfg->nrepl_dirs, 0);
+	assert_int_equal(cfg->nrepl_exclude, 0);
+	done(cfg);
+}
+
+/* A client does not stat the dirs, but still gets every other check. */
+static void test_replication_client(void **state)
+{
+	static const char many[] = "/v/a,/v/b,/v/c,/v/d,/v/e,/v/f,/v/g,/v/h,/v/i,/v/j,/v/k,/v/l,/v/m,/v/n,/v/o,/v/p";
+	struct config cfg;
+	char err[512], text[512];
+
+	snprintf(text, sizeof(text), "%s[replication]\ndirs = %s\n", BASE, many);
+	write_conf(text);
+	assert_int_equal(config_load_flags(conf_path, &cfg, CONFIG_NO_SECRET, err, sizeof(err)), 0);
+	assert_int_equal(cfg.nrepl_dirs, CFG_MAX_REPL_DIRS);
+	assert_string_equal(cfg.repl_dirs[15], "/v/p");
+	config_free(&cfg);
+	/* The daemon checks that they exist. */
+	expect_error(text, 9, "[replication] dirs: /v/a: does not exist");
+	snprintf(text, sizeof(text), "%s[replication]\ndirs = %s,/v/q\n", BASE, many);
+	expect_error_flags(text, CONFIG_NO_SECRET, 9,
+			   "[replication] dirs: at most 16 entries, got more in '/v/a,/v/b,/v/c,/v/d,/v/e,/v/f,"
+			   "/v/g,/v/h,/v/i,/v/j,/v/k,/v/l,/v/m,/v/n,/v/o,/v/p,/v/q'");
+	expect_error_flags(BASE "[replication]\ndirs = v/a\n", CONFIG_NO_SECRET, 9,
+			   "[replication] dirs: v/a: is not an absolute path");
+	expect_error_flags(BASE "[replication]\ndirs = /v, /v/a\n", CONFIG_NO_SECRET, 9,
+			   "[replication] dirs: /v/a is nested in /v");
+	expect_error_flags(BASE "[replication]\ndirs = /var/lib\n", CONFIG_NO_SECRET, 9,
+			   "[replication] dirs: /var/lib: contains state_dir /var/lib/vigil");
+}
+
+static void test_err_replication(void **state)
+{
+	/* dirs */
+	expect_error(BASE "[replication]\ndirs = srv/x\n", 9, "[replication] dirs: srv/x: is not an absolute path");
+	expect_error(BASE "[replication]\ndirs = /\n", 9,
+		     "[replication] dirs: /: the root directory cannot be replicated");
+	expect_error(BASE "[replication]\ndirs = ///\n", 9,
+		     "[replication] dirs: ///: the root directory cannot be replicated");
+	expect_error(D(BASE "[replication]\ndirs = @D@/nope\n"), 9, D("[replication] dirs: @D@/nope: does not exist"));
+	expect_error(D(BASE "[replication]\ndirs = @D@/f\n"), 9, D("[replication] dirs: @D@/f: is not a directory"));
+	expect_error(D(BASE "[replication]\ndirs = @D@/f/x\n"), 9,
+		     D("[replication] dirs: @D@/f/x: Not a directory"));
+	expect_error(D(BASE "[replication]\ndirs = @D@/a/../b\n"), 9,
+		     D("[replication] dirs: @D@/a/../b: has a '.' or '..' component"));
+	expect_error(D(BASE "[replication]\ndirs = @D@/./a\n"), 9,
+		     D("[replication] dirs: @D@/./a: has a '.' or '..' component"));
+	expect_error(D(BASE "[replication]\ndirs = @D@/a, @D@/b, @D@/a\n"), 9,
+		     D("[replication] dirs: @D@/a is listed twice"));
+	expect_error(D(BASE "[replication]\ndirs = @D@/a, @D@/a/\n"), 9,
+		     D("[replication] dirs: @D@/a and @D@/a/ are the same directory"));
+	expect_error(D(BASE "[replication]\ndirs = @D@/a, @D@/a/inner\n"), 9,
+		     D("[replication] dirs: @D@/a/inner is nested in @D@/a"));
+	expect_error(D(BASE "[replication]\ndirs = @D@/a/inner/, @D@/a\n"), 9,
+		     D("[replication] dirs: @D@/a/inner is nested in @D@/a"));
+	expect_error(BASE "[replication]\ndirs =\n", 9, "[replication] dirs: needs at least one directory");
+	expect_error(BASE "[replication]\ndirs =   ; none\n", 9, "[replication] dirs: needs at least one directory");
+	expect_error(D(BASE "[replication]\ndirs = @D@/a,,@D@/b\n"), 9,
+		     D("[replication] dirs: empty entry in '@D@/a,,@D@/b'"));
+	expect_error(D(BASE "[replication]\ndirs = @D@/a,\n"), 9, D("[replication] dirs: empty entry in '@D@/a,'"));
+	expect_error(BASE "[replication]\nmode = sync\n", 8, "missing required key 'dirs' in [replication]");
+	expect_error(BASE "[replication]\n", 8, "missing required key 'dirs' in [replication]");
+
+	/* against state_dir and run_dir, also when [cluster] comes later */
+#define CLUSTER(extra) "[cluster]\nname = vms\nsecret_file = @SECRET@\n" extra \
+	"[node node1]\naddress = 10.0.0.1\n[node node2]\naddress = 10.0.0.2\n"
+	expect_error(D(CLUSTER("state_dir = @D@/a/inner\n") "[replication]\ndirs = @D@/b, @D@/a\n"), 10,
+		     D("[replication] dirs: @D@/a: contains state_dir @D@/a/inner"));
+	expect_error(D("[replication]\ndirs = @D@/a\n" CLUSTER("state_dir = @D@/a/inner/\n")), 2,
+		     D("[replication] dirs: @D@/a: contains state_dir @D@/a/inner"));
+	expect_error(D(CLUSTER("state_dir = @D@/a\n") "[replication]\ndirs = @D@/a\n"), 10,
+		     D("[replication] dirs: @D@/a: is state_dir"));
+	expect_error(D(CLUSTER("state_dir = @D@/a\n") "[replication]\ndirs = @D@/a/inner\n"), 10,
+		     D("[replication] dirs: @D@/a/inner: lies inside state_dir @D@/a"));
+	expect_error(D(CLUSTER("run_dir = @D@/b/run\n") "[replication]\ndirs = @D@/b\n"), 10,
+		     D("[replication] dirs: @D@/b: contains run_dir @D@/b/run"));
+	expect_error(D(CLUSTER("run_dir = @D@/b\n") "[replication]\ndirs = @D@/b\n"), 10,
+		     D("[replication] dirs: @D@/b: is run_dir"));
+#undef CLUSTER
+
+	/* exclude */
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\nexclude = *.tmp, x, *.tmp\n"), 10,
+		     "[replication] exclude: '*.tmp' is listed twice");
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\nexclude =\n"), 10,
+		     "[replication] exclude: needs at least one glob");
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\nexclude = a,,b\n"), 10,
+		     "[replication] exclude: empty entry in 'a,,b'");
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\nexclude = 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,"
+		       "17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33\n"), 10,
+		     "[replication] exclude: at most 32 entries, got more in '1,2,3,4,5,6,7,8,9,10,11,12,13,14,"
+		     "15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33'");
+
+	/* the other keys */
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\nmode = fast\n"), 10,
+		     "mode: must be one of sync, async; got 'fast'");
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\ncache = none\n"), 10,
+		     "cache: must be one of direct, page; got 'none'");
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\nport = 0\n"), 10,
+		     "port: must be a whole number from 1 to 65535, got '0'");
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\nack_timeout_ms = 499\n"), 10,
+		     "ack_timeout_ms: must be a whole number from 500 to 600000, got '499'");
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\nack_timeout_ms = 600001\n"), 10,
+		     "ack_timeout_ms: must be a whole number from 500 to 600000, got '600001'");
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\ncheckpoint_ms = 9\n"), 10,
+		     "checkpoint_ms: must be a whole number from 10 to 60000, got '9'");
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\ncheckpoint_ms = 60001\n"), 10,
+		     "checkpoint_ms: must be a whole number from 10 to 60000, got '60001'");
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\nconnect_timeout_ms = 600001\n"), 10,
+		     "connect_timeout_ms: must be a whole number from 0 to 600000, got '600001'");
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\nasync_max_ms = 1\n"), 10,
+		     "unknown key 'async_max_ms' in [replication]");
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\ndirs = @D@/b\n"), 10,
+		     "duplicate key 'dirs' in [replication] (first at line 9)");
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\n[replication]\ndirs = @D@/b\n"), 10,
+		     "duplicate section [replication] (first at line 8)");
+	expect_error(BASE "[replication r]\n", 8, "section [replication] takes no name, got [replication r]");
+}
+
 /* ---- help ---- */
 
 static void test_help(void **state)
@@ -970,6 +1190,15 @@ static void test_help(void **state)
 	assert_non_null(strstr(buf, "## [resource NAME]\n"));
 	assert_non_null(strstr(buf, "| `timeout_ms` | integer | 5000 | 30..600000 |"));
 	assert_non_null(strstr(buf, "| `when` | choice | prim | prim, second, both |"));
+	assert_non_null(strstr(buf, "## [replication]\n"));
+	assert_non_null(strstr(buf, "| `dirs` | path list | required | 1..16 absolute, comma-separated |"));
+	assert_non_null(strstr(buf, "| `exclude` | glob list | - | 1..32 of max 255 chars, comma-separated |"));
+	assert_non_null(strstr(buf, "| `mode` | choice | sync | sync, async |"));
+	assert_non_null(strstr(buf, "| `port` | port | 5600 | 1..65535 |"));
+	assert_non_null(strstr(buf, "| `cache` | choice | direct | direct, page |"));
+	assert_non_null(strstr(buf, "| `ack_timeout_ms` | integer | 5000 | 500..600000 |"));
+	assert_non_null(strstr(buf, "| `checkpoint_ms` | integer | 1000 | 10..60000 |"));
+	assert_non_null(strstr(buf, "| `connect_timeout_ms` | integer | 10000 | 0..600000 |"));
 	free(buf);
 
 	f = open_memstream(&buf, &len);
@@ -978,7 +1207,9 @@ static void test_help(void **state)
 	fclose(f);
 	assert_null(strstr(buf, "| `"));
 	assert_non_null(strstr(buf, "[vip]\n"));
-	assert_non_null(strstr(buf, "  garp_interval_ms  integer      1000            10..60000\n"));
+	assert_non_null(strstr(buf, "  garp_interval_ms   integer      1000            10..60000\n"));
+	assert_non_null(strstr(buf, "  connect_timeout_ms integer      10000           0..600000\n"));
+	assert_non_null(strstr(buf, "\n[replication]\n"));
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		snprintf(want, sizeof(want), "\n  %s ", keys[i]);
 		assert_non_null(strstr(buf, want));
@@ -992,6 +1223,12 @@ static void test_when_str(void **state)
 	assert_string_equal(res_when_str(WHEN_SECOND), "second");
 	assert_string_equal(res_when_str(WHEN_BOTH), "both");
 	assert_string_equal(res_when_str((enum res_when)7), "?");
+	assert_string_equal(repl_mode_str(REPL_SYNC), "sync");
+	assert_string_equal(repl_mode_str(REPL_ASYNC), "async");
+	assert_string_equal(repl_mode_str((enum repl_mode)2), "?");
+	assert_string_equal(repl_cache_str(REPL_CACHE_DIRECT), "direct");
+	assert_string_equal(repl_cache_str(REPL_CACHE_PAGE), "page");
+	assert_string_equal(repl_cache_str((enum repl_cache)2), "?");
 }
 
 int main(void)
@@ -1027,6 +1264,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_checker_contract, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_err_checker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_err_witness, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replication, setup_repl, teardown_repl),
+		cmocka_unit_test_setup_teardown(test_replication_client, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_replication, setup_repl, teardown_repl),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_when_str),
 	};
