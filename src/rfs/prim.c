@@ -13,12 +13,15 @@
 #include "common/util.h"
 #include "rfs/gen.h"
 #include "rfs/resync.h"
+#include "rfs/rfs_mount.h"
 #include "rfs/stream_int.h"
 
 #define REDIAL_MS 2000
 #define REDIAL_FAILED_MS 30000          /* after SECOND itself failed (disk full...) */
 #define FIRST_RETRY_MS 200
 #define SETGEN_WAIT_MS 60000
+#define HOLD_POLL_NS 5000000L
+#define HOLD_LOG_MS 5000
 
 static struct {
 	struct rfs_prim_cfg cfg;
@@ -27,6 +30,9 @@ static struct {
 	pthread_cond_t cond;
 	struct rfs_gen gen;
 	bool ready, stop;
+	bool holding;                   /* atomics: a hold is on ... */
+	bool released;                  /* ... and vigild ended it */
+	uint64_t holds;                 /* atomic: holds begun, for the status */
 } P = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 /* A new random generation (the transition refuses a used one: draw again). */
@@ -43,16 +49,63 @@ static int move_on(struct rfs_gen *g)
 	return -1;
 }
 
+void rfs_prim_release(void)
+{
+	__atomic_store_n(&P.released, true, __ATOMIC_RELEASE);
+}
+
+uint64_t rfs_prim_holding(void)
+{
+	return __atomic_load_n(&P.holding, __ATOMIC_ACQUIRE) ? __atomic_load_n(&P.holds, __ATOMIC_ACQUIRE)
+	                                                      : 0;
+}
+
+/* Waits for vigild's release, or for the end of serving. Runs under the
+ * stream's lock: every change waits meanwhile, which is the point. */
+static void hold(void)
+{
+	uint64_t t0 = mono_ms(), said = t0;
+
+	/* Only a release sent for this hold counts: vigild sends one per
+	 * hold number it saw. */
+	__atomic_store_n(&P.released, false, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&P.holds, 1, __ATOMIC_ACQ_REL);
+	__atomic_store_n(&P.holding, true, __ATOMIC_RELEASE);
+	log_warn("holding every change until vigild has marked the peer's copy outdated");
+	while (!__atomic_load_n(&P.released, __ATOMIC_ACQUIRE) &&
+	       !__atomic_load_n(&rfs_serve_stopping, __ATOMIC_ACQUIRE) &&
+	       !__atomic_load_n(&P.stop, __ATOMIC_ACQUIRE)) {
+		struct timespec ts = { 0, HOLD_POLL_NS };
+
+		nanosleep(&ts, NULL);
+		if (mono_ms() - said >= HOLD_LOG_MS) {
+			said = mono_ms();
+			log_warn("still holding changes (%" PRIu64 " s): the peer's copy is not yet "
+			         "marked outdated", (said - t0) / 1000);
+		}
+	}
+	__atomic_store_n(&P.released, false, __ATOMIC_RELEASE);
+	__atomic_store_n(&P.holding, false, __ATOMIC_RELEASE);
+	log_info("changes flow again after %" PRIu64 " ms, on this node only", mono_ms() - t0);
+}
+
 /* Changes may now be made without SECOND: a new generation, stored.
  * Also the stream's on_lost hook: it runs under the stream's lock, before
  * any waiting change returns. */
-static void go_alone(void)
+static void go_alone_now(bool may_hold)
 {
+	if (may_hold && P.cfg.hold_on_loss)
+		hold();
 	pthread_mutex_lock(&P.mu);
 	if (move_on(&P.gen) < 0 || rfs_gen_store(P.cfg.meta, &P.gen) < 0)
 		log_error("cannot record going on alone in %s: a later reintegration may "
 		          "miss that SECOND is behind", P.cfg.meta);
 	pthread_mutex_unlock(&P.mu);
+}
+
+static void go_alone(void)
+{
+	go_alone_now(true);
 }
 
 static void set_ready(void)
@@ -142,6 +195,13 @@ static void *link_main(void *arg)
 	bool first = true;
 
 	(void)arg;
+	if (P.cfg.connect_timeout_ms == 0) {
+		/* Taking over from a lost peer: serve now, look for it later. */
+		log_info("going on alone at once; SECOND at %s will be looked for", P.cfg.peer);
+		go_alone_now(false);
+		set_ready();
+		first = false;
+	}
 	while (!__atomic_load_n(&P.stop, __ATOMIC_ACQUIRE)) {
 		struct rfs_link_cfg lc = P.cfg.link;
 		struct rfs_conn c;

@@ -19,6 +19,13 @@ struct rfs_prim_cfg {
 	uint64_t connect_timeout_ms;    /* first attempt: how long to wait for SECOND */
 	const char *meta;               /* generations file */
 	int root_fd[RFS_MAX_DIRS];      /* backing roots, for the resync walk */
+	/* Under vigild: before going on without SECOND, hold every change
+	 * until rfs_prim_release (vigild has marked the peer's copy outdated,
+	 * or knows the peer is gone), so that an acknowledged write never
+	 * lives only here while a stale SECOND could take over. Not at a
+	 * start with connect_timeout_ms 0: vigild asks for that only when
+	 * the peer is lost. */
+	bool hold_on_loss;
 };
 
 /* Loads the generations, starts the link thread and returns once the
@@ -29,5 +36,11 @@ int rfs_prim_start(const struct rfs_prim_cfg *cfg);
 /* Drains (up to timeout_ms), stops the link thread. True if SECOND had
  * everything. */
 bool rfs_prim_stop(uint32_t timeout_ms);
+/* Ends the hold under way (async-signal-safe: vigild sends SIGUSR1, once
+ * per hold number it saw in the status). A release with no hold under way
+ * is forgotten when the next hold begins. */
+void rfs_prim_release(void);
+/* The number of the hold under way (1, 2, ...), or 0 if none. */
+uint64_t rfs_prim_holding(void);
 
 #endif

@@ -302,6 +302,9 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && (!strcmp(argv[1], "prim") || !strcmp(argv[1], "second")))
 		return rfs_repl_main(argc, argv);
+	if (argc >= 2 && (!strcmp(argv[1], "outdate") || !strcmp(argv[1], "forcestart") ||
+	                  !strcmp(argv[1], "gen")))
+		return rfs_gencmd_main(argc, argv);
 	if (parse_args(argc, argv, &o) < 0)
 		return EXIT_USAGE;
 	log_init("vigil-rfs", true, o.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);

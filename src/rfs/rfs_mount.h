@@ -31,8 +31,12 @@ void rfs_log_stats(const struct rfs_fs *fs);
  * one of them is unmounted from outside; then unmounts them all (a busy
  * mount is detached). Exit code (0, EXIT_RUNTIME). */
 int rfs_serve_many(struct rfs_fs **fs, int n, bool verbose);
+/* Set (atomically) once every dir is mounted, and once serving ends. */
+extern bool rfs_serve_mounted, rfs_serve_stopping;
 
 /* rfs_repl.c: the prim and second commands. Exit code. */
 int rfs_repl_main(int argc, char **argv);
+/* rfs_gencmd.c: outdate, forcestart, gen. Exit code. */
+int rfs_gencmd_main(int argc, char **argv);
 
 #endif

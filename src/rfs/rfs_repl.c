@@ -48,7 +48,7 @@ struct ropts {
 	const char *exclude[RFS_EXCLUDE_MAX];
 	size_t nexclude;
 	enum rfs_mode mode;
-	bool page_cache, verbose;
+	bool page_cache, verbose, hold_on_loss;
 	uint64_t ack_timeout_ms, connect_timeout_ms, queue_max, ckpt_ms;
 };
 
@@ -79,6 +79,9 @@ static void usage(FILE *out)
 	        "  --checkpoint MS         second: syncfs of the copy at most this often (1000)\n"
 	        "  --exclude GLOB          prim: files and dirs whose name matches are served\n"
 	        "                          but not replicated (repeatable, e.g. '*.tmp')\n"
+	        "  --hold-on-loss          prim: when SECOND is lost, hold every change until\n"
+	        "                          SIGUSR1 (vigild marked the peer outdated); not at a\n"
+	        "                          start with --connect-timeout 0\n"
 	        "  --verbose               log every change\n");
 }
 
@@ -116,6 +119,7 @@ static int parse(int argc, char **argv, struct ropts *o)
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "state", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "hold-on-loss", no_argument, NULL, 'H' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -169,6 +173,11 @@ static int parse(int argc, char **argv, struct ropts *o)
 			break;
 		}
 		case 'v': o->verbose = true; break;
+		case 'H':
+			if (!o->prim)
+				return bad("--hold-on-loss", "", "is for prim");
+			o->hold_on_loss = true;
+			break;
 		case 'f': break;        /* always in the foreground */
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
@@ -238,16 +247,24 @@ static struct {
 static json_t *status_json(void)
 {
 	if (stf.prim) {
-		struct rfs_stream_status s;
+		static struct rfs_stream_status s;  /* the last one read: a hold keeps the lock */
+		json_t *j;
 
-		rfs_stream_status(&s);
-		return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "role", "prim",
-		                 "link", rfs_link_state_str(s.state), "mode", rfs_mode_str(s.mode),
-		                 "seq", (json_int_t)s.seq, "recv", (json_int_t)s.recv,
-		                 "applied", (json_int_t)s.applied, "durable", (json_int_t)s.durable,
-		                 "queued_bytes", (json_int_t)s.queued_bytes,
-		                 "sent_bytes", (json_int_t)s.sent_bytes,
-		                 "unshipped", (json_int_t)s.unshipped, "error", s.error);
+		rfs_stream_status_try(&s);
+		j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:I}",
+		              "role", "prim", "link", rfs_link_state_str(s.state),
+		              "mode", rfs_mode_str(s.mode), "seq", (json_int_t)s.seq,
+		              "recv", (json_int_t)s.recv, "applied", (json_int_t)s.applied,
+		              "durable", (json_int_t)s.durable, "queued_bytes", (json_int_t)s.queued_bytes,
+		              "sent_bytes", (json_int_t)s.sent_bytes, "unshipped", (json_int_t)s.unshipped,
+		              "error", s.error,
+		              "mounted", __atomic_load_n(&rfs_serve_mounted, __ATOMIC_ACQUIRE),
+		              "hold", (json_int_t)rfs_prim_holding());
+		if (j && s.resyncing)
+			json_object_set_new(j, "resync", json_pack("{s:I, s:I}", "bytes_total",
+			                                           (json_int_t)s.resync_total, "bytes_done",
+			                                           (json_int_t)s.resync_done));
+		return j;
 	} else {
 		struct rfs_second_status s;
 
@@ -344,6 +361,12 @@ static void on_stop(int sig)
 	stop_flag = 1;
 }
 
+static void on_release(int sig)
+{
+	(void)sig;
+	rfs_prim_release();
+}
+
 static int run_second(const struct ropts *o, const int *root_fd,
                       const struct rfs_link_cfg *link)
 {
@@ -376,7 +399,11 @@ static int run_prim(const struct ropts *o, const int *root_fd, char (*real)[PATH
 	struct stat st;
 	int rc = EXIT_RUNTIME, ntab = 0;
 
+	struct sigaction sa = { .sa_handler = on_release };
+
 	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGUSR1, &sa, NULL);
+	pc.hold_on_loss = o->hold_on_loss;
 	for (int d = 0; d < o->ndirs; d++) {
 		if (fstat(root_fd[d], &st) < 0) {
 			log_error("%s: %s", real[d], strerror(errno));
@@ -398,10 +425,13 @@ static int run_prim(const struct ropts *o, const int *root_fd, char (*real)[PATH
 		rfs_itable_set_dir(&f->itab, (uint8_t)ntab);
 		fsp[ntab] = f;
 	}
-	/* SECOND first (or the decision to go on without it): then mount. */
-	if (rfs_prim_start(&pc) < 0)
-		goto out_tables;
+	/* SECOND first (or the decision to go on without it): then mount.
+	 * The status runs already: a hold at the start shows in it. */
 	status_start(o->status, true);
+	if (rfs_prim_start(&pc) < 0) {
+		status_stop();
+		goto out_tables;
+	}
 	rc = rfs_serve_many(fsp, o->ndirs, o->verbose);
 	if (!rfs_prim_stop((uint32_t)o->ack_timeout_ms * 2) && rc == 0)
 		log_warn("SECOND did not get every change");

@@ -94,6 +94,8 @@ static void unmount_dir(const char *dir)
 		log_error("%s: unmount: %s", dir, strerror(errno));
 }
 
+bool rfs_serve_mounted, rfs_serve_stopping;
+
 int rfs_serve_many(struct rfs_fs **fs, int n, bool verbose)
 {
 	struct session *ss = calloc((size_t)n, sizeof(*ss));
@@ -121,6 +123,8 @@ int rfs_serve_many(struct rfs_fs **fs, int n, bool verbose)
 			break;
 		}
 	}
+	if (rc == 0)
+		__atomic_store_n(&rfs_serve_mounted, true, __ATOMIC_RELEASE);
 	while (rc == 0) {
 		struct timespec ts = { .tv_sec = 0, .tv_nsec = WAIT_MS * 1000000L };
 		bool ended = false;
@@ -138,6 +142,8 @@ int rfs_serve_many(struct rfs_fs **fs, int n, bool verbose)
 		if (ended)
 			break;
 	}
+	__atomic_store_n(&rfs_serve_stopping, true, __ATOMIC_RELEASE);
+	__atomic_store_n(&rfs_serve_mounted, false, __ATOMIC_RELEASE);
 	for (int i = 0; i < n; i++)
 		if (ss[i].mounted && !__atomic_load_n(&ss[i].ended, __ATOMIC_ACQUIRE))
 			unmount_dir(fs[i]->dir);

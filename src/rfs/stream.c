@@ -691,3 +691,12 @@ void rfs_stream_status(struct rfs_stream_status *out)
 	*out = S.st;
 	pthread_mutex_unlock(&S.lock);
 }
+
+bool rfs_stream_status_try(struct rfs_stream_status *out)
+{
+	if (pthread_mutex_trylock(&S.lock) != 0)
+		return false;
+	*out = S.st;
+	pthread_mutex_unlock(&S.lock);
+	return true;
+}

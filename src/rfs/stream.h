@@ -89,6 +89,8 @@ struct rfs_stream_status {
 	char error[WIRE_TEXT_MAX + 64];
 };
 void rfs_stream_status(struct rfs_stream_status *out);
+/* The same, or false at once if the stream is busy (a hold keeps its lock). */
+bool rfs_stream_status_try(struct rfs_stream_status *out);
 
 /* For rfs_op.c: ship one journaled change, waiting as the mode says.
  * 0 or a positive errno for the application. No-ops without a stream. */
