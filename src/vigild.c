@@ -199,6 +199,7 @@ int main(int argc, char **argv)
 	if (!d.link)
 		goto out;
 	api_set_link(d.api, d.link);
+	node_set_link(d.node, d.link);
 	sigs[0] = evsignal_new(d.base, SIGTERM, on_signal, &d);
 	sigs[1] = evsignal_new(d.base, SIGINT, on_signal, &d);
 	for (int i = 0; i < 2; i++)

@@ -312,7 +312,15 @@ static json_t *run_log(struct api *a, json_t *req)
 	                    "verbose", verbose, "lines", log_tail(log_file_path(f), lines)));
 }
 
-static const char *const known_cmds[] = { "status", "start", "stop", "restart", "swap",
+static void on_outdated(bool good, void *arg)
+{
+	struct call *c = arg;
+
+	finish(c, good ? ok(json_pack("{s:s}", "node", node_name(c->a->node)))
+	               : fail("%s: its copy could not be marked outdated", node_name(c->a->node)));
+}
+
+static const char *const known_cmds[] = { "rfs-outdate", "status", "start", "stop", "restart", "swap",
                                           "forcestart", "stopstart", "prim", "second", "boot", "failover",
                                           "checkers", "errd", "log" };
 
@@ -381,6 +389,15 @@ void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, ap
 			return;
 		}
 		on_relay_status(NULL, "not reachable", c);
+		return;
+	}
+	/* Between the two vigild only: the peer's prim goes on without us. */
+	if (!strcmp(cmd, "rfs-outdate")) {
+		if (!relayed || to_peer) {
+			finish(c, fail("rfs-outdate is sent by the peer's vigild only"));
+			return;
+		}
+		node_rfs_outdate(a->node, on_outdated, c);
 		return;
 	}
 	/* swap belongs to the PRIM: send it there whoever was named. */

@@ -315,6 +315,7 @@ static void on_lost(void *arg)
 	log_warn("%s: no heartbeat from %s on any network for %u ms", n->cfg->nodes[n->self].name,
 	         n->cfg->nodes[n->peer].name, n->cfg->hb_timeout_ms);
 	n->pv.reachable = false;
+	node_rfs_peer_changed(n);
 	pe = peer_event(n, &detail);
 	node_process(n, pe, detail, NULL, NULL);
 }
@@ -444,7 +445,7 @@ struct node *node_new(struct event_base *base, struct config *cfg, int self)
 	}
 	n->res = resmgr_new(cfg, n->vip, on_apply_done, on_res_change, n);
 	n->notify = notify_new(cfg);
-	if (!n->res || !n->notify) {
+	if (!n->res || !n->notify || node_rfs_init(n) < 0) {
 		node_free(n);
 		return NULL;
 	}
@@ -456,6 +457,7 @@ void node_free(struct node *n)
 	if (!n)
 		return;
 	guard_free(n);
+	node_rfs_free(n);
 	hb_free(n->hb);
 	if (n->notify)
 		notify_free(n->notify);
@@ -578,7 +580,7 @@ int node_command(struct node *n, enum sm_event cmd, const char **err, char *msg,
 	const char *name = n->cfg->nodes[n->self].name;
 	enum sm_state before = n->state;
 	const char *why = NULL;
-	char disp[32];
+	char disp[32], data_msg[400] = "";
 	int rc = 0;
 
 	if (n->shutting_down) {
@@ -597,6 +599,8 @@ int node_command(struct node *n, enum sm_event cmd, const char **err, char *msg,
 	/* Any command overrides a pending stopstart. */
 	n->start_after_stop = false;
 	guard_command(n);
+	if (cmd == E_FORCESTART)
+		node_rfs_force(n, data_msg, sizeof(data_msg));
 	if (cmd == E_START || cmd == E_FORCESTART || cmd == E_START_PRIM || cmd == E_START_SECOND)
 		n->admin_started = true;
 	else if (cmd == E_STOP)
@@ -608,9 +612,9 @@ int node_command(struct node *n, enum sm_event cmd, const char **err, char *msg,
 	}
 	node_display_name(n->state, disp, sizeof(disp));
 	if (n->state == before)
-		snprintf(msg, msglen, "%s: %s (%s)", name, why, disp);
+		snprintf(msg, msglen, "%s: %s (%s)%s%s", name, why, disp, data_msg[0] ? "; " : "", data_msg);
 	else
-		snprintf(msg, msglen, "%s: %s, now %s", name, why, disp);
+		snprintf(msg, msglen, "%s: %s, now %s%s%s", name, why, disp, data_msg[0] ? "; " : "", data_msg);
 	node_save(n);
 	return 0;
 }

@@ -43,6 +43,13 @@ json_t *node_status_self(struct node *n);
 /* What the heartbeats tell about the peer, when it cannot be asked. */
 json_t *node_status_peer_view(struct node *n);
 
+/* The link to the peer's vigild (for replication's outdate request). */
+struct peerlink;
+void node_set_link(struct node *n, struct peerlink *pl);
+/* The peer asks: it goes on without this node, whose copy is outdated from
+ * now on. done(ok) once that is recorded (or failed). */
+void node_rfs_outdate(struct node *n, void (*done)(bool ok, void *arg), void *arg);
+
 const char *node_name(const struct node *n);
 const char *node_peer_name(const struct node *n);
 bool node_peer_reachable(const struct node *n);

@@ -166,6 +166,8 @@ bool guard_may_take_over(struct node *n, char *why, size_t len)
 		snprintf(why, len, "failover is off (vigilctl failover on)");
 		return false;
 	}
+	if (!node_rfs_may_serve(n, why, len))
+		return false;
 	if (limit_reached(n, lim, sizeof(lim))) {
 		snprintf(why, len, "%s", lim);
 		if (!n->limit_alarmed) {

@@ -22,6 +22,8 @@ struct resmgr;
 struct policy;
 struct wclient;
 struct checker;
+struct rfs_child;
+struct peerlink;
 
 struct node {
 	struct event_base *base;
@@ -82,6 +84,13 @@ struct node {
 	bool shutting_down;
 	void (*shutdown_done)(void *);
 	void *shutdown_arg;
+
+	/* [replication] (node_rfs.c) */
+	struct rfs_child *rfs;
+	struct peerlink *link;
+	struct event *rfs_retry;     /* asking the peer to mark its copy outdated again */
+	uint64_t rfs_hold;           /* the prim's hold waiting for that, 0 if none */
+	bool rfs_asking;
 };
 
 
@@ -96,6 +105,14 @@ void node_display_name(enum sm_state s, char *buf, size_t len);
 void node_announce(struct node *n);
 /* Feeds the peer event for what the peer's heartbeats say now. */
 void node_refeed_peer(struct node *n);
+
+/* node_rfs.c */
+int node_rfs_init(struct node *n);
+void node_rfs_free(struct node *n);
+void node_rfs_peer_changed(struct node *n);
+void node_rfs_force(struct node *n, char *msg, size_t len);
+bool node_rfs_may_serve(struct node *n, char *why, size_t len);
+void node_rfs_status(struct node *n, json_t *o);
 
 /* node_guard.c */
 int guard_init(struct node *n);

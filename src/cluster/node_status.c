@@ -56,9 +56,7 @@ json_t *node_status_self(struct node *n)
 		                                      "up", n->hb ? hb_net_up(n->hb, i) : 0));
 	}
 	json_object_set_new(o, "networks", nets);
-	/* Replication (vigil-rfs) is not part of this version: nothing is
-	 * replicated, and status says so in the contract's words. */
-	json_object_set_new(o, "sync", json_string("not configured"));
+	node_rfs_status(n, o);
 	guard_status(n, o);
 	if (n->split_ms) {
 		format_wall(n->split_ms, since, sizeof(since));
@@ -85,6 +83,9 @@ json_t *node_status_peer_view(struct node *n)
 		json_object_set_new(o, "reason", json_string("not heard since vigild started"));
 	}
 	json_object_set_new(o, "resources", json_array());
+	/* Its copy cannot be asked about: say so in the contract's words. */
+	json_object_set_new(o, "sync", json_string(n->cfg->repl_enabled ? "connection error"
+	                                                                 : "not configured"));
 	return o;
 }
 

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "resource/rfs_child.h"
 #include "resource/script.h"
 #include "resource/vip.h"
 
@@ -60,6 +61,8 @@ struct resmgr {
 	struct job *job;
 	bool probing;
 	struct event *step_ev;
+	struct rfs_child *rfs;              /* NULL: no replication */
+	bool rfs_waiting;                   /* for rfsc_want's progress */
 };
 
 const char *role_str(enum role r)
@@ -238,6 +241,19 @@ static enum run run(struct resmgr *m, int i, enum action act, char *reason, size
 	return RUN_WAIT;
 }
 
+/* vigil-rfs to the target role. Not RFSC_DONE: step returns (a failure
+ * is reported here). */
+static enum rfsc_run data_step(struct resmgr *m, char *reason, size_t len)
+{
+	enum rfsc_run r = rfsc_want(m->rfs, m->target, reason, len);
+
+	if (r == RFSC_WAIT)
+		m->rfs_waiting = true;
+	else if (r == RFSC_FAIL)
+		report(m, APPLY_FAILED, reason);
+	return r;
+}
+
 static void step(struct resmgr *m)
 {
 	const struct config *cfg = m->cfg;
@@ -254,6 +270,10 @@ again:
 		}
 	}
 
+	/* The data first: the dirs are mounted before the VIP and the start
+	 * scripts of a PRIM, and unmounted after what the PRIM ran stopped. */
+	if (m->rfs && m->target == ROLE_PRIM && data_step(m, reason, sizeof(reason)) != RFSC_DONE)
+		return;
 	if (m->vip && m->target == ROLE_PRIM && !m->vip_held) {
 		if (vip_probe(m->vip, on_probe, m) < 0) {
 			snprintf(reason, sizeof(reason), "probing virtual IP %s failed",
@@ -275,6 +295,8 @@ again:
 		log_info("resources: virtual IP %s removed", vip_describe(m->vip));
 		set_vip_held(m, false);
 	}
+	if (m->rfs && m->target != ROLE_PRIM && data_step(m, reason, sizeof(reason)) != RFSC_DONE)
+		return;
 
 	for (int i = 0; i < cfg->nres; i++) {
 		if (!wanted(m, i) || m->tried[i] || m->st[i] == RES_STARTED)
@@ -304,7 +326,7 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
 {
 	struct resmgr *m = arg;
 
-	if (m->busy && !m->script && !m->probing)
+	if (m->busy && !m->script && !m->probing && !m->rfs_waiting)
 		step(m);
 }
 
@@ -436,6 +458,19 @@ void resmgr_free(struct resmgr *m)
 	free(m);
 }
 
+void resmgr_set_rfs(struct resmgr *m, struct rfs_child *c)
+{
+	m->rfs = c;
+}
+
+void resmgr_rfs_progress(struct resmgr *m)
+{
+	if (!m->rfs_waiting)
+		return;
+	m->rfs_waiting = false;
+	schedule_step(m);
+}
+
 void resmgr_apply(struct resmgr *m, enum role target, uint64_t gen)
 {
 	if (m->busy)
@@ -451,6 +486,7 @@ void resmgr_apply(struct resmgr *m, enum role target, uint64_t gen)
 	memset(m->excluded, 0, sizeof(m->excluded));
 	memset(m->tried, 0, sizeof(m->tried));
 	m->stop_failure[0] = '\0';
+	m->rfs_waiting = false;
 	if (m->script) {
 		/* Planning resumes from on_script_done, once it has ended. */
 		m->preempted = true;

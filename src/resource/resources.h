@@ -5,8 +5,9 @@
  * and `both` on SECOND). resmgr_apply(role) computes the difference with
  * what runs now and carries it out, one script at a time:
  *   1. stop what the target does not include, in reverse start order;
- *   2. if the target is PRIM: probe the VIP (if not ours), add it, announce;
- *      if not: remove the VIP;
+ *   2. if the target is PRIM: the replicated dirs mounted (vigil-rfs prim,
+ *      resource/rfs_child.h), then probe the VIP (if not ours), add it,
+ *      announce; if not: remove the VIP, then vigil-rfs to the role;
  *   3. start what the target includes and is not running, in order
  *      (`after = OTHER` runs after OTHER; stop runs in reverse).
  * A failing start stops there: the apply reports failure with the script's
@@ -44,6 +45,14 @@ typedef void (*resmgr_change_cb)(void *arg);
 struct resmgr *resmgr_new(const struct config *cfg, struct vip *vip,
                           resmgr_done_cb done, resmgr_change_cb change, void *arg);
 void resmgr_free(struct resmgr *m);
+
+/* Replication (may stay unset): vigil-rfs is brought to the role too, its
+ * dirs mounted before the VIP and the starts of a PRIM and unmounted after
+ * the stops and the VIP. The owner calls resmgr_rfs_progress from the
+ * child's progress hook. */
+struct rfs_child;
+void resmgr_set_rfs(struct resmgr *m, struct rfs_child *c);
+void resmgr_rfs_progress(struct resmgr *m);
 
 /* Starts bringing the node to role; gen is echoed in done. */
 void resmgr_apply(struct resmgr *m, enum role target, uint64_t gen);

@@ -635,6 +635,13 @@ void script_quiet(struct script *s)
 		s->quiet = true;
 }
 
+int script_signal(struct script *s, int sig)
+{
+	if (!s || s->pid <= 0)
+		return -1;
+	return kill(-s->pid, sig);
+}
+
 void script_detach(struct script *s)
 {
 	if (s)

@@ -67,6 +67,10 @@ void script_cancel(struct script *s);
  * logged: they are actions taken. */
 void script_quiet(struct script *s);
 
+/* Sends sig to the child's process group now (no deadline follows: for a
+ * long-running child with its own way to stop). 0 or -1 (errno). */
+int script_signal(struct script *s, int sig);
+
 /* Forgets done and arg: the child goes on under its deadline as before
  * and is reaped, but nothing is called when it ends. For an owner that is
  * going away while its script still runs. s is invalid afterwards. */

@@ -1,0 +1,187 @@
+/* The node and its replication (resource/rfs_child.h): the child's hooks,
+ * the outdate handshake over the peer link, and forcestart's part.
+ *
+ * Outdate (docs/design/rfs.md §6): a prim that loses its SECOND holds every
+ * change. If the peer is still heard, its vigild is asked to mark its copy
+ * outdated (it runs `vigil-rfs outdate` itself, which works with its own
+ * vigil-rfs dead); only its answer, or losing the peer altogether, lets the
+ * changes flow on this node alone. So an acknowledged write never lives
+ * only here while a stale copy could take over. */
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+#include "cluster/heartbeat.h"
+#include "cluster/node_int.h"
+#include "cluster/peerlink.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "resource/rfs_child.h"
+#include "resource/resources.h"
+
+#define OUTDATE_TIMEOUT_MS 3000
+#define OUTDATE_RETRY_MS 500
+
+static void ask_outdate(struct node *n);
+
+static void on_progress(void *arg)
+{
+	struct node *n = arg;
+
+	resmgr_rfs_progress(n->res);
+}
+
+static void on_fatal(const char *why, void *arg)
+{
+	struct node *n = arg;
+
+	log_error("%s: replication failed while serving: %s", node_name(n), why);
+	node_process(n, E_FAILED, why, NULL, NULL);
+}
+
+static bool on_peer_lost(void *arg)
+{
+	struct node *n = arg;
+
+	return !node_peer_reachable(n);
+}
+
+static void on_changed(void *arg)
+{
+	struct node *n = arg;
+
+	/* A node held only by its data may serve now, or no longer. */
+	guard_kick(n);
+}
+
+/* Releases the hold if the peer cannot be asked: lost peers are the
+ * state machine's and the witness's business. True if released. */
+static bool release_if_lost(struct node *n)
+{
+	if (node_peer_reachable(n))
+		return false;
+	log_warn("%s: replication: %s is lost; changes go on here alone", node_name(n),
+	         node_peer_name(n));
+	rfsc_release(n->rfs, n->rfs_hold);
+	n->rfs_hold = 0;
+	return true;
+}
+
+static void on_outdate_answer(json_t *resp, const char *err, void *arg)
+{
+	struct node *n = arg;
+	const char *why = err;
+
+	n->rfs_asking = false;
+	if (!n->rfs_hold)
+		return;
+	if (resp && json_is_true(json_object_get(resp, "ok"))) {
+		log_info("%s: replication: %s marked its copy outdated; changes go on here", node_name(n),
+		         node_peer_name(n));
+		rfsc_release(n->rfs, n->rfs_hold);
+		n->rfs_hold = 0;
+		return;
+	}
+	if (resp)
+		why = json_string_value(json_object_get(resp, "error"));
+	log_warn("%s: replication: %s did not mark its copy outdated (%s); changes stay held",
+	         node_name(n), node_peer_name(n), why ? why : "no reason given");
+	if (!release_if_lost(n)) {
+		struct timeval tv;
+
+		ms_to_timeval(OUTDATE_RETRY_MS, &tv);
+		evtimer_add(n->rfs_retry, &tv);
+	}
+}
+
+static void ask_outdate(struct node *n)
+{
+	json_t *req;
+
+	if (!n->rfs_hold || n->rfs_asking || release_if_lost(n))
+		return;
+	if (!n->link) {
+		log_error("%s: replication: no peer link to mark %s outdated", node_name(n), node_peer_name(n));
+		return;
+	}
+	n->rfs_asking = true;
+	req = json_pack("{s:s}", "cmd", "rfs-outdate");
+	peerlink_request(n->link, req, OUTDATE_TIMEOUT_MS, on_outdate_answer, n);
+	json_decref(req);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	ask_outdate(arg);
+}
+
+static void on_hold(uint64_t id, void *arg)
+{
+	struct node *n = arg;
+
+	n->rfs_hold = id;
+	ask_outdate(n);
+}
+
+int node_rfs_init(struct node *n)
+{
+	struct rfsc_hooks h = { .progress = on_progress, .hold = on_hold, .fatal = on_fatal,
+	                        .changed = on_changed, .peer_lost = on_peer_lost, .arg = n };
+
+	n->rfs = rfsc_new(n->cfg, n->self, &h);
+	n->rfs_retry = evtimer_new(n->base, on_retry, n);
+	if (!n->rfs || !n->rfs_retry)
+		return -1;
+	resmgr_set_rfs(n->res, n->rfs);
+	return 0;
+}
+
+void node_rfs_free(struct node *n)
+{
+	if (n->rfs_retry)
+		event_free(n->rfs_retry);
+	rfsc_free(n->rfs);
+}
+
+void node_set_link(struct node *n, struct peerlink *pl)
+{
+	n->link = pl;
+}
+
+/* The peer lost: a hold waiting for its answer ends now. */
+void node_rfs_peer_changed(struct node *n)
+{
+	if (n->rfs_hold)
+		release_if_lost(n);
+}
+
+void node_rfs_outdate(struct node *n, void (*done)(bool ok, void *arg), void *arg)
+{
+	log_warn("%s: replication: %s goes on without this node; marking this copy outdated",
+	         node_name(n), node_peer_name(n));
+	rfsc_outdate(n->rfs, done, arg);
+}
+
+void node_rfs_force(struct node *n, char *msg, size_t len)
+{
+	rfsc_force(n->rfs, msg, len);
+}
+
+bool node_rfs_may_serve(struct node *n, char *why, size_t len)
+{
+	return rfsc_may_serve(n->rfs, why, len);
+}
+
+void node_rfs_status(struct node *n, json_t *o)
+{
+	uint64_t total, done;
+
+	json_object_set_new(o, "sync", json_string(rfsc_sync(n->rfs)));
+	if (rfsc_resync(n->rfs, &total, &done))
+		json_object_set_new(o, "resync", json_pack("{s:I, s:I}", "bytes_total", (json_int_t)total,
+		                                           "bytes_done", (json_int_t)done));
+	if (rfsc_configured(n->rfs) && rfsc_error(n->rfs)[0])
+		json_object_set_new(o, "sync_error", json_string(rfsc_error(n->rfs)));
+}

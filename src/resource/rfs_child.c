@@ -1,0 +1,649 @@
+/* vigil-rfs under vigild (contract in rfs_child.h). */
+#include "resource/rfs_child.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "resource/script.h"
+#include "rfs/gen.h"
+
+#define POLL_MS 100
+#define RESPAWN_MIN_MS 500
+#define RESPAWN_MAX_MS 10000
+#define STOP_EXTRA_MS 10000             /* past the prim's own drain */
+#define AUX_TIMEOUT_MS 10000
+#define CMD_MAX 8192
+
+enum proc { PROC_NONE, PROC_SECOND, PROC_PRIM };
+
+static const char *proc_str(enum proc p)
+{
+	switch (p) {
+	case PROC_NONE: return "none";
+	case PROC_SECOND: return "second";
+	case PROC_PRIM: return "prim";
+	}
+	return "?";
+}
+
+struct rfs_child {
+	const struct config *cfg;
+	int self;
+	struct rfsc_hooks h;
+	char exe[PATH_MAX];
+	char state[PATH_MAX + 8];
+	char status_path[PATH_MAX + 32];
+
+	enum role want;
+	enum proc proc;
+	struct script *s;
+	bool stopping;                  /* we asked it to end */
+	bool served;                    /* the prim reported its dirs mounted */
+	char fail[1024];                /* a prim that ended before mounting: why */
+	struct event *poll_ev, *stop_ev, *respawn_ev;
+	uint64_t backoff_ms;
+
+	struct script *aux;             /* outdate or forcestart */
+	bool force;                     /* run forcestart before the next prim */
+	void (*outdate_done)(bool ok, void *arg);
+	void *outdate_arg;
+
+	/* from the status file of the running child */
+	bool st_valid, mounted, connected, uptodate, resyncing;
+	uint64_t rs_total, rs_done, hold_id, hold_told, released;
+	char error[600];
+
+	bool data_ok;                   /* this copy may serve without the peer */
+	char data_why[256];
+};
+
+static void set_data(struct rfs_child *c, bool ok, const char *why)
+{
+	if (c->data_ok != ok || strcmp(c->data_why, why)) {
+		if (!ok)
+			log_warn("replication: this node's copy is not up to date: %s", why);
+		else if (!c->data_ok)
+			log_info("replication: this node's copy is up to date");
+	}
+	c->data_ok = ok;
+	snprintf(c->data_why, sizeof(c->data_why), "%s", ok ? "" : why);
+}
+
+static void changed(struct rfs_child *c)
+{
+	if (c->h.changed)
+		c->h.changed(c->h.arg);
+}
+
+static void progress(struct rfs_child *c)
+{
+	if (c->h.progress)
+		c->h.progress(c->h.arg);
+}
+
+/* Appends ' word' to buf, single-quoted for /bin/sh. -1 if it does not fit. */
+static int arg(char *buf, size_t len, const char *word)
+{
+	size_t n = strlen(buf);
+
+	if (n + 3 >= len)
+		return -1;
+	buf[n++] = ' ';
+	buf[n++] = '\'';
+	for (const char *p = word; *p; p++) {
+		if (*p == '\'') {
+			if (n + 5 >= len)
+				return -1;
+			memcpy(buf + n, "'\\''", 4);
+			n += 4;
+		} else {
+			if (n + 2 >= len)
+				return -1;
+			buf[n++] = *p;
+		}
+	}
+	buf[n++] = '\'';
+	buf[n] = 0;
+	return 0;
+}
+
+static int argf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int argf(char *buf, size_t len, const char *fmt, ...)
+{
+	char word[PATH_MAX + 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(word, sizeof(word), fmt, ap);
+	va_end(ap);
+	return arg(buf, len, word);
+}
+
+static int build_cmd(struct rfs_child *c, enum proc p, char *cmd, size_t len)
+{
+	const struct config *cfg = c->cfg;
+	char addr[INET_ADDRSTRLEN];
+	int e = 0;
+
+	snprintf(cmd, len, "exec");
+	e |= arg(cmd, len, c->exe);
+	e |= arg(cmd, len, p == PROC_PRIM ? "prim" : "second");
+	for (int i = 0; i < cfg->nrepl_dirs; i++)
+		e |= arg(cmd, len, cfg->repl_dirs[i]);
+	inet_ntop(AF_INET, &cfg->nodes[p == PROC_PRIM ? 1 - c->self : c->self].addr[0], addr,
+	          sizeof(addr));
+	e |= arg(cmd, len, p == PROC_PRIM ? "--peer" : "--listen");
+	e |= argf(cmd, len, "%s:%u", addr, (unsigned)cfg->repl_port);
+	e |= arg(cmd, len, "--secret");
+	e |= arg(cmd, len, cfg->secret_file);
+	e |= arg(cmd, len, "--state");
+	e |= arg(cmd, len, c->state);
+	e |= arg(cmd, len, "--status");
+	e |= arg(cmd, len, c->status_path);
+	e |= arg(cmd, len, "--cluster");
+	e |= arg(cmd, len, cfg->cluster_name);
+	e |= arg(cmd, len, "--node");
+	e |= arg(cmd, len, cfg->nodes[c->self].name);
+	e |= arg(cmd, len, "--ack-timeout");
+	e |= argf(cmd, len, "%u", (unsigned)cfg->repl_ack_timeout_ms);
+	if (p == PROC_PRIM) {
+		bool lost = c->h.peer_lost && c->h.peer_lost(c->h.arg);
+
+		e |= arg(cmd, len, "--mode");
+		e |= arg(cmd, len, repl_mode_str(cfg->repl_mode));
+		e |= arg(cmd, len, "--cache");
+		e |= arg(cmd, len, repl_cache_str(cfg->repl_cache));
+		e |= arg(cmd, len, "--connect-timeout");
+		e |= argf(cmd, len, "%u", lost ? 0u : (unsigned)cfg->repl_connect_timeout_ms);
+		e |= arg(cmd, len, "--hold-on-loss");
+		for (int i = 0; i < cfg->nrepl_exclude; i++) {
+			e |= arg(cmd, len, "--exclude");
+			e |= arg(cmd, len, cfg->repl_exclude[i]);
+		}
+	} else {
+		e |= arg(cmd, len, "--checkpoint");
+		e |= argf(cmd, len, "%u", (unsigned)cfg->repl_checkpoint_ms);
+	}
+	return e ? -1 : 0;
+}
+
+static void arm(struct event *ev, uint64_t ms)
+{
+	struct timeval tv;
+
+	ms_to_timeval(ms, &tv);
+	evtimer_add(ev, &tv);
+}
+
+static void reset_status(struct rfs_child *c)
+{
+	c->st_valid = c->mounted = c->connected = c->resyncing = false;
+	c->rs_total = c->rs_done = c->hold_id = 0;
+	c->error[0] = 0;
+	/* A file left by the last child must not speak for the next one. */
+	if (unlink(c->status_path) < 0 && errno != ENOENT)
+		log_warn("replication: %s: %s", c->status_path, strerror(errno));
+}
+
+static void on_child_exit(const struct script_result *r, void *arg);
+
+static int spawn(struct rfs_child *c, enum proc p)
+{
+	char *cmd = malloc(CMD_MAX);
+
+	if (!cmd || build_cmd(c, p, cmd, CMD_MAX) < 0) {
+		snprintf(c->fail, sizeof(c->fail), "vigil-rfs %s: command line too long", proc_str(p));
+		free(cmd);
+		return -1;
+	}
+	reset_status(c);
+	c->s = script_run(p == PROC_PRIM ? "vigil-rfs prim" : "vigil-rfs second", cmd, NULL, 0,
+	                  on_child_exit, c);
+	free(cmd);
+	if (!c->s) {
+		snprintf(c->fail, sizeof(c->fail), "vigil-rfs %s could not be started", proc_str(p));
+		return -1;
+	}
+	log_info("replication: vigil-rfs %s started (%d dirs)", proc_str(p), c->cfg->nrepl_dirs);
+	c->proc = p;
+	c->stopping = false;
+	c->served = false;
+	c->fail[0] = 0;
+	arm(c->poll_ev, POLL_MS);
+	changed(c);
+	return 0;
+}
+
+static void begin_stop(struct rfs_child *c)
+{
+	if (c->stopping || !c->s)
+		return;
+	c->stopping = true;
+	log_info("replication: stopping vigil-rfs %s", proc_str(c->proc));
+	if (script_signal(c->s, SIGTERM) < 0)
+		log_warn("replication: SIGTERM to vigil-rfs: %s", strerror(errno));
+	/* The prim drains to SECOND first (up to two ack timeouts). */
+	arm(c->stop_ev, 2ull * c->cfg->repl_ack_timeout_ms + STOP_EXTRA_MS);
+}
+
+static void on_stop_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct rfs_child *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->s) {
+		log_error("replication: vigil-rfs %s did not stop in time; killing it", proc_str(c->proc));
+		script_cancel(c->s);
+	}
+}
+
+static void on_child_exit(const struct script_result *r, void *arg)
+{
+	struct rfs_child *c = arg;
+	enum proc was = c->proc;
+	char how[SCRIPT_TAIL_MAX + 96];
+
+	if (r->signal)
+		snprintf(how, sizeof(how), "killed by signal %d", r->signal);
+	else
+		snprintf(how, sizeof(how), "exit %d", r->exit_code);
+	if (r->tail[0])
+		snprintf(how + strlen(how), sizeof(how) - strlen(how), ": %s", r->tail);
+	c->s = NULL;
+	c->proc = PROC_NONE;
+	evtimer_del(c->poll_ev);
+	evtimer_del(c->stop_ev);
+	c->mounted = c->connected = c->resyncing = false;
+	c->hold_id = 0;
+	if (c->stopping) {
+		log_info("replication: vigil-rfs %s stopped (%s)", proc_str(was), how);
+		c->stopping = false;
+		c->backoff_ms = 0;
+		changed(c);
+		progress(c);
+		return;
+	}
+	log_error("replication: vigil-rfs %s ended by itself (%s)", proc_str(was), how);
+	snprintf(c->error, sizeof(c->error), "vigil-rfs %s ended (%s)", proc_str(was), how);
+	changed(c);
+	if (was == PROC_PRIM && c->served) {
+		if (c->h.fatal)
+			c->h.fatal(c->error, c->h.arg);
+		return;
+	}
+	if (was == PROC_PRIM) {
+		snprintf(c->fail, sizeof(c->fail), "%s", c->error);
+		progress(c);
+		return;
+	}
+	/* A SECOND keeps trying: the PRIM records meanwhile. */
+	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : RESPAWN_MIN_MS;
+	if (c->backoff_ms > RESPAWN_MAX_MS)
+		c->backoff_ms = RESPAWN_MAX_MS;
+	if (c->want == ROLE_SECOND)
+		arm(c->respawn_ev, c->backoff_ms);
+}
+
+static void on_respawn(evutil_socket_t fd, short what, void *arg)
+{
+	struct rfs_child *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->want == ROLE_SECOND && c->proc == PROC_NONE && !c->aux && spawn(c, PROC_SECOND) < 0) {
+		log_error("replication: %s", c->fail);
+		arm(c->respawn_ev, RESPAWN_MAX_MS);
+	}
+}
+
+static void read_status(struct rfs_child *c)
+{
+	json_error_t jerr;
+	json_t *j = json_load_file(c->status_path, 0, &jerr), *rs;
+	const char *role, *link, *err;
+	bool was_mounted = c->mounted, was_ok = c->data_ok;
+	json_int_t hold = 0;
+
+	if (!j)
+		return;         /* not written yet, or being replaced */
+	role = json_string_value(json_object_get(j, "role"));
+	if (!role || strcmp(role, proc_str(c->proc))) {
+		json_decref(j);
+		return;
+	}
+	link = json_string_value(json_object_get(j, "link"));
+	err = json_string_value(json_object_get(j, "error"));
+	c->st_valid = true;
+	c->connected = link && !strcmp(link, "connected");
+	snprintf(c->error, sizeof(c->error), "%s", err ? err : "");
+	if (c->proc == PROC_PRIM) {
+		c->mounted = json_is_true(json_object_get(j, "mounted"));
+		hold = json_integer_value(json_object_get(j, "hold"));
+		rs = json_object_get(j, "resync");
+		c->resyncing = json_is_object(rs);
+		c->rs_total = (uint64_t)json_integer_value(json_object_get(rs, "bytes_total"));
+		c->rs_done = (uint64_t)json_integer_value(json_object_get(rs, "bytes_done"));
+		if (c->mounted)
+			set_data(c, true, "");
+	} else {
+		c->uptodate = json_is_true(json_object_get(j, "uptodate"));
+		if (c->uptodate)
+			set_data(c, true, "");
+		else if (c->data_ok || !c->data_why[0])
+			set_data(c, false, c->connected ? "a reintegration from the PRIM is not finished"
+			                               : "the copy is not the PRIM's (not reintegrated)");
+	}
+	json_decref(j);
+	c->hold_id = hold > 0 ? (uint64_t)hold : 0;
+	if (c->mounted && !was_mounted) {
+		c->served = true;
+		log_info("replication: %d dirs mounted and served", c->cfg->nrepl_dirs);
+		progress(c);
+	}
+	if (c->hold_id && c->hold_id != c->hold_told && c->hold_id != c->released) {
+		c->hold_told = c->hold_id;
+		if (c->h.hold)
+			c->h.hold(c->hold_id, c->h.arg);
+	}
+	if (was_ok != c->data_ok)
+		changed(c);
+}
+
+static void on_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct rfs_child *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->proc == PROC_NONE)
+		return;
+	read_status(c);
+	if (c->proc != PROC_NONE)
+		arm(c->poll_ev, POLL_MS);
+}
+
+static void on_aux_exit(const struct script_result *r, void *arg)
+{
+	struct rfs_child *c = arg;
+	void (*done)(bool, void *) = c->outdate_done;
+	void *darg = c->outdate_arg;
+
+	c->aux = NULL;
+	c->outdate_done = NULL;
+	if (done) {
+		if (!r->ok)
+			log_error("replication: marking this copy outdated failed: %s",
+			          r->tail[0] ? r->tail : "no output");
+		/* A running SECOND still believes its copy whole: a new one
+		 * reads the mark. */
+		if (c->proc == PROC_SECOND)
+			begin_stop(c);
+		done(r->ok, darg);
+	} else if (!r->ok) {
+		snprintf(c->fail, sizeof(c->fail), "forcestart of the replicated data failed: %.512s",
+		         r->tail[0] ? r->tail : "no output");
+	}
+	progress(c);
+}
+
+static int run_aux(struct rfs_child *c, const char *what)
+{
+	char cmd[PATH_MAX * 2 + 128] = "exec";
+	int e = 0;
+
+	e |= arg(cmd, sizeof(cmd), c->exe);
+	e |= arg(cmd, sizeof(cmd), what);
+	e |= arg(cmd, sizeof(cmd), "--state");
+	e |= arg(cmd, sizeof(cmd), c->state);
+	if (!strcmp(what, "forcestart")) {
+		e |= arg(cmd, sizeof(cmd), "--peer-name");
+		e |= arg(cmd, sizeof(cmd), c->cfg->nodes[1 - c->self].name);
+	}
+	if (e)
+		return -1;
+	c->aux = script_run(what, cmd, NULL, AUX_TIMEOUT_MS, on_aux_exit, c);
+	return c->aux ? 0 : -1;
+}
+
+enum rfsc_run rfsc_want(struct rfs_child *c, enum role r, char *reason, size_t len)
+{
+	if (!c->cfg->repl_enabled)
+		return RFSC_DONE;
+	if (c->want != r)
+		log_debug("replication: wanted %s (running %s)", role_str(r), proc_str(c->proc));
+	c->want = r;
+	if (c->aux)
+		return RFSC_WAIT;
+	switch (r) {
+	case ROLE_PRIM:
+		if (c->proc == PROC_PRIM) {
+			if (c->mounted)
+				return RFSC_DONE;
+			return RFSC_WAIT;
+		}
+		if (c->proc == PROC_SECOND) {
+			begin_stop(c);
+			return RFSC_WAIT;
+		}
+		if (c->fail[0]) {
+			snprintf(reason, len, "replication: %s", c->fail);
+			c->fail[0] = 0;
+			return RFSC_FAIL;
+		}
+		if (c->force) {
+			c->force = false;
+			if (run_aux(c, "forcestart") < 0) {
+				snprintf(reason, len, "replication: vigil-rfs forcestart could not be run");
+				return RFSC_FAIL;
+			}
+			return RFSC_WAIT;
+		}
+		if (spawn(c, PROC_PRIM) < 0) {
+			snprintf(reason, len, "replication: %s", c->fail);
+			c->fail[0] = 0;
+			return RFSC_FAIL;
+		}
+		return RFSC_WAIT;
+	case ROLE_SECOND:
+		if (c->proc == PROC_PRIM) {
+			begin_stop(c);
+			return RFSC_WAIT;
+		}
+		c->fail[0] = 0;
+		if (c->proc == PROC_NONE && !evtimer_pending(c->respawn_ev, NULL) &&
+		    spawn(c, PROC_SECOND) < 0) {
+			log_error("replication: %s; trying again", c->fail);
+			arm(c->respawn_ev, RESPAWN_MAX_MS);
+		}
+		/* The role does not wait for its copy: SECOND is what a
+		 * node is while its copy catches up. */
+		return RFSC_DONE;
+	case ROLE_NONE:
+		evtimer_del(c->respawn_ev);
+		c->fail[0] = 0;
+		if (c->proc == PROC_NONE)
+			return RFSC_DONE;
+		begin_stop(c);
+		return RFSC_WAIT;
+	}
+	return RFSC_DONE;
+}
+
+void rfsc_release(struct rfs_child *c, uint64_t id)
+{
+	if (c->proc != PROC_PRIM || c->hold_id != id || c->released == id)
+		return;
+	c->released = id;
+	log_info("replication: releasing the changes held (hold %" PRIu64 ")", id);
+	if (script_signal(c->s, SIGUSR1) < 0)
+		log_error("replication: SIGUSR1 to vigil-rfs prim: %s", strerror(errno));
+}
+
+void rfsc_outdate(struct rfs_child *c, void (*done)(bool ok, void *arg), void *arg)
+{
+	char why[96];
+
+	if (!c->cfg->repl_enabled || c->proc == PROC_PRIM || c->aux) {
+		done(false, arg);
+		return;
+	}
+	snprintf(why, sizeof(why), "%s went on without it", c->cfg->nodes[1 - c->self].name);
+	set_data(c, false, why);
+	changed(c);
+	c->outdate_done = done;
+	c->outdate_arg = arg;
+	if (run_aux(c, "outdate") < 0) {
+		c->outdate_done = NULL;
+		done(false, arg);
+	}
+}
+
+void rfsc_force(struct rfs_child *c, char *msg, size_t len)
+{
+	msg[0] = 0;
+	if (!c->cfg->repl_enabled || c->data_ok)
+		return;
+	c->force = true;
+	snprintf(msg, len, "this node's copy is not up to date (%s): it serves what it has; "
+	         "changes only %s holds are set aside when it returns",
+	         c->data_why, c->cfg->nodes[1 - c->self].name);
+	log_warn("replication: forcestart: %s", msg);
+	set_data(c, true, "");
+	changed(c);
+}
+
+bool rfsc_configured(const struct rfs_child *c)
+{
+	return c->cfg->repl_enabled;
+}
+
+bool rfsc_may_serve(const struct rfs_child *c, char *why, size_t len)
+{
+	if (!c->cfg->repl_enabled || c->data_ok || c->proc == PROC_PRIM)
+		return true;
+	snprintf(why, len, "data not up to date: %s (vigilctl forcestart serves it anyway)", c->data_why);
+	return false;
+}
+
+const char *rfsc_sync(const struct rfs_child *c)
+{
+	if (!c->cfg->repl_enabled)
+		return "not configured";
+	if (c->proc == PROC_PRIM && c->st_valid)
+		return c->connected ? "uptodate" : "connection error";
+	if (c->proc == PROC_SECOND && c->st_valid) {
+		if (!c->data_ok)
+			return "not uptodate";
+		return c->connected ? "uptodate" : "connection error";
+	}
+	if (c->want == ROLE_SECOND && c->error[0])
+		return "connection error";
+	return c->data_ok ? "uptodate" : "not uptodate";
+}
+
+bool rfsc_resync(const struct rfs_child *c, uint64_t *total, uint64_t *done)
+{
+	*total = c->rs_total;
+	*done = c->rs_done;
+	return c->proc == PROC_PRIM && c->resyncing;
+}
+
+const char *rfsc_error(const struct rfs_child *c)
+{
+	return c->error;
+}
+
+static int find_exe(char *out, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0)
+		return -1;
+	self[n] = 0;
+	if ((size_t)snprintf(out, len, "%s/vigil-rfs", dirname(self)) >= len)
+		return -1;
+	return access(out, X_OK);
+}
+
+struct rfs_child *rfsc_new(const struct config *cfg, int self, const struct rfsc_hooks *h)
+{
+	struct rfs_child *c = calloc(1, sizeof(*c));
+	struct event_base *base = script_event_base();
+	char meta[PATH_MAX + 16], err[512];
+	struct rfs_gen g;
+	int r;
+
+	if (!c)
+		return NULL;
+	c->cfg = cfg;
+	c->self = self;
+	c->h = *h;
+	c->want = ROLE_NONE;
+	c->data_ok = true;
+	if (!cfg->repl_enabled)
+		return c;
+	if (!base) {
+		log_error("replication: no event loop");
+		free(c);
+		return NULL;
+	}
+	if (find_exe(c->exe, sizeof(c->exe)) < 0) {
+		log_error("replication: vigil-rfs not found next to vigild (%s)", c->exe);
+		free(c);
+		return NULL;
+	}
+	if (cfg->repl_state_dir[0])
+		snprintf(c->state, sizeof(c->state), "%s", cfg->repl_state_dir);
+	else
+		snprintf(c->state, sizeof(c->state), "%s/rfs", cfg->state_dir);
+	snprintf(c->status_path, sizeof(c->status_path), "%s/rfs-status.json", cfg->run_dir);
+	c->poll_ev = evtimer_new(base, on_poll, c);
+	c->stop_ev = evtimer_new(base, on_stop_deadline, c);
+	c->respawn_ev = evtimer_new(base, on_respawn, c);
+	if (!c->poll_ev || !c->stop_ev || !c->respawn_ev) {
+		rfsc_free(c);
+		return NULL;
+	}
+	/* Before the loop runs: the one read of the disk vigild does itself. */
+	snprintf(meta, sizeof(meta), "%s/meta", c->state);
+	r = rfs_gen_load(meta, &g, err, sizeof(err));
+	if (r < 0)
+		set_data(c, false, err);
+	else if (r == 1 || g.c == 0)
+		set_data(c, false, "this node's copy was never synchronised with the peer");
+	else if (g.outdated)
+		set_data(c, false, "the peer went on with changes this copy lacks");
+	return c;
+}
+
+void rfsc_free(struct rfs_child *c)
+{
+	if (!c)
+		return;
+	if (c->s)
+		script_detach(c->s);
+	if (c->aux)
+		script_detach(c->aux);
+	if (c->poll_ev)
+		event_free(c->poll_ev);
+	if (c->stop_ev)
+		event_free(c->stop_ev);
+	if (c->respawn_ev)
+		event_free(c->respawn_ev);
+	free(c);
+}
