@@ -9,8 +9,9 @@ A Lab builds, per instance and under one unique prefix (vg + 4 hex):
   <prefix>-node<k>   node k: eth<i> = 10.0.<i>.<k>/24 on network i, lo up,
                      plus its own persistent MOUNT namespace (a file
                      /tmp/<prefix>/node<k>.mnt) in which /etc/vigil,
-                     /var/lib/vigil and /run/vigil are private bind mounts of
-                     /tmp/<prefix>/node<k>/{etc,lib,run}
+                     /var/lib/vigil, /run/vigil and /srv/vms (replicated
+                     data) are private bind mounts of
+                     /tmp/<prefix>/node<k>/{etc,lib,run,srv}
   <prefix>-client    10.0.0.200/24 on network 0
   <prefix>-<name>    extra hosts on network 0 (add_host)
 
@@ -56,7 +57,8 @@ MARKER = ".vigil-lab"
 BASE_DIR = Path("/tmp")
 
 # inside-node path -> subdirectory of the node's lab dir that backs it
-PRIVATE_DIRS = {"/etc/vigil": "etc", "/var/lib/vigil": "lib", "/run/vigil": "run"}
+PRIVATE_DIRS = {"/etc/vigil": "etc", "/var/lib/vigil": "lib", "/run/vigil": "run",
+                "/srv/vms": "srv"}
 
 VIP = "10.0.0.100"
 VIP_CIDR = VIP + "/24"

@@ -1,0 +1,155 @@
+"""[replication] under vigild on the netns lab: vigild runs vigil-rfs as the
+role says (prim: the dirs mounted over themselves; second: applying), the
+status shows each node's "sync", a takeover serves every acknowledged
+write, and a copy that is not up to date never takes over by itself."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import time
+
+from lab import cluster_config
+
+TIMEOUT = 15.0
+DIRS = ("/srv/vms/db", "/srv/vms/conf")
+REPL = ("\n[replication]\ndirs = /srv/vms/db, /srv/vms/conf\nexclude = *.tmp\n"
+        "mode = sync\nport = 5600\nstate_dir = /srv/vms/.rfs\nack_timeout_ms = 1500\n"
+        "connect_timeout_ms = 3000\n")
+
+
+def setup_repl(lab, extra=""):
+    for n in lab.nodes:
+        for d in DIRS:
+            n.host_path(d).mkdir(parents=True, exist_ok=True)
+    return lab.setup_cluster(cluster_config(lab, extra=REPL + extra))
+
+
+def sync_of(lab, k):
+    return {n["name"]: n.get("sync") for n in lab.status(k)["nodes"]}
+
+
+def wait_sync(lab, k, expected, timeout=TIMEOUT):
+    lab.wait_for(lambda: sync_of(lab, k) == expected, timeout,
+                 what=f"sync {expected} (last {sync_of(lab, k)})")
+
+
+def start_pair(lab):
+    setup_repl(lab)
+    lab.start_vigild(1)
+    lab.start_vigild(2)
+    lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
+    wait_sync(lab, 1, {"node1": "uptodate", "node2": "uptodate"})
+
+
+def wait_state(lab, k, name, state, color="green", timeout=TIMEOUT):
+    lab.wait_for(lambda: lab.states(k).get(name, ("?", "?"))[:2] == (state, color), timeout,
+                 what=f"node{k} to show {name} {state} (last {lab.states(k).get(name)})")
+
+
+def kill_rfs(lab, k):
+    """SIGKILL node k's vigil-rfs (pids are shared by the lab's namespaces:
+    pick those in node k's network namespace)."""
+    ns = lab.node(k).ns
+    pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
+                          check=True).stdout.split()
+    killed = 0
+    for p in pids:
+        try:
+            if open(f"/proc/{p}/comm").read().strip() == "vigil-rfs":
+                os.kill(int(p), signal.SIGKILL)
+                killed += 1
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    assert killed == 1, f"node{k}: {killed} vigil-rfs killed"
+
+
+def sh(lab, k, script, check=True):
+    return lab.node(k).run(["sh", "-c", script], check=check)
+
+
+def tree(lab, k):
+    """{relative path: sha256} of the replicated dirs, read on the host from
+    the node's backing directory (not through its mount)."""
+    out = {}
+    for d in DIRS:
+        root = lab.node(k).host_path(d)
+        for dp, dns, fns in os.walk(root):
+            for f in fns:
+                p = os.path.join(dp, f)
+                out[os.path.relpath(p, root.parent)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+    return out
+
+
+def fuse_mounts(lab, k):
+    mounts = sh(lab, k, "cat /proc/self/mounts").stdout
+    return sorted(line.split()[1] for line in mounts.splitlines() if "vigil-rfs" in line)
+
+
+def test_prim_serves_and_second_applies(lab):
+    start_pair(lab)
+    # The PRIM's dirs are FUSE mounts; the SECOND's are plain.
+    assert fuse_mounts(lab, 1) == sorted(DIRS)
+    assert fuse_mounts(lab, 2) == []
+    sh(lab, 1, "echo hello > /srv/vms/db/a && mkdir /srv/vms/conf/sub && "
+               "echo cfg > /srv/vms/conf/sub/c && echo skip > /srv/vms/db/x.tmp && sync")
+    # sync mode: each write returned after node2 received it.
+    assert lab.node(2).read_file("/srv/vms/db/a") == "hello\n"
+    lab.wait_for(lambda: tree(lab, 2) == {k: v for k, v in tree(lab, 1).items()
+                                          if not k.endswith(".tmp")},
+                 TIMEOUT, what="node2's copy equal to node1's (x.tmp excluded)")
+    assert not lab.node(2).host_path("/srv/vms/db/x.tmp").exists()
+
+
+def test_takeover_keeps_every_acknowledged_write(lab):
+    start_pair(lab)
+    sh(lab, 1, "for i in $(seq 1 50); do echo $i > /srv/vms/db/f$i; done; sync")
+    before = tree(lab, 1)
+    lab.node(1).kill()
+    lab.wait_states(2, {"node2": "ALONE", "node1": None}, TIMEOUT)
+    # Taking over from a lost peer does not wait for it: served at once.
+    assert fuse_mounts(lab, 2) == sorted(DIRS)
+    assert {k: v for k, v in tree(lab, 2).items() if k in before} == before
+    assert sync_of(lab, 2)["node2"] == "connection error"
+    sh(lab, 2, "echo after > /srv/vms/db/new && rm /srv/vms/db/f1 && sync")
+    # node1 comes back as SECOND: its copy is rebuilt from node2's.
+    lab.node(1).revive()
+    # A killed prim leaves a dead FUSE mount in node1's namespace.
+    sh(lab, 1, "for d in /srv/vms/db /srv/vms/conf; do umount -l $d 2>/dev/null; done; true")
+    lab.start_vigild(1)
+    lab.wait_states(1, {"node1": "SECOND", "node2": "PRIM"}, TIMEOUT)
+    wait_sync(lab, 2, {"node1": "uptodate", "node2": "uptodate"}, 30)
+    lab.wait_for(lambda: tree(lab, 1) == tree(lab, 2), TIMEOUT, what="identical copies")
+    assert "db/new" in tree(lab, 1) and "db/f1" not in tree(lab, 1)
+
+
+def test_outdated_copy_waits_and_forcestart_serves_it(lab):
+    start_pair(lab)
+    sh(lab, 1, "echo one > /srv/vms/db/a && sync")
+    # node2's vigil-rfs dies: node1 holds changes until node2's vigild
+    # marked its copy outdated, then goes on alone.
+    kill_rfs(lab, 2)
+    t0 = time.monotonic()
+    sh(lab, 1, "echo two > /srv/vms/db/b && sync")
+    assert time.monotonic() - t0 < 10
+    # node2's vigild restarts its vigil-rfs, and the copy is rebuilt.
+    wait_sync(lab, 1, {"node1": "uptodate", "node2": "uptodate"}, 30)
+    assert lab.node(2).read_file("/srv/vms/db/b") == "two\n"
+    # Now stop node2 and write: its copy is outdated while it is away.
+    lab.vigilctl(2, "stop")
+    wait_state(lab, 1, "node1", "ALONE")
+    sh(lab, 1, "echo three > /srv/vms/db/c && sync")
+    lab.wait_for(lambda: sync_of(lab, 2)["node2"] == "not uptodate", TIMEOUT,
+                 what="node2 not uptodate")
+    # node1 dies; node2, started, must not serve its stale copy.
+    lab.node(1).kill()
+    lab.vigilctl(2, "start")
+    wait_state(lab, 2, "node2", "WAIT", "red")
+    st = {n["name"]: n for n in lab.status(2)["nodes"]}["node2"]
+    assert st["color"] == "red" and "data not up to date" in st["reason"], st
+    assert fuse_mounts(lab, 2) == []
+    out = lab.vigilctl(2, "forcestart").stdout
+    assert "not up to date" in out, out
+    wait_state(lab, 2, "node2", "ALONE")
+    assert fuse_mounts(lab, 2) == sorted(DIRS)
+    assert lab.node(2).read_file("/srv/vms/db/b") == "two\n"
