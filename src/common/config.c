@@ -311,6 +311,10 @@ static int set_dirlist(struct parse *p, const struct key *k, void *base, const c
 		/* A client (vigilctl) may run where the directories are not visible. */
 		if (p->skip_secret)
 			continue;
+		/* ENOTCONN: the mount of a vigil-rfs that died (the node was
+		 * killed while PRIM); vigil-rfs detaches it before serving. */
+		if (stat(dirs[i], &st) < 0 && errno == ENOTCONN)
+			continue;
 		if (stat(dirs[i], &st) < 0) {
 			cfg_fail(p, p->line, "%s %s: %s: %s", label, k->name, d,
 			         errno == ENOENT ? "does not exist" : strerror(errno));

@@ -11,10 +11,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <mntent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -103,13 +105,45 @@ static int parse_args(int argc, char **argv, struct opts *o)
 /* Resolves and opens DIR, refusing what cannot be served. On success the
  * O_PATH fd of the directory (to become the backing root) and its absolute
  * path in real. Messages name DIR and say what is wrong. */
+/* A vigil-rfs mount whose server died (ENOTCONN) is of no use to anyone:
+ * detach it, so that the dir underneath can be served or applied to
+ * again. Only a mount of vigil-rfs exactly at dir. True if detached. */
+static bool detach_dead_mount(const char *dir)
+{
+	FILE *f = setmntent("/proc/self/mounts", "r");
+	struct mntent *m;
+	bool ours = false;
+
+	if (!f)
+		return false;
+	while ((m = getmntent(f)))
+		if (!strcmp(m->mnt_dir, dir) && !strcmp(m->mnt_type, "fuse.vigil-rfs"))
+			ours = true;
+	endmntent(f);
+	if (!ours || umount2(dir, MNT_DETACH) < 0)
+		return false;
+	log_warn("%s: detached the mount of a vigil-rfs that died", dir);
+	return true;
+}
+
 int rfs_open_dir(const char *dir, char *real, int *out_fd)
 {
 	struct statfs sfs;
 	struct stat st;
 	int fd;
 
-	if (!realpath(dir, real)) {
+	bool found = realpath(dir, real) != NULL;
+
+	if (!found && errno == ENOTCONN && dir[0] == '/' && detach_dead_mount(dir))
+		found = realpath(dir, real) != NULL;
+	if (found) {
+		/* The mount point itself resolves; only using it says ENOTCONN. */
+		struct statfs probe;
+
+		if (statfs(real, &probe) < 0 && errno == ENOTCONN && detach_dead_mount(real))
+			found = realpath(dir, real) != NULL;
+	}
+	if (!found) {
 		if (errno == ENOENT)
 			fprintf(stderr, "vigil-rfs: %s: no such directory\n", dir);
 		else if (errno == ENOTDIR)
