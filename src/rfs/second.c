@@ -192,6 +192,7 @@ static int take_ops(struct rfs_conn *c, struct rx *x, const struct wire_hdr *hdr
 	struct wire_op op;
 	char text[RFS_APPLY_ERR_LEN];
 	uint64_t last = x->recv;
+	bool send_failed;
 	int r;
 
 	wire_op_iter_init(&it, body, hdr->len, hdr->nops, x->recv);
@@ -213,8 +214,9 @@ static int take_ops(struct rfs_conn *c, struct rx *x, const struct wire_hdr *hdr
 		return -1;
 	}
 	x->recv = last;
-	if (ack(c, x) < 0)
-		return -1;
+	/* Applied even if the PRIM cannot hear the ack: it may have heard
+	 * an earlier copy of it, and what it sent is its own, applied there. */
+	send_failed = ack(c, x) < 0;
 	wire_op_iter_init(&it, body, hdr->len, hdr->nops, 0);
 	while (wire_op_next(&it, &op) == 1) {
 		struct rfs_applier *a = x->a[op.dir];
@@ -239,7 +241,7 @@ static int take_ops(struct rfs_conn *c, struct rx *x, const struct wire_hdr *hdr
 		if (rfs_applier_durable_seq(a) == op.seq)
 			x->durable = op.seq;
 	}
-	return ack(c, x);
+	return send_failed ? -1 : ack(c, x);
 }
 
 static void serve(const struct rfs_second_cfg *cfg, struct rfs_conn *c, struct rx *x,
