@@ -28,6 +28,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_WA
 #define REPLY_MAX (16u << 20)
 #define POLL_MS 100
 #define WAIT_MAX_S 86400.0
+#define SWAP_SYNC_WAIT_S 600.0     /* swap waiting for an up-to-date SECOND */
 #define LINES_MAX 1000000
 
 struct opts {
@@ -35,6 +36,7 @@ struct opts {
 	const char *node;
 	bool json, all, verbose;
 	bool wait_set;
+	bool nosync;                /* swap --nosync */
 	double wait_s;
 	long lines;                 /* -1: not given */
 	const char *cmd;
@@ -52,7 +54,10 @@ static void usage(FILE *out)
 		"  start              start the node (it becomes PRIM, SECOND or ALONE)\n"
 		"  stop               stop the node: resources stopped, VIP released\n"
 		"  restart            stop, then start the node\n"
-		"  swap               the SECOND node becomes PRIM, the PRIM node SECOND\n"
+		"  swap               the SECOND node becomes PRIM, the PRIM node SECOND; with\n"
+		"                     [replication], first waits until the SECOND's copy is up\n"
+		"                     to date (--wait SECONDS, default 600); --nosync: now,\n"
+		"                     the new PRIM serving what its copy has\n"
 		"  forcestart         start the node as PRIM even if its data may be stale\n"
 		"                     (changes made on the peer since may be lost)\n"
 		"  stopstart          stop, then start again: on the PRIM, a failover to the\n"
@@ -70,6 +75,9 @@ static void usage(FILE *out)
 		"                     before (keep), start (on) or stay stopped (off)\n"
 		"  log [module|application|commands]\n"
 		"                     the last lines of a log (default: module)\n"
+		"  sync estimate      with [replication]: files and bytes the SECOND's copy\n"
+		"                     lacks (what its reintegration would send)\n"
+		"  sync full          set the SECOND's copy aside and copy everything again\n"
 		"  snapshot -o FILE   an archive for support (.tar.gz, .tgz or .zip): status,\n"
 		"                     config, scripts, logs, state, system facts; no secret\n"
 		"\n"
@@ -120,7 +128,7 @@ static bool is_action(const char *cmd)
 /* 0, or an exit status after printing why. */
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { O_JSON = 256, O_NODE, O_ALL, O_WAIT, O_VERBOSE, O_LINES };
+	enum { O_JSON = 256, O_NODE, O_ALL, O_WAIT, O_VERBOSE, O_LINES, O_NOSYNC };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, O_JSON },
@@ -129,6 +137,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "wait", required_argument, NULL, O_WAIT },
 		{ "verbose", no_argument, NULL, O_VERBOSE },
 		{ "lines", required_argument, NULL, O_LINES },
+		{ "nosync", no_argument, NULL, O_NOSYNC },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "output", required_argument, NULL, 'o' },
@@ -166,6 +175,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_VERBOSE:
 			o->verbose = true;
+			break;
+		case O_NOSYNC:
+			o->nosync = true;
 			break;
 		case O_LINES: {
 			uint64_t v;
@@ -236,6 +248,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			return usage_error("--verbose applies to the module log only");
 		if (o->all)
 			return usage_error("--all does not apply to log");
+	} else if (!strcmp(o->cmd, "sync")) {
+		if (!o->arg || (strcmp(o->arg, "estimate") && strcmp(o->arg, "full")))
+			return usage_error("sync needs estimate or full%s%s%s", o->arg ? ", got '" : "",
+			                   o->arg ? o->arg : "", o->arg ? "'" : "");
+		if (o->all)
+			return usage_error("--all does not apply to sync (it runs where the data is served)");
 	} else if (!strcmp(o->cmd, "snapshot")) {
 		if (o->arg)
 			return usage_error("snapshot takes no argument, got '%s' (use -o FILE)", o->arg);
@@ -256,6 +274,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return usage_error("--all and --node exclude each other");
 	if (o->output && strcmp(o->cmd, "snapshot"))
 		return usage_error("-o applies to snapshot only");
+	if (o->nosync && strcmp(o->cmd, "swap"))
+		return usage_error("--nosync applies to swap only");
 	return 0;
 }
 
@@ -263,7 +283,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
 struct conn_err {
 	int code;                   /* exit status */
-	char msg[512];
+	char msg[1024];
+	bool wait_sync;             /* refused until the SECOND's copy is up to date */
 };
 
 static int send_all(int fd, const char *buf, size_t len)
@@ -416,6 +437,8 @@ static json_t *call(const char *path, json_t *req, struct conn_err *e)
 
 		snprintf(e->msg, sizeof(e->msg), "%s", err ? err : "vigild refused the request (no reason given)");
 		e->code = EXIT_FAIL;
+		e->wait_sync = json_is_string(json_object_get(reply, "wait")) &&
+			       !strcmp(json_string_value(json_object_get(reply, "wait")), "sync");
 		goto out;
 	}
 	result = json_object_get(reply, "result");
@@ -566,8 +589,10 @@ static json_t *build_request(const struct opts *o)
 	if (o->all)
 		json_object_set_new(req, "all", json_true());
 	if (!strcmp(o->cmd, "boot") || !strcmp(o->cmd, "failover") || !strcmp(o->cmd, "checkers") ||
-	    !strcmp(o->cmd, "errd"))
+	    !strcmp(o->cmd, "errd") || !strcmp(o->cmd, "sync"))
 		json_object_set_new(req, "mode", json_string(o->arg));
+	if (o->nosync)
+		json_object_set_new(req, "nosync", json_true());
 	if (!strcmp(o->cmd, "log")) {
 		json_object_set_new(req, "log", json_string(o->arg));
 		if (o->verbose)
@@ -626,11 +651,29 @@ int main(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	res = call(sock, req, &e);
+	if (!res && e.wait_sync) {
+		/* swap waits for an up-to-date SECOND: ask again until then. */
+		uint64_t deadline = mono_ms() + (uint64_t)((o.wait_set ? o.wait_s : SWAP_SYNC_WAIT_S) * 1000.0);
+
+		fprintf(stderr, "vigilctl: waiting: %s\n", e.msg);
+		while (!res && e.wait_sync && mono_ms() < deadline) {
+			sleep_ms(1000);
+			e = (struct conn_err){ 0 };
+			res = call(sock, req, &e);
+		}
+		if (!res && e.wait_sync) {
+			fprintf(stderr, "vigilctl: gave up waiting: %s\n", e.msg);
+			json_decref(req);
+			return EXIT_WAIT_TIMEOUT;
+		}
+	}
 	json_decref(req);
 	if (!res) {
 		fprintf(stderr, "vigilctl: %s\n", e.msg);
 		return e.code;
 	}
+	if (json_is_string(json_object_get(res, "warning")) && !o.json)
+		fprintf(stderr, "vigilctl: warning: %s\n", json_string_value(json_object_get(res, "warning")));
 
 	rc = EXIT_OK;
 	if (o.json)

@@ -148,10 +148,25 @@ static json_t *run_local(struct api *a, const char *cmd, json_t *req)
 		return ok(json_pack("{s:s, s:s}", "node", node_name(a->node), "message", msg));
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(actions); i++) {
+		char why[600], warn[600] = "";
+
 		if (strcmp(cmd, actions[i].name))
 			continue;
+		/* Replication: a swap waits for the SECOND's copy (vigilctl
+		 * retries while "wait" says so), unless --nosync. */
+		if (actions[i].ev == E_SWAP &&
+		    node_rfs_swap_check(a->node, json_is_true(json_object_get(req, "nosync")), why, sizeof(why),
+		                        warn, sizeof(warn)) < 0) {
+			json_t *r = fail("%s: swap refused: %s", node_name(a->node), why);
+
+			json_object_set_new(r, "wait", json_string("sync"));
+			return r;
+		}
 		if (node_command(a->node, actions[i].ev, &err, msg, sizeof(msg)) < 0)
 			return fail("%s: %s refused: %s", node_name(a->node), cmd, err);
+		if (warn[0])
+			return ok(json_pack("{s:s, s:s, s:s}", "node", node_name(a->node), "message", msg,
+			                    "warning", warn));
 		return ok(json_pack("{s:s, s:s}", "node", node_name(a->node), "message", msg));
 	}
 	return fail("unknown command '%s'", cmd);
@@ -320,7 +335,15 @@ static void on_outdated(bool good, void *arg)
 	               : fail("%s: its copy could not be marked outdated", node_name(c->a->node)));
 }
 
-static const char *const known_cmds[] = { "rfs-outdate", "status", "start", "stop", "restart", "swap",
+static void on_sync_done(json_t *res, const char *err, void *arg)
+{
+	struct call *c = arg;
+
+	finish(c, res ? ok(res) : fail("%s: sync %s: %s", node_name(c->a->node),
+	                               json_string_value(json_object_get(c->req, "mode")), err));
+}
+
+static const char *const known_cmds[] = { "rfs-outdate", "sync", "status", "start", "stop", "restart", "swap",
                                           "forcestart", "stopstart", "prim", "second", "boot", "failover",
                                           "checkers", "errd", "log" };
 
@@ -354,7 +377,7 @@ void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, ap
 	for (size_t i = 0; i < ARRAY_SIZE(known_cmds); i++)
 		known = known || !strcmp(cmd, known_cmds[i]);
 	if (!known) {
-		finish(c, fail("unknown command '%.64s' (known: status, start, stop, restart, swap, forcestart, stopstart, prim, second, boot, failover, checkers, errd, log)", cmd));
+		finish(c, fail("unknown command '%.64s' (known: status, start, stop, restart, swap, forcestart, stopstart, prim, second, boot, failover, checkers, errd, log, sync)", cmd));
 		return;
 	}
 	jn = json_object_get(req, "node");
@@ -400,11 +423,22 @@ void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, ap
 		node_rfs_outdate(a->node, on_outdated, c);
 		return;
 	}
-	/* swap belongs to the PRIM: send it there whoever was named. */
-	if (!strcmp(cmd, "swap") && !jn && !node_is_primary(a->node) && node_peer_primary(a->node))
+	/* swap and sync belong to the PRIM: send them there whoever was named. */
+	if ((!strcmp(cmd, "swap") || !strcmp(cmd, "sync")) && !jn && !node_is_primary(a->node) &&
+	    node_peer_primary(a->node))
 		to_peer = true;
 	if (relayed && to_peer) {
 		finish(c, fail("relay loop: %s was asked to relay to itself", node_name(a->node)));
+		return;
+	}
+	if (!strcmp(cmd, "sync") && !to_peer) {
+		const char *mode = json_string_value(json_object_get(req, "mode"));
+
+		if (!mode || (strcmp(mode, "estimate") && strcmp(mode, "full"))) {
+			finish(c, fail("sync needs a mode: estimate or full"));
+			return;
+		}
+		node_rfs_sync(a->node, mode, on_sync_done, c);
 		return;
 	}
 	if (!strcmp(cmd, "log") && !to_peer) {

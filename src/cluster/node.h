@@ -50,6 +50,14 @@ void node_set_link(struct node *n, struct peerlink *pl);
  * now on. done(ok) once that is recorded (or failed). */
 void node_rfs_outdate(struct node *n, void (*done)(bool ok, void *arg), void *arg);
 
+/* swap on the PRIM with [replication]: -1 (why) while the SECOND's copy
+ * is not up to date, unless nosync (then msg warns). */
+int node_rfs_swap_check(struct node *n, bool nosync, char *why, size_t len, char *msg, size_t msglen);
+/* vigilctl sync estimate|full, on the node serving the data: done gets a
+ * result object or err. */
+void node_rfs_sync(struct node *n, const char *mode, void (*done)(json_t *res, const char *err, void *arg),
+                   void *arg);
+
 const char *node_name(const struct node *n);
 const char *node_peer_name(const struct node *n);
 bool node_peer_reachable(const struct node *n);

@@ -8,6 +8,7 @@
  * changes flow on this node alone. So an acknowledged write never lives
  * only here while a stale copy could take over. */
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/event.h>
 
@@ -184,4 +185,115 @@ void node_rfs_status(struct node *n, json_t *o)
 		                                           "bytes_done", (json_int_t)done));
 	if (rfsc_configured(n->rfs) && rfsc_error(n->rfs)[0])
 		json_object_set_new(o, "sync_error", json_string(rfsc_error(n->rfs)));
+}
+
+/* swap from the PRIM: the SECOND must hold everything first, unless the
+ * admin said --nosync (then msg says what the new PRIM may lack). */
+int node_rfs_swap_check(struct node *n, bool nosync, char *why, size_t len, char *msg, size_t msglen)
+{
+	char lack[400];
+
+	msg[0] = 0;
+	if (!rfsc_configured(n->rfs) || !sm_is_primary(n->state) ||
+	    rfsc_peer_uptodate(n->rfs, lack, sizeof(lack)))
+		return 0;
+	if (!nosync) {
+		snprintf(why, len, "%s; swap waits for an up-to-date copy (swap --nosync swaps now, and "
+		         "%s serves without what its copy lacks)", lack, node_peer_name(n));
+		return -1;
+	}
+	snprintf(msg, msglen, "swapping without an up-to-date copy: %s; %s serves what it has, and "
+	         "this node's copy is set aside when it returns as SECOND", lack, node_peer_name(n));
+	log_warn("%s: %s", node_name(n), msg);
+	return 0;
+}
+
+struct sync_call {
+	struct node *n;
+	void (*done)(json_t *res, const char *err, void *arg);
+	void *arg;
+};
+
+static void on_estimate(uint64_t files, uint64_t bytes, const char *err, void *arg)
+{
+	struct sync_call *sc = arg;
+
+	if (err)
+		sc->done(NULL, err, sc->arg);
+	else
+		sc->done(json_pack("{s:s, s:I, s:I, s:b, s:s}", "node", node_name(sc->n), "files",
+		                   (json_int_t)files, "bytes", (json_int_t)bytes, "full_copy", 1, "message",
+		                   "the peer's copy is not up to date: its reintegration copies every "
+		                   "replicated file (an upper bound)"), NULL, sc->arg);
+	free(sc);
+}
+
+static void on_full_answer(json_t *resp, const char *err, void *arg)
+{
+	struct sync_call *sc = arg;
+
+	if (resp && json_is_true(json_object_get(resp, "ok"))) {
+		char m[256];
+
+		snprintf(m, sizeof(m), "%s's copy is set aside and rebuilt by a full copy; follow "
+		         "\"resync\" in status", node_peer_name(sc->n));
+		log_info("%s: sync full: %s", node_name(sc->n), m);
+		sc->done(json_pack("{s:s, s:s}", "node", node_name(sc->n), "message", m), NULL, sc->arg);
+	} else {
+		const char *why = resp ? json_string_value(json_object_get(resp, "error")) : err;
+
+		sc->done(NULL, why ? why : "the peer did not answer", sc->arg);
+	}
+	free(sc);
+}
+
+void node_rfs_sync(struct node *n, const char *mode, void (*done)(json_t *res, const char *err, void *arg),
+                   void *arg)
+{
+	struct sync_call *sc;
+	char why[400];
+
+	if (!rfsc_configured(n->rfs)) {
+		done(NULL, "no [replication] in the configuration: nothing is replicated", arg);
+		return;
+	}
+	if (!sm_is_primary(n->state)) {
+		snprintf(why, sizeof(why), "%s does not serve the replicated data, and neither does %s",
+		         node_name(n), node_peer_name(n));
+		done(NULL, why, arg);
+		return;
+	}
+	if (!strcmp(mode, "estimate") && rfsc_peer_uptodate(n->rfs, why, sizeof(why))) {
+		done(json_pack("{s:s, s:i, s:i, s:b, s:s}", "node", node_name(n), "files", 0, "bytes", 0,
+		               "full_copy", 0, "message", "the peer's copy is up to date: nothing would move"),
+		     NULL, arg);
+		return;
+	}
+	sc = calloc(1, sizeof(*sc));
+	if (!sc) {
+		done(NULL, "out of memory", arg);
+		return;
+	}
+	*sc = (struct sync_call){ .n = n, .done = done, .arg = arg };
+	if (!strcmp(mode, "estimate")) {
+		if (rfsc_estimate(n->rfs, on_estimate, sc) < 0) {
+			free(sc);
+			done(NULL, "an estimate is already running, or the walk could not be started", arg);
+		}
+		return;
+	}
+	/* full: the SECOND's copy is marked outdated, so that its vigil-rfs
+	 * sets it aside and the PRIM copies everything again. */
+	if (!node_peer_reachable(n) || !n->link) {
+		free(sc);
+		snprintf(why, sizeof(why), "%s is not reachable", node_peer_name(n));
+		done(NULL, why, arg);
+		return;
+	}
+	{
+		json_t *req = json_pack("{s:s}", "cmd", "rfs-outdate");
+
+		peerlink_request(n->link, req, OUTDATE_TIMEOUT_MS, on_full_answer, sc);
+		json_decref(req);
+	}
 }

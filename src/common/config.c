@@ -352,6 +352,12 @@ static int set_globlist(struct parse *p, const struct key *k, void *base, const 
 			         sizeof(globs[i]) - 1);
 			return -1;
 		}
+		/* vigil-rfs matches names, never paths (its --exclude refuses '/'). */
+		if (strchr(ent[i], '/')) {
+			cfg_fail(p, p->line, "%s %s: '%s': a glob matches a file or directory name, "
+			         "not a path (no '/')", label, k->name, ent[i]);
+			return -1;
+		}
 		for (int j = 0; j < i; j++)
 			if (!strcmp(globs[i], globs[j])) {
 				cfg_fail(p, p->line, "%s %s: '%s' is listed twice", label, k->name, ent[i]);

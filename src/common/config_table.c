@@ -165,8 +165,8 @@ const struct key keys[] = {
 	{ S_REPLICATION, "exclude", T_GLOBLIST, 1, CFG_MAX_REPL_EXCLUDE, NULL, false, CFG(repl_exclude),
 	  CFG(nrepl_exclude), NULL,
 	  "Files that are served but not replicated: comma-separated globs, like "
-	  "`*.tmp`. A glob matches the file's name, or, if it holds a `/`, its "
-	  "path relative to the replicated directory (fnmatch)." },
+	  "`*.tmp`, matched against names (fnmatch; no `/`). Everything inside an "
+	  "excluded directory is excluded too." },
 	{ S_REPLICATION, "mode", T_ENUM, 0, 0, "sync", false, CFG(repl_mode), 0, repl_mode_names,
 	  "`sync`: a change returns to the application only after the SECOND "
 	  "received it; fsync, fdatasync and O_SYNC writes also wait until it is "

@@ -66,6 +66,10 @@ struct rfs_child {
 	uint64_t rs_total, rs_done, hold_id, hold_told, released;
 	char error[600];
 
+	struct script *est;             /* estimate */
+	void (*est_done)(uint64_t files, uint64_t bytes, const char *err, void *arg);
+	void *est_arg;
+
 	bool data_ok;                   /* this copy may serve without the peer */
 	char data_why[256];
 };
@@ -95,7 +99,7 @@ static void progress(struct rfs_child *c)
 }
 
 /* Appends ' word' to buf, single-quoted for /bin/sh. -1 if it does not fit. */
-static int arg(char *buf, size_t len, const char *word)
+static int add_arg(char *buf, size_t len, const char *word)
 {
 	size_t n = strlen(buf);
 
@@ -120,8 +124,8 @@ static int arg(char *buf, size_t len, const char *word)
 	return 0;
 }
 
-static int argf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int argf(char *buf, size_t len, const char *fmt, ...)
+static int add_argf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int add_argf(char *buf, size_t len, const char *fmt, ...)
 {
 	char word[PATH_MAX + 64];
 	va_list ap;
@@ -129,7 +133,7 @@ static int argf(char *buf, size_t len, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(word, sizeof(word), fmt, ap);
 	va_end(ap);
-	return arg(buf, len, word);
+	return add_arg(buf, len, word);
 }
 
 static int build_cmd(struct rfs_child *c, enum proc p, char *cmd, size_t len)
@@ -139,43 +143,43 @@ static int build_cmd(struct rfs_child *c, enum proc p, char *cmd, size_t len)
 	int e = 0;
 
 	snprintf(cmd, len, "exec");
-	e |= arg(cmd, len, c->exe);
-	e |= arg(cmd, len, p == PROC_PRIM ? "prim" : "second");
+	e |= add_arg(cmd, len, c->exe);
+	e |= add_arg(cmd, len, p == PROC_PRIM ? "prim" : "second");
 	for (int i = 0; i < cfg->nrepl_dirs; i++)
-		e |= arg(cmd, len, cfg->repl_dirs[i]);
+		e |= add_arg(cmd, len, cfg->repl_dirs[i]);
 	inet_ntop(AF_INET, &cfg->nodes[p == PROC_PRIM ? 1 - c->self : c->self].addr[0], addr,
 	          sizeof(addr));
-	e |= arg(cmd, len, p == PROC_PRIM ? "--peer" : "--listen");
-	e |= argf(cmd, len, "%s:%u", addr, (unsigned)cfg->repl_port);
-	e |= arg(cmd, len, "--secret");
-	e |= arg(cmd, len, cfg->secret_file);
-	e |= arg(cmd, len, "--state");
-	e |= arg(cmd, len, c->state);
-	e |= arg(cmd, len, "--status");
-	e |= arg(cmd, len, c->status_path);
-	e |= arg(cmd, len, "--cluster");
-	e |= arg(cmd, len, cfg->cluster_name);
-	e |= arg(cmd, len, "--node");
-	e |= arg(cmd, len, cfg->nodes[c->self].name);
-	e |= arg(cmd, len, "--ack-timeout");
-	e |= argf(cmd, len, "%u", (unsigned)cfg->repl_ack_timeout_ms);
+	e |= add_arg(cmd, len, p == PROC_PRIM ? "--peer" : "--listen");
+	e |= add_argf(cmd, len, "%s:%u", addr, (unsigned)cfg->repl_port);
+	e |= add_arg(cmd, len, "--secret");
+	e |= add_arg(cmd, len, cfg->secret_file);
+	e |= add_arg(cmd, len, "--state");
+	e |= add_arg(cmd, len, c->state);
+	e |= add_arg(cmd, len, "--status");
+	e |= add_arg(cmd, len, c->status_path);
+	e |= add_arg(cmd, len, "--cluster");
+	e |= add_arg(cmd, len, cfg->cluster_name);
+	e |= add_arg(cmd, len, "--node");
+	e |= add_arg(cmd, len, cfg->nodes[c->self].name);
+	e |= add_arg(cmd, len, "--ack-timeout");
+	e |= add_argf(cmd, len, "%u", (unsigned)cfg->repl_ack_timeout_ms);
 	if (p == PROC_PRIM) {
 		bool lost = c->h.peer_lost && c->h.peer_lost(c->h.arg);
 
-		e |= arg(cmd, len, "--mode");
-		e |= arg(cmd, len, repl_mode_str(cfg->repl_mode));
-		e |= arg(cmd, len, "--cache");
-		e |= arg(cmd, len, repl_cache_str(cfg->repl_cache));
-		e |= arg(cmd, len, "--connect-timeout");
-		e |= argf(cmd, len, "%u", lost ? 0u : (unsigned)cfg->repl_connect_timeout_ms);
-		e |= arg(cmd, len, "--hold-on-loss");
+		e |= add_arg(cmd, len, "--mode");
+		e |= add_arg(cmd, len, repl_mode_str(cfg->repl_mode));
+		e |= add_arg(cmd, len, "--cache");
+		e |= add_arg(cmd, len, repl_cache_str(cfg->repl_cache));
+		e |= add_arg(cmd, len, "--connect-timeout");
+		e |= add_argf(cmd, len, "%u", lost ? 0u : (unsigned)cfg->repl_connect_timeout_ms);
+		e |= add_arg(cmd, len, "--hold-on-loss");
 		for (int i = 0; i < cfg->nrepl_exclude; i++) {
-			e |= arg(cmd, len, "--exclude");
-			e |= arg(cmd, len, cfg->repl_exclude[i]);
+			e |= add_arg(cmd, len, "--exclude");
+			e |= add_arg(cmd, len, cfg->repl_exclude[i]);
 		}
 	} else {
-		e |= arg(cmd, len, "--checkpoint");
-		e |= argf(cmd, len, "%u", (unsigned)cfg->repl_checkpoint_ms);
+		e |= add_arg(cmd, len, "--checkpoint");
+		e |= add_argf(cmd, len, "%u", (unsigned)cfg->repl_checkpoint_ms);
 	}
 	return e ? -1 : 0;
 }
@@ -273,6 +277,9 @@ static void on_child_exit(const struct script_result *r, void *arg)
 		log_info("replication: vigil-rfs %s stopped (%s)", proc_str(was), how);
 		c->stopping = false;
 		c->backoff_ms = 0;
+		/* Stopped to read a new mark (outdate): the role still wants one. */
+		if (was == PROC_SECOND && c->want == ROLE_SECOND)
+			arm(c->respawn_ev, 0);
 		changed(c);
 		progress(c);
 		return;
@@ -405,13 +412,13 @@ static int run_aux(struct rfs_child *c, const char *what)
 	char cmd[PATH_MAX * 2 + 128] = "exec";
 	int e = 0;
 
-	e |= arg(cmd, sizeof(cmd), c->exe);
-	e |= arg(cmd, sizeof(cmd), what);
-	e |= arg(cmd, sizeof(cmd), "--state");
-	e |= arg(cmd, sizeof(cmd), c->state);
+	e |= add_arg(cmd, sizeof(cmd), c->exe);
+	e |= add_arg(cmd, sizeof(cmd), what);
+	e |= add_arg(cmd, sizeof(cmd), "--state");
+	e |= add_arg(cmd, sizeof(cmd), c->state);
 	if (!strcmp(what, "forcestart")) {
-		e |= arg(cmd, sizeof(cmd), "--peer-name");
-		e |= arg(cmd, sizeof(cmd), c->cfg->nodes[1 - c->self].name);
+		e |= add_arg(cmd, sizeof(cmd), "--peer-name");
+		e |= add_arg(cmd, sizeof(cmd), c->cfg->nodes[1 - c->self].name);
 	}
 	if (e)
 		return -1;
@@ -524,6 +531,72 @@ void rfsc_force(struct rfs_child *c, char *msg, size_t len)
 	log_warn("replication: forcestart: %s", msg);
 	set_data(c, true, "");
 	changed(c);
+}
+
+bool rfsc_peer_uptodate(const struct rfs_child *c, char *why, size_t len)
+{
+	const char *peer = c->cfg->nodes[1 - c->self].name;
+
+	if (c->proc != PROC_PRIM || !c->st_valid || !c->mounted)
+		snprintf(why, len, "this node does not serve the replicated data");
+	else if (!c->connected)
+		snprintf(why, len, "%s's copy is not connected (%s)", peer,
+		         c->error[0] ? c->error : "replication link down");
+	else if (c->resyncing)
+		snprintf(why, len, "%s's copy is being rebuilt (%" PRIu64 " of %" PRIu64 " bytes sent)",
+		         peer, c->rs_done, c->rs_total);
+	else if (c->hold_id)
+		snprintf(why, len, "the link to %s's copy was just lost", peer);
+	else
+		return true;
+	return false;
+}
+
+static void on_est_exit(const struct script_result *r, void *arg)
+{
+	struct rfs_child *c = arg;
+	void (*done)(uint64_t, uint64_t, const char *, void *) = c->est_done;
+	json_t *j = r->ok ? json_loads(r->tail, 0, NULL) : NULL;
+	json_t *f = json_object_get(j, "files"), *b = json_object_get(j, "bytes");
+	char err[SCRIPT_TAIL_MAX + 64];
+
+	c->est = NULL;
+	c->est_done = NULL;
+	if (json_is_integer(f) && json_is_integer(b)) {
+		done((uint64_t)json_integer_value(f), (uint64_t)json_integer_value(b), NULL, c->est_arg);
+	} else {
+		snprintf(err, sizeof(err), "walking the replicated dirs failed: %s",
+		         r->tail[0] ? r->tail : "no output");
+		done(0, 0, err, c->est_arg);
+	}
+	json_decref(j);
+}
+
+int rfsc_estimate(struct rfs_child *c, void (*done)(uint64_t files, uint64_t bytes, const char *err,
+                                                    void *arg), void *arg)
+{
+	char *cmd;
+	int e = 0;
+
+	if (c->est || !(cmd = malloc(CMD_MAX)))
+		return -1;
+	snprintf(cmd, CMD_MAX, "exec");
+	e |= add_arg(cmd, CMD_MAX, c->exe);
+	e |= add_arg(cmd, CMD_MAX, "estimate");
+	for (int i = 0; i < c->cfg->nrepl_dirs; i++)
+		e |= add_arg(cmd, CMD_MAX, c->cfg->repl_dirs[i]);
+	for (int i = 0; i < c->cfg->nrepl_exclude; i++) {
+		e |= add_arg(cmd, CMD_MAX, "--exclude");
+		e |= add_arg(cmd, CMD_MAX, c->cfg->repl_exclude[i]);
+	}
+	c->est = e ? NULL : script_run("vigil-rfs estimate", cmd, NULL, 0, on_est_exit, c);
+	free(cmd);
+	if (!c->est)
+		return -1;
+	script_quiet(c->est);
+	c->est_done = done;
+	c->est_arg = arg;
+	return 0;
 }
 
 bool rfsc_configured(const struct rfs_child *c)
@@ -639,6 +712,8 @@ void rfsc_free(struct rfs_child *c)
 		script_detach(c->s);
 	if (c->aux)
 		script_detach(c->aux);
+	if (c->est)
+		script_detach(c->est);
 	if (c->poll_ev)
 		event_free(c->poll_ev);
 	if (c->stop_ev)

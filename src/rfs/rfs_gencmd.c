@@ -1,13 +1,70 @@
 /* vigil-rfs outdate|forcestart|gen --state DIR: what vigild does to this
- * node's generations while no vigil-rfs of its own may be running. They
- * run as children of vigild, so that its loop never waits for the disk. */
+ * node's generations while no vigil-rfs of its own may be running; and
+ * vigil-rfs estimate DIR...: what a reintegration would send. They run as
+ * children of vigild, so that its loop never waits for the disk. */
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
 #include "common/util.h"
+#include "rfs/exclude.h"
+#include "rfs/stream.h"
 #include "rfs/gen.h"
 #include "rfs/rfs_mount.h"
+
+static uint64_t est_files, est_bytes;
+
+static int est_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	if (ftw->level > 0 && rfs_excluded_name(path + ftw->base))
+		return type == FTW_D ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
+	if (type == FTW_F && S_ISREG(st->st_mode)) {
+		est_files++;
+		est_bytes += (uint64_t)st->st_size;
+	}
+	return FTW_CONTINUE;
+}
+
+/* estimate DIR... [--exclude GLOB]...: every regular file a full copy of
+ * the dirs would send, and their bytes, as one JSON line (the last line of
+ * the output: vigild reads it). */
+static int estimate(int argc, char **argv)
+{
+	const char *dirs[RFS_MAX_DIRS], *globs[RFS_EXCLUDE_MAX];
+	size_t nd = 0, ng = 0;
+
+	for (int i = 2; i < argc; i++) {
+		const char *why;
+
+		if (!strcmp(argv[i], "--exclude") && i + 1 < argc) {
+			if (rfs_exclude_check(argv[++i], &why) < 0 || ng == RFS_EXCLUDE_MAX) {
+				fprintf(stderr, "vigil-rfs estimate: --exclude '%s': %s\n", argv[i],
+				        ng == RFS_EXCLUDE_MAX ? "at most 32 patterns" : why);
+				return EXIT_USAGE;
+			}
+			globs[ng++] = argv[i];
+		} else if (argv[i][0] == '/' && nd < RFS_MAX_DIRS) {
+			dirs[nd++] = argv[i];
+		} else {
+			fprintf(stderr, "usage: vigil-rfs estimate DIR... [--exclude GLOB]... (absolute "
+			        "DIRs, at most 16)\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (!nd || rfs_exclude_set(globs, ng) < 0)
+		return EXIT_USAGE;
+	for (size_t d = 0; d < nd; d++)
+		if (nftw(dirs[d], est_one, 64, FTW_PHYS | FTW_ACTIONRETVAL) != 0) {
+			fprintf(stderr, "vigil-rfs estimate: %s: %s\n", dirs[d], strerror(errno));
+			return EXIT_RUNTIME;
+		}
+	printf("{\"files\": %" PRIu64 ", \"bytes\": %" PRIu64 "}\n", est_files, est_bytes);
+	return 0;
+}
 
 static int usage(void)
 {
@@ -27,6 +84,8 @@ int rfs_gencmd_main(int argc, char **argv)
 	struct rfs_gen g, before;
 	int r;
 
+	if (!strcmp(argv[1], "estimate"))
+		return estimate(argc, argv);
 	for (int i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--state") && i + 1 < argc)
 			state = argv[++i];

@@ -42,6 +42,8 @@ static void usage(FILE *out)
 	fprintf(out, "usage: vigil-rfs mount DIR [--foreground] [--verbose] [--cache direct|page]\n"
 		     "       vigil-rfs prim DIR... --peer ADDR:PORT --secret FILE --state DIR [options]\n"
 		     "       vigil-rfs second DIR... --listen ADDR:PORT --secret FILE --state DIR [options]\n"
+		     "       vigil-rfs outdate|forcestart|gen --state DIR   (for vigild)\n"
+		     "       vigil-rfs estimate DIR... [--exclude GLOB]...  (for vigild)\n"
 		     "  (vigil-rfs prim --help: the replication options)\n"
 		     "  mount: serves DIR through FUSE mounted over DIR itself.\n"
 		     "  --foreground  stay in the foreground, log to stderr\n"
@@ -65,7 +67,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (argc < 2 || strcmp(argv[1], "mount") != 0) {
 		fprintf(stderr, "vigil-rfs: %s\n", argc < 2 ? "missing command"
-			: "unknown command (mount, prim or second)");
+			: "unknown command (mount, prim, second, outdate, forcestart, gen or estimate)");
 		usage(stderr);
 		return -1;
 	}
@@ -337,7 +339,7 @@ int main(int argc, char **argv)
 	if (argc >= 2 && (!strcmp(argv[1], "prim") || !strcmp(argv[1], "second")))
 		return rfs_repl_main(argc, argv);
 	if (argc >= 2 && (!strcmp(argv[1], "outdate") || !strcmp(argv[1], "forcestart") ||
-	                  !strcmp(argv[1], "gen")))
+	                  !strcmp(argv[1], "gen") || !strcmp(argv[1], "estimate")))
 		return rfs_gencmd_main(argc, argv);
 	if (parse_args(argc, argv, &o) < 0)
 		return EXIT_USAGE;

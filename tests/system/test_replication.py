@@ -199,3 +199,68 @@ def test_zero_loss_of_acknowledged_writes_over_killed_prims(lab):
         wait_sync(lab, other, {"node1": "uptodate", "node2": "uptodate"}, 30)
         first = max(acked) + 1000
         prim = other
+
+
+def block_repl(lab, k, on=True):
+    """Drops the replication port on node k (nftables in its namespace)."""
+    if on:
+        sh(lab, k, "nft add table inet rfsblock && nft add chain inet rfsblock in "
+                   "'{ type filter hook input priority 0; }' && "
+                   "nft add rule inet rfsblock in tcp dport 5600 drop")
+    else:
+        sh(lab, k, "nft delete table inet rfsblock")
+
+
+def test_swap_waits_for_the_copy_and_sync_commands(lab):
+    start_pair(lab)
+    sh(lab, 1, "mkdir -p /srv/vms/db/d && head -c 300000 /dev/urandom > /srv/vms/db/d/big && "
+               "echo c > /srv/vms/conf/c && echo t > /srv/vms/db/t.tmp && sync")
+    est = lab.vigilctl(2, "sync", "estimate", json=True)
+    assert (est["files"], est["bytes"], est["full_copy"]) == (0, 0, False), est
+    # node2's copy falls behind: its vigil-rfs dies and cannot be reached.
+    block_repl(lab, 2)
+    kill_rfs(lab, 2)
+    wait_sync(lab, 1, {"node1": "connection error", "node2": "not uptodate"})
+    sh(lab, 1, "echo later > /srv/vms/db/later && sync")
+    est = lab.vigilctl(1, "sync", "estimate", json=True)
+    assert est["full_copy"] is True and est["files"] == 3, est
+    assert est["bytes"] == 300000 + len("c\n") + len("later\n"), est
+    # swap waits for the copy; here it gives up after --wait.
+    cp = lab.vigilctl(1, "swap", "--wait", "2", check=False)
+    assert cp.returncode == 4 and "not connected" in cp.stderr and "--nosync" in cp.stderr, cp
+    assert lab.states(1)["node1"][0] == "PRIM"
+    # The link back: node2 is rebuilt, and swap goes through.
+    block_repl(lab, 2, on=False)
+    wait_sync(lab, 1, {"node1": "uptodate", "node2": "uptodate"}, 30)
+    lab.vigilctl(1, "swap", "--wait", "20")
+    lab.wait_states(1, {"node1": "SECOND", "node2": "PRIM"}, TIMEOUT)
+    assert lab.node(2).read_file("/srv/vms/db/later") == "later\n"
+    # sync full on the new PRIM: node1's copy is set aside and copied again.
+    wait_sync(lab, 2, {"node1": "uptodate", "node2": "uptodate"}, 30)
+    asides = lambda: sorted(p.name for p in lab.node(1).host_path("/srv/vms/.rfs").glob("aside-*"))
+    before = asides()
+    out = lab.vigilctl(1, "sync", "full").stdout
+    assert "rebuilt by a full copy" in out, out
+    lab.wait_for(lambda: asides() != before, TIMEOUT, what="a new aside on node1")
+    wait_sync(lab, 2, {"node1": "uptodate", "node2": "uptodate"}, 30)
+    lab.wait_for(lambda: tree(lab, 1) == {k: v for k, v in tree(lab, 2).items()
+                                          if not k.endswith(".tmp")},
+                 TIMEOUT, what="node1's copy rebuilt")
+    # swap --nosync with node1 behind: it serves what it has, and node2's
+    # newer file is set aside on node2, not dropped.
+    block_repl(lab, 1)
+    kill_rfs(lab, 1)
+    wait_sync(lab, 2, {"node1": "not uptodate", "node2": "connection error"})
+    sh(lab, 2, "echo only-on-2 > /srv/vms/db/newer && sync")
+    before2 = sorted(p.name for p in lab.node(2).host_path("/srv/vms/.rfs").glob("aside-*"))
+    cp = lab.vigilctl(2, "swap", "--nosync")
+    assert "swapping without an up-to-date copy" in cp.stderr, cp
+    block_repl(lab, 1, on=False)
+    lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
+    assert not lab.node(1).host_path("/srv/vms/db/newer").exists()
+    wait_sync(lab, 1, {"node1": "uptodate", "node2": "uptodate"}, 30)
+    after2 = sorted(p.name for p in lab.node(2).host_path("/srv/vms/.rfs").glob("aside-*"))
+    new = [a for a in after2 if a not in before2]
+    assert new, "node2's copy was not set aside"
+    kept = lab.node(2).host_path(f"/srv/vms/.rfs/{new[-1]}/0/newer")
+    assert kept.read_text() == "only-on-2\n"

@@ -1028,7 +1028,7 @@ static void test_replication(void **state)
 	done(cfg);
 
 	/* Every key, and [replication] before [cluster]. */
-	cfg = load_ok(D("[replication]\ndirs = @D@/a/inner\nexclude = *.tmp , pg_wal/*.partial,~*\n"
+	cfg = load_ok(D("[replication]\ndirs = @D@/a/inner\nexclude = *.tmp , *.partial,~*\n"
 			"mode = async\nport = 5601\ncache = page\nack_timeout_ms = 600000\n"
 			"checkpoint_ms = 10\nconnect_timeout_ms = 0\n" BASE));
 	assert_true(cfg->repl_enabled);
@@ -1036,7 +1036,7 @@ static void test_replication(void **state)
 	assert_string_equal(cfg->repl_dirs[0], D("@D@/a/inner"));
 	assert_int_equal(cfg->nrepl_exclude, 3);
 	assert_string_equal(cfg->repl_exclude[0], "*.tmp");
-	assert_string_equal(cfg->repl_exclude[1], "pg_wal/*.partial");
+	assert_string_equal(cfg->repl_exclude[1], "*.partial");
 	assert_string_equal(cfg->repl_exclude[2], "~*");
 	assert_int_equal(cfg->repl_mode, REPL_ASYNC);
 	assert_int_equal(cfg->repl_cache, REPL_CACHE_PAGE);
@@ -1132,6 +1132,9 @@ static void test_err_replication(void **state)
 	/* exclude */
 	expect_error(D(BASE "[replication]\ndirs = @D@/a\nexclude = *.tmp, x, *.tmp\n"), 10,
 		     "[replication] exclude: '*.tmp' is listed twice");
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\nexclude = *.tmp, pg_wal/*.partial\n"), 10,
+		     "[replication] exclude: 'pg_wal/*.partial': a glob matches a file or directory name, "
+		     "not a path (no '/')");
 	expect_error(D(BASE "[replication]\ndirs = @D@/a\nexclude =\n"), 10,
 		     "[replication] exclude: needs at least one glob");
 	expect_error(D(BASE "[replication]\ndirs = @D@/a\nexclude = a,,b\n"), 10,
