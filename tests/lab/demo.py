@@ -1,25 +1,37 @@
 #!/usr/bin/env python3
-"""vigil demo (make demo): failover and return of a web server on the VIP.
+"""vigil demo (make demo): failover and return of a web server and a
+PostgreSQL database on the VIP, with the database's data replicated.
 
 Two nodes in the netns lab; busybox httpd is the vigil resource `web`
-(when = prim) serving the node's name on the virtual IP 10.0.0.100. A client
-asks http://10.0.0.100/ every 200 ms and the demo prints each change.
+(when = prim) serving the node's name on the virtual IP 10.0.0.100, and
+PostgreSQL the resource `pg`, its data directory /srv/vms/db/pg replicated
+by vigil-rfs ([replication] dirs = /srv/vms/db, mode sync). A client asks
+http://10.0.0.100/ every 200 ms and the demo prints each change; another
+inserts rows into the database on the VIP, one transaction each, and
+counts those PostgreSQL confirmed. After each change of PRIM the demo
+checks that the new PRIM's database holds every one of them.
 
 Steps: start both nodes (node1 PRIM); kill node1 (node2 takes over);
-revive node1 and start its vigild (it returns as SECOND); `vigilctl swap`
-(node1 PRIM again). Heartbeat interval_ms 200, timeout_ms 1000.
+revive node1 and start its vigild (it returns as SECOND, its copy rebuilt);
+`vigilctl swap` (node1 PRIM again). Heartbeat interval_ms 200, timeout_ms
+1000.
 
 Needs root and a built vigild/vigilctl (VIGIL_BUILD, default <repo>/build).
 """
 
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import lab as labmod  # noqa: E402
+import pg  # noqa: E402
+
+REPL = ("\n[replication]\ndirs = /srv/vms/db\nmode = sync\nport = 5600\n"
+        "state_dir = /srv/vms/.rfs\n")
 
 INTERVAL_MS, TIMEOUT_MS = 200, 1000
 STEP_TIMEOUT = 20.0
@@ -61,8 +73,11 @@ def main():
     for exe in (labmod.Lab.vigild_path(), labmod.Lab.vigilctl_path()):
         if not os.access(exe, os.X_OK):
             sys.exit(f"demo: {exe} is not built (ninja -C {labmod.BUILD}, or set VIGIL_BUILD)")
-    print(f"vigil demo: two nodes, virtual IP {labmod.VIP}, resource web (busybox httpd, "
-          f"when = prim).\nHeartbeat interval_ms {INTERVAL_MS}, timeout_ms {TIMEOUT_MS} "
+    if not pg.bindir():
+        sys.exit("demo: PostgreSQL is not installed (apt-get install postgresql; make deps does)")
+    print(f"vigil demo: two nodes, virtual IP {labmod.VIP}, resources web (busybox httpd) and "
+          f"pg (PostgreSQL, data in /srv/vms/db replicated by vigil-rfs).\n"
+          f"Heartbeat interval_ms {INTERVAL_MS}, timeout_ms {TIMEOUT_MS} "
           "(snappier than the default 1000/5000).\n")
     with labmod.Lab() as lab:
         demo = Demo(lab)
@@ -81,18 +96,62 @@ def main():
     return 0
 
 
+class Ledger:
+    """pgledger.py in the client namespace; ids PostgreSQL confirmed."""
+
+    def __init__(self, lab):
+        self.acked = []
+        self.proc = pg.ledger_client(lab, 1)
+        self.thread = threading.Thread(target=lambda: self.acked.extend(
+            int(x) for x in self.proc.stdout), daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.thread.join(5)
+
+
+def check_ledger(lab, demo, ledger, node):
+    n = len(ledger.acked)
+    have = set(int(x) for x in pg.psql(lab, "select id from ledger").split())
+    lost = [i for i in ledger.acked[:n] if i not in have]
+    if lost:
+        raise AssertionError(f"{node}'s database lacks {len(lost)} committed inserts: {lost[:10]}")
+    demo.say(f"   database on {node}: all {n} inserts the client saw committed are there")
+    return n
+
+
 def run(lab, demo):
-    lab.setup_cluster(labmod.cluster_config(lab, interval_ms=INTERVAL_MS, timeout_ms=TIMEOUT_MS))
+    bd = pg.bindir()
+    for n in lab.nodes:
+        n.host_path("/srv/vms/db").mkdir(parents=True, exist_ok=True)
+    resources = {"web": {"start": "/etc/vigil/scripts/web-start", "stop": "/etc/vigil/scripts/web-stop",
+                         "when": "prim"}, **pg.resources(bd)}
+    lab.setup_cluster(labmod.cluster_config(lab, interval_ms=INTERVAL_MS, timeout_ms=TIMEOUT_MS,
+                                            resources=resources, extra=REPL))
+    pg.setup(lab, bd)
     demo.say(f"lab {lab.prefix} ready: node1 10.0.0.1/10.0.1.1, node2 10.0.0.2/10.0.1.2, "
-             f"client {labmod.CLIENT_ADDR}")
+             f"client {labmod.CLIENT_ADDR}; PostgreSQL initialised in node1's /srv/vms/db/pg")
     poller = lab.client_poller(timeout=0.15, interval=0.2, on_change=demo.client_change)
+    ledger = None
+
+    def wait_uptodate(k):
+        lab.wait_for(lambda: all(n.get("sync") == "uptodate" for n in lab.status(k)["nodes"]),
+                     STEP_TIMEOUT, what="both copies up to date")
 
     def start_both(t0):
         lab.start_vigild(1)
         lab.start_vigild(2)
         lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, timeout=STEP_TIMEOUT)
         ts = poller.wait_answer("node1", t0, timeout=STEP_TIMEOUT)
-        return f"{demo.states(1)}; node1 answers after {(ts - t0) / 1e9:.2f} s"
+        wait_uptodate(1)
+        pg.psql(lab, "create table ledger (id bigint primary key)")
+        nonlocal ledger
+        ledger = Ledger(lab)
+        lab.wait_for(lambda: len(ledger.acked) >= 20, STEP_TIMEOUT, what="commits on node1")
+        return (f"{demo.states(1)}; node1 answers after {(ts - t0) / 1e9:.2f} s; "
+                "both copies up to date; the client commits inserts")
 
     def kill_node1(t0):
         lab.node(1).kill()
@@ -100,7 +159,9 @@ def run(lab, demo):
         took = (ts - t0) / 1e9
         demo.say(f"   first answer from node2 {took:.2f} s after the kill")
         lab.wait_states(2, {"node2": "ALONE", "node1": None}, timeout=STEP_TIMEOUT)
-        return f"first answer from node2 after {took:.2f} s; {demo.states(2)}"
+        n = check_ledger(lab, demo, ledger, "node2")
+        return (f"first answer from node2 after {took:.2f} s; {demo.states(2)}; "
+                f"{n} committed inserts, none lost")
 
     def return_node1(t0):
         lab.node(1).revive()
@@ -108,7 +169,8 @@ def run(lab, demo):
         lab.wait_states(1, {"node1": "SECOND", "node2": "PRIM"}, timeout=STEP_TIMEOUT)
         if poller.last() != "node2":
             raise AssertionError(f"the client should still get node2, got {poller.last()}")
-        return demo.states(1)
+        wait_uptodate(1)
+        return demo.states(1) + "; node1's copy rebuilt, up to date"
 
     def swap(t0):
         out = lab.vigilctl(1, "swap").stdout.strip()
@@ -117,15 +179,17 @@ def run(lab, demo):
         ts = poller.wait_answer("node1", t0, timeout=STEP_TIMEOUT)
         took = (ts - t0) / 1e9
         lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, timeout=STEP_TIMEOUT)
-        return f"node1 answers after {took:.2f} s; {demo.states(1)}"
+        n = check_ledger(lab, demo, ledger, "node1")
+        return f"node1 answers after {took:.2f} s; {demo.states(1)}; {n} committed inserts, none lost"
 
     demo.step("start both nodes", start_both)
     demo.step("kill node1", kill_node1)
     demo.step("revive node1, start its vigild", return_node1)
     demo.step("vigilctl swap", swap)
     time.sleep(0.5)
+    ledger.stop()
     poller.stop()
-    order = [f"{n} {a}" for n, r, a, _ in lab.journal()]
+    order = [f"{n} {r} {a}" for n, r, a, _ in lab.journal()]
     demo.say("script journal: " + ", ".join(order))
 
 
