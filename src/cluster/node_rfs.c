@@ -40,11 +40,20 @@ static void on_fatal(const char *why, void *arg)
 	node_process(n, E_FAILED, why, NULL, NULL);
 }
 
-static bool on_peer_lost(void *arg)
+static bool on_no_second(void *arg)
 {
 	struct node *n = arg;
 
-	return !node_peer_reachable(n);
+	if (!node_peer_reachable(n))
+		return true;
+	/* Only a node on its way to SECOND (or still leaving PRIM in a swap)
+	 * is worth waiting for; a stopped or held one runs no SECOND. */
+	switch (n->pv.state) {
+	case S_STOP: case S_STOPPING: case S_HELD: case S_BLOCKED:
+		return true;
+	default:
+		return false;
+	}
 }
 
 static void on_changed(void *arg)
@@ -129,7 +138,7 @@ static void on_hold(uint64_t id, void *arg)
 int node_rfs_init(struct node *n)
 {
 	struct rfsc_hooks h = { .progress = on_progress, .hold = on_hold, .fatal = on_fatal,
-	                        .changed = on_changed, .peer_lost = on_peer_lost, .arg = n };
+	                        .changed = on_changed, .no_second = on_no_second, .arg = n };
 
 	n->rfs = rfsc_new(n->cfg, n->self, &h);
 	n->rfs_retry = evtimer_new(n->base, on_retry, n);

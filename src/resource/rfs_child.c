@@ -21,6 +21,7 @@
 #include "rfs/gen.h"
 
 #define POLL_MS 100
+#define POLL_FAST_MS 10                 /* a prim starting: mounted or holding soon */
 #define RESPAWN_MIN_MS 500
 #define RESPAWN_MAX_MS 10000
 #define STOP_EXTRA_MS 10000             /* past the prim's own drain */
@@ -164,7 +165,7 @@ static int build_cmd(struct rfs_child *c, enum proc p, char *cmd, size_t len)
 	e |= add_arg(cmd, len, "--ack-timeout");
 	e |= add_argf(cmd, len, "%u", (unsigned)cfg->repl_ack_timeout_ms);
 	if (p == PROC_PRIM) {
-		bool lost = c->h.peer_lost && c->h.peer_lost(c->h.arg);
+		bool lost = c->h.no_second && c->h.no_second(c->h.arg);
 
 		e |= add_arg(cmd, len, "--mode");
 		e |= add_arg(cmd, len, repl_mode_str(cfg->repl_mode));
@@ -380,7 +381,7 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 		return;
 	read_status(c);
 	if (c->proc != PROC_NONE)
-		arm(c->poll_ev, POLL_MS);
+		arm(c->poll_ev, c->proc == PROC_PRIM && !c->mounted ? POLL_FAST_MS : POLL_MS);
 }
 
 static void on_aux_exit(const struct script_result *r, void *arg)

@@ -38,9 +38,10 @@ struct rfsc_hooks {
 	void (*fatal)(const char *why, void *arg);
 	/* Anything shown in the status changed. */
 	void (*changed)(void *arg);
-	/* Whether the peer is lost now: a prim then goes on alone at once
-	 * instead of waiting connect_timeout_ms for its SECOND. */
-	bool (*peer_lost)(void *arg);
+	/* Whether the peer runs no SECOND now (lost, or stopped): a prim then
+	 * goes on alone at once (after the hold) instead of waiting
+	 * connect_timeout_ms for its SECOND. */
+	bool (*no_second)(void *arg);
 	void *arg;
 };
 

@@ -196,9 +196,10 @@ static void *link_main(void *arg)
 
 	(void)arg;
 	if (P.cfg.connect_timeout_ms == 0) {
-		/* Taking over from a lost peer: serve now, look for it later. */
+		/* No SECOND to wait for (vigild: the peer is lost or stopped):
+		 * serve now, look for it later. */
 		log_info("going on alone at once; SECOND at %s will be looked for", P.cfg.peer);
-		go_alone_now(false);
+		go_alone_now(true);
 		set_ready();
 		first = false;
 	}

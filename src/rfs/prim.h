@@ -22,9 +22,8 @@ struct rfs_prim_cfg {
 	/* Under vigild: before going on without SECOND, hold every change
 	 * until rfs_prim_release (vigild has marked the peer's copy outdated,
 	 * or knows the peer is gone), so that an acknowledged write never
-	 * lives only here while a stale SECOND could take over. Not at a
-	 * start with connect_timeout_ms 0: vigild asks for that only when
-	 * the peer is lost. */
+	 * lives only here while a stale SECOND could take over. vigild
+	 * releases at once when the peer is lost. */
 	bool hold_on_loss;
 };
 

@@ -79,9 +79,9 @@ static void usage(FILE *out)
 	        "  --checkpoint MS         second: syncfs of the copy at most this often (1000)\n"
 	        "  --exclude GLOB          prim: files and dirs whose name matches are served\n"
 	        "                          but not replicated (repeatable, e.g. '*.tmp')\n"
-	        "  --hold-on-loss          prim: when SECOND is lost, hold every change until\n"
-	        "                          SIGUSR1 (vigild marked the peer outdated); not at a\n"
-	        "                          start with --connect-timeout 0\n"
+	        "  --hold-on-loss          prim: before going on without SECOND, hold every\n"
+	        "                          change until SIGUSR1 (vigild marked the peer's copy\n"
+	        "                          outdated, or the peer is lost)\n"
 	        "  --verbose               log every change\n");
 }
 

@@ -264,3 +264,36 @@ def test_swap_waits_for_the_copy_and_sync_commands(lab):
     assert new, "node2's copy was not set aside"
     kept = lab.node(2).host_path(f"/srv/vms/.rfs/{new[-1]}/0/newer")
     assert kept.read_text() == "only-on-2\n"
+
+
+def test_vigil_rfs_killed_on_prim_fails_over_without_loss(lab):
+    """The PRIM's vigil-rfs dies: the service sees errors on its dirs, vigild
+    fails over to node2, which holds every acknowledged write."""
+    start_pair(lab)
+    w = lab.node(1).popen(["python3", str(LEDGER), "/srv/vms/db", "0"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    acked = []
+    reader = threading.Thread(target=lambda: acked.extend(int(x) for x in w.stdout), daemon=True)
+    reader.start()
+    lab.wait_for(lambda: len(acked) >= 20, TIMEOUT, what="acknowledged writes on node1")
+    kill_rfs(lab, 1)
+    # The writer gets an error (ECONNABORTED for the request in flight,
+    # ENOTCONN after) instead of an acknowledgement.
+    w.wait(TIMEOUT)
+    reader.join(5)
+    err = w.stderr.read()
+    assert w.returncode != 0 and ("[Errno 103]" in err or "[Errno 107]" in err), err
+    # node1 stops after the failure; node2 takes over (at once: no SECOND
+    # to wait for), holding every acknowledged write.
+    t0 = time.monotonic()
+    wait_state(lab, 2, "node2", "ALONE")
+    assert time.monotonic() - t0 < 5
+    node1 = {n["name"]: n for n in lab.status(1)["nodes"]}["node1"]
+    assert node1["state"] == "STOP" and "vigil-rfs prim ended" in node1["reason"], node1
+    ledger = set(int(x) for x in lab.node(2).read_file("/srv/vms/db/ledger").split())
+    assert not [n for n in acked if n not in ledger]
+    # Started again, node1 is SECOND: its dead mounts were detached.
+    lab.vigilctl(1, "start")
+    lab.wait_states(2, {"node2": "PRIM", "node1": "SECOND"}, TIMEOUT)
+    wait_sync(lab, 2, {"node1": "uptodate", "node2": "uptodate"}, 30)
+    assert fuse_mounts(lab, 1) == []
