@@ -65,7 +65,7 @@ struct rfs_child {
 	/* from the status file of the running child */
 	bool st_valid, mounted, connected, uptodate, resyncing;
 	uint64_t rs_total, rs_done, hold_id, hold_told, released;
-	char error[600];
+	char error[SCRIPT_TAIL_MAX + 160];
 
 	struct script *est;             /* estimate */
 	void (*est_done)(uint64_t files, uint64_t bytes, const char *err, void *arg);
