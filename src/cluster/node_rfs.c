@@ -111,7 +111,11 @@ static void ask_outdate(struct node *n)
 	if (!n->rfs_hold || n->rfs_asking || release_if_lost(n))
 		return;
 	if (!n->link) {
-		log_error("%s: replication: no peer link to mark %s outdated", node_name(n), node_peer_name(n));
+		/* Starting up (a hold of an adopted vigil-rfs): the link comes. */
+		struct timeval tv;
+
+		ms_to_timeval(OUTDATE_RETRY_MS, &tv);
+		evtimer_add(n->rfs_retry, &tv);
 		return;
 	}
 	n->rfs_asking = true;
@@ -140,8 +144,8 @@ int node_rfs_init(struct node *n)
 	struct rfsc_hooks h = { .progress = on_progress, .hold = on_hold, .fatal = on_fatal,
 	                        .changed = on_changed, .no_second = on_no_second, .arg = n };
 
-	n->rfs = rfsc_new(n->cfg, n->self, &h);
 	n->rfs_retry = evtimer_new(n->base, on_retry, n);
+	n->rfs = n->rfs_retry ? rfsc_new(n->cfg, n->self, &h) : NULL;
 	if (!n->rfs || !n->rfs_retry)
 		return -1;
 	resmgr_set_rfs(n->res, n->rfs);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -51,6 +52,9 @@ struct rfs_child {
 	enum role want;
 	enum proc proc;
 	struct script *s;
+	pid_t adopted;                  /* or a vigil-rfs left by an earlier vigild */
+	int pidfd;
+	struct event *pidfd_ev;
 	bool stopping;                  /* we asked it to end */
 	bool served;                    /* the prim reported its dirs mounted */
 	char fail[1024];                /* a prim that ended before mounting: why */
@@ -232,13 +236,23 @@ static int spawn(struct rfs_child *c, enum proc p)
 	return 0;
 }
 
+static int child_signal(struct rfs_child *c, int sig)
+{
+	if (c->s)
+		return script_signal(c->s, sig);
+	if (c->adopted > 0)
+		return kill(c->adopted, sig);
+	errno = ESRCH;
+	return -1;
+}
+
 static void begin_stop(struct rfs_child *c)
 {
-	if (c->stopping || !c->s)
+	if (c->stopping || (!c->s && !c->adopted))
 		return;
 	c->stopping = true;
 	log_info("replication: stopping vigil-rfs %s", proc_str(c->proc));
-	if (script_signal(c->s, SIGTERM) < 0)
+	if (child_signal(c, SIGTERM) < 0)
 		log_warn("replication: SIGTERM to vigil-rfs: %s", strerror(errno));
 	/* The prim drains to SECOND first (up to two ack timeouts). */
 	arm(c->stop_ev, 2ull * c->cfg->repl_ack_timeout_ms + STOP_EXTRA_MS);
@@ -250,9 +264,12 @@ static void on_stop_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->s) {
+	if (c->s || c->adopted) {
 		log_error("replication: vigil-rfs %s did not stop in time; killing it", proc_str(c->proc));
-		script_cancel(c->s);
+		if (c->s)
+			script_cancel(c->s);
+		else
+			kill(c->adopted, SIGKILL);
 	}
 }
 
@@ -497,7 +514,7 @@ void rfsc_release(struct rfs_child *c, uint64_t id)
 		return;
 	c->released = id;
 	log_info("replication: releasing the changes held (hold %" PRIu64 ")", id);
-	if (script_signal(c->s, SIGUSR1) < 0)
+	if (child_signal(c, SIGUSR1) < 0)
 		log_error("replication: SIGUSR1 to vigil-rfs prim: %s", strerror(errno));
 }
 
@@ -654,6 +671,70 @@ static int find_exe(char *out, size_t len)
 	return access(out, X_OK);
 }
 
+static void drop_adopted(struct rfs_child *c)
+{
+	if (c->pidfd_ev)
+		event_free(c->pidfd_ev);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	c->pidfd_ev = NULL;
+	c->pidfd = -1;
+	c->adopted = 0;
+}
+
+/* Not our child: its exit is seen through a pidfd, without a status. */
+static void on_adopted_exit(evutil_socket_t fd, short what, void *arg)
+{
+	struct rfs_child *c = arg;
+	struct script_result r = { .exit_code = -1 };
+
+	(void)fd;
+	(void)what;
+	drop_adopted(c);
+	snprintf(r.tail, sizeof(r.tail), "a vigil-rfs adopted from an earlier vigild");
+	on_child_exit(&r, c);
+}
+
+/* A vigil-rfs started by a vigild that was killed goes on serving (as the
+ * resources do): take it over rather than start a second one over it. */
+static void adopt(struct rfs_child *c, struct event_base *base)
+{
+	json_t *j = json_load_file(c->status_path, 0, NULL);
+	const char *r = json_string_value(json_object_get(j, "role"));
+	json_int_t pid = json_integer_value(json_object_get(j, "pid"));
+	char path[64], comm[32] = "", role[16];
+	FILE *f;
+
+	snprintf(role, sizeof(role), "%s", r ? r : "");
+	json_decref(j);
+	if (role[0] && pid > 1 && pid < INT32_MAX) {
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+		if ((f = fopen(path, "r"))) {
+			if (!fgets(comm, sizeof(comm), f))
+				comm[0] = 0;
+			fclose(f);
+		}
+	}
+	if (strcmp(comm, "vigil-rfs\n") || (strcmp(role, "prim") && strcmp(role, "second")))
+		return;
+	c->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	c->pidfd_ev = c->pidfd >= 0 ? event_new(base, c->pidfd, EV_READ, on_adopted_exit, c) : NULL;
+	if (!c->pidfd_ev || event_add(c->pidfd_ev, NULL) < 0) {
+		log_error("replication: cannot watch vigil-rfs %s (pid %d) left by an earlier vigild: %s",
+		          role, (int)pid, strerror(errno));
+		drop_adopted(c);
+		return;
+	}
+	c->adopted = (pid_t)pid;
+	c->proc = strcmp(role, "prim") ? PROC_SECOND : PROC_PRIM;
+	read_status(c);
+	/* Already serving: its end now is a failure like any other. */
+	c->served = c->mounted;
+	log_info("replication: took over vigil-rfs %s (pid %d) from an earlier vigild%s", role, (int)pid,
+	         c->mounted ? ", dirs mounted" : "");
+	arm(c->poll_ev, POLL_MS);
+}
+
 struct rfs_child *rfsc_new(const struct config *cfg, int self, const struct rfsc_hooks *h)
 {
 	struct rfs_child *c = calloc(1, sizeof(*c));
@@ -669,6 +750,7 @@ struct rfs_child *rfsc_new(const struct config *cfg, int self, const struct rfsc
 	c->h = *h;
 	c->want = ROLE_NONE;
 	c->data_ok = true;
+	c->pidfd = -1;
 	if (!cfg->repl_enabled)
 		return c;
 	if (!base) {
@@ -702,6 +784,7 @@ struct rfs_child *rfsc_new(const struct config *cfg, int self, const struct rfsc
 		set_data(c, false, "this node's copy was never synchronised with the peer");
 	else if (g.outdated)
 		set_data(c, false, "the peer went on with changes this copy lacks");
+	adopt(c, base);
 	return c;
 }
 
@@ -711,6 +794,7 @@ void rfsc_free(struct rfs_child *c)
 		return;
 	if (c->s)
 		script_detach(c->s);
+	drop_adopted(c);
 	if (c->aux)
 		script_detach(c->aux);
 	if (c->est)

@@ -251,8 +251,8 @@ static json_t *status_json(void)
 		json_t *j;
 
 		rfs_stream_status_try(&s);
-		j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:I}",
-		              "role", "prim", "link", rfs_link_state_str(s.state),
+		j = json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:I}",
+		              "role", "prim", "pid", (int)getpid(), "link", rfs_link_state_str(s.state),
 		              "mode", rfs_mode_str(s.mode), "seq", (json_int_t)s.seq,
 		              "recv", (json_int_t)s.recv, "applied", (json_int_t)s.applied,
 		              "durable", (json_int_t)s.durable, "queued_bytes", (json_int_t)s.queued_bytes,
@@ -269,8 +269,8 @@ static json_t *status_json(void)
 		struct rfs_second_status s;
 
 		rfs_second_status(&s);
-		return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:s, s:s}", "role", "second",
-		                 "link", s.connected ? "connected" : "listening", "uptodate", s.uptodate,
+		return json_pack("{s:s, s:i, s:s, s:b, s:I, s:I, s:I, s:I, s:s, s:s}", "role", "second",
+		                 "pid", (int)getpid(), "link", s.connected ? "connected" : "listening", "uptodate", s.uptodate,
 		                 "recv", (json_int_t)s.recv, "applied", (json_int_t)s.applied,
 		                 "durable", (json_int_t)s.durable, "ckpt", (json_int_t)s.ckpt,
 		                 "peer", s.peer, "error", s.error);

@@ -297,3 +297,29 @@ def test_vigil_rfs_killed_on_prim_fails_over_without_loss(lab):
     lab.wait_states(2, {"node2": "PRIM", "node1": "SECOND"}, TIMEOUT)
     wait_sync(lab, 2, {"node1": "uptodate", "node2": "uptodate"}, 30)
     assert fuse_mounts(lab, 1) == []
+
+
+def test_vigild_killed_on_prim_keeps_the_mounts(lab):
+    """vigild dies while PRIM: vigil-rfs goes on serving like the resources
+    do, and the restarted vigild takes it over instead of mounting again."""
+    start_pair(lab)
+    sh(lab, 1, "echo before > /srv/vms/db/a && sync")
+    pids = lambda: sorted(p for p in subprocess.run(["ip", "netns", "pids", lab.node(1).ns],
+                                                    capture_output=True, text=True).stdout.split()
+                          if open(f"/proc/{p}/comm").read().strip() == "vigil-rfs")
+    rfs = pids()
+    assert len(rfs) == 1
+    lab.stop_vigild(1, sig=signal.SIGKILL)
+    sh(lab, 1, "echo during > /srv/vms/db/b && sync")
+    lab.start_vigild(1)
+    lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
+    assert pids() == rfs, "vigil-rfs was replaced"
+    assert fuse_mounts(lab, 1) == sorted(DIRS)
+    assert "took over vigil-rfs prim" in lab.vigild_log(1, 200)
+    sh(lab, 1, "echo after > /srv/vms/db/c && sync")
+    wait_sync(lab, 1, {"node1": "uptodate", "node2": "uptodate"})
+    assert [lab.node(2).read_file(f"/srv/vms/db/{f}") for f in "abc"] == ["before\n", "during\n", "after\n"]
+    # The adopted child is stopped like any other.
+    lab.vigilctl(1, "stop")
+    lab.wait_for(lambda: pids() == [], TIMEOUT, what="vigil-rfs stopped on node1")
+    assert fuse_mounts(lab, 1) == []
