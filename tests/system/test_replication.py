@@ -323,3 +323,30 @@ def test_vigild_killed_on_prim_keeps_the_mounts(lab):
     lab.vigilctl(1, "stop")
     lab.wait_for(lambda: pids() == [], TIMEOUT, what="vigil-rfs stopped on node1")
     assert fuse_mounts(lab, 1) == []
+
+
+def test_split_brain_keeps_the_losers_changes_aside(lab):
+    """Both nodes run alone and both write; on heal the older PRIM keeps the
+    service, and the other's copy, with what only it wrote, is set aside
+    under the replication state_dir, never dropped."""
+    start_pair(lab)
+    sh(lab, 1, "echo common > /srv/vms/db/common && sync")
+    lab.partition(1)
+    try:
+        lab.wait_states(2, {"node2": "ALONE", "node1": None}, TIMEOUT)
+        lab.wait_states(1, {"node1": "ALONE", "node2": None}, TIMEOUT)
+        sh(lab, 1, "echo one > /srv/vms/db/on1 && sync")
+        sh(lab, 2, "echo two > /srv/vms/db/on2 && echo changed > /srv/vms/db/common && sync")
+    finally:
+        lab.heal(1)
+    lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
+    wait_sync(lab, 1, {"node1": "uptodate", "node2": "uptodate"}, 30)
+    # node1's data everywhere ...
+    assert lab.node(2).read_file("/srv/vms/db/on1") == "one\n"
+    assert lab.node(2).read_file("/srv/vms/db/common") == "common\n"
+    assert not lab.node(2).host_path("/srv/vms/db/on2").exists()
+    # ... and node2's own changes kept aside, with the place in its log.
+    asides = sorted(lab.node(2).host_path("/srv/vms/.rfs").glob("aside-*"))
+    assert asides, "nothing set aside on node2"
+    kept = asides[-1] / "0"
+    assert (kept / "on2").read_text() == "two\n" and (kept / "common").read_text() == "changed\n"
