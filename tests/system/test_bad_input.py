@@ -39,12 +39,21 @@ BAD_CONFIGS = {
                                      r"checker web: .*web\.example:80"),
     "witness both modes": (lambda t: t + "\n[witness]\naddress = 10.0.0.3:4800\nping = 10.0.0.254\n",
                            r"address and ping exclude each other"),
+    "replicated dir missing": (lambda t: t + "\n[replication]\ndirs = /srv/vms/nope\n",
+                               r"\[replication\] dirs: /srv/vms/nope: does not exist"),
+    "replicated dirs nested": (lambda t: t + "\n[replication]\ndirs = /srv/vms, /srv/vms/db\n",
+                               r"\[replication\] dirs: /srv/vms/db is nested in /srv/vms"),
+    "replicated dir holds state_dir": (lambda t: t + "\n[replication]\ndirs = /var/lib\n",
+                                       r"\[replication\] dirs: /var/lib: contains state_dir /var/lib/vigil"),
+    "replication exclude path": (lambda t: t + "\n[replication]\ndirs = /srv/vms/db\nexclude = a/b\n",
+                                 r"exclude: 'a/b': a glob matches a file or directory name"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
 def test_bad_config_is_refused_and_changes_nothing(lab, case):
     lab.setup_cluster()
+    lab.node(1).host_path("/srv/vms/db").mkdir(parents=True, exist_ok=True)
     mangle, pattern = BAD_CONFIGS[case]
     text = mangle(good_config(lab))
     assert text != good_config(lab)
