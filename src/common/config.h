@@ -152,7 +152,7 @@ struct config {
 	uint32_t repl_ack_timeout_ms;
 	uint32_t repl_checkpoint_ms;
 	uint32_t repl_connect_timeout_ms;
-	char repl_state_dir[PATH_MAX];      /* "" = state_dir/rfs */
+	char repl_aside_dir[PATH_MAX];      /* "" = state_dir/rfs (where the generations are) */
 
 	/* loaded from secret_file */
 	unsigned char secret[CFG_SECRET_MAX];

@@ -168,13 +168,13 @@ static int check_repl_dirs(struct parse *p)
 			cfg_fail(p, p->repl_dirs_line, "[replication] dirs: %s: lies inside state_dir %s", d, sd);
 			return -1;
 		}
-		if (cfg->repl_state_dir[0]) {
+		if (cfg->repl_aside_dir[0]) {
 			char rs[PATH_MAX];
 
-			cfg_norm_path(cfg->repl_state_dir, rs, sizeof(rs));
+			cfg_norm_path(cfg->repl_aside_dir, rs, sizeof(rs));
 			if (!strcmp(d, rs) || cfg_path_within(rs, d) || cfg_path_within(d, rs)) {
 				cfg_fail(p, p->repl_dirs_line, "[replication] dirs: %s: overlaps "
-				         "[replication] state_dir %s", d, rs);
+				         "[replication] aside_dir %s", d, rs);
 				return -1;
 			}
 		}

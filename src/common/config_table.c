@@ -189,11 +189,13 @@ const struct key keys[] = {
 	  NULL,
 	  "How long a new PRIM waits at start for its SECOND before it goes on "
 	  "alone, in milliseconds. A node taking over from a lost peer does not wait." },
-	{ S_REPLICATION, "state_dir", T_PATH, 0, PATH_MAX - 1, NULL, false, CFG(repl_state_dir), 0, NULL,
-	  "Replication state: the generations that tell which copy is newer, and "
-	  "the copies a SECOND sets aside before a full reintegration (never "
-	  "deleted by vigil). Must be on the file system of `dirs` (they are moved "
-	  "there, not copied) and outside them. Default: `[cluster] state_dir`/rfs." },
+	{ S_REPLICATION, "aside_dir", T_PATH, 0, PATH_MAX - 1, NULL, false, CFG(repl_aside_dir), 0, NULL,
+	  "Where a SECOND moves its copy when it is not the PRIM's (after a split "
+	  "brain, or on a first start) before it gets a full copy: "
+	  "`aside-<UTC time>/<dir index>/`, never deleted by vigil. Must be on the "
+	  "file system of `dirs` (entries are moved, not copied) and outside them. "
+	  "Default: `[cluster] state_dir`/rfs, which also holds the generations "
+	  "(kept there so that a full data disk cannot stop them being written)." },
 
 	{ S_RESOURCE, "start", T_COMMAND, 0, 0, NULL, true, RES(start), 0, NULL,
 	  "Command that starts the resource, run by `/bin/sh -c`; exit status 0 "

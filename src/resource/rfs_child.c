@@ -185,6 +185,10 @@ static int build_cmd(struct rfs_child *c, enum proc p, char *cmd, size_t len)
 	} else {
 		e |= add_arg(cmd, len, "--checkpoint");
 		e |= add_argf(cmd, len, "%u", (unsigned)cfg->repl_checkpoint_ms);
+		if (cfg->repl_aside_dir[0]) {
+			e |= add_arg(cmd, len, "--aside");
+			e |= add_arg(cmd, len, cfg->repl_aside_dir);
+		}
 	}
 	return e ? -1 : 0;
 }
@@ -763,10 +767,9 @@ struct rfs_child *rfsc_new(const struct config *cfg, int self, const struct rfsc
 		free(c);
 		return NULL;
 	}
-	if (cfg->repl_state_dir[0])
-		snprintf(c->state, sizeof(c->state), "%s", cfg->repl_state_dir);
-	else
-		snprintf(c->state, sizeof(c->state), "%s/rfs", cfg->state_dir);
+	/* The generations stay on vigild's own disk: a full data disk must
+	 * not stop this copy from being marked outdated. */
+	snprintf(c->state, sizeof(c->state), "%s/rfs", cfg->state_dir);
 	snprintf(c->status_path, sizeof(c->status_path), "%s/rfs-status.json", cfg->run_dir);
 	c->poll_ev = evtimer_new(base, on_poll, c);
 	c->stop_ev = evtimer_new(base, on_stop_deadline, c);

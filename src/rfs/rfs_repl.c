@@ -43,7 +43,7 @@ struct ropts {
 	bool prim;
 	const char *dirs[RFS_MAX_DIRS];
 	int ndirs;
-	const char *addr, *secret_file, *cluster, *node, *status, *state;
+	const char *addr, *secret_file, *cluster, *node, *status, *state, *aside;
 	char meta[PATH_MAX];
 	const char *exclude[RFS_EXCLUDE_MAX];
 	size_t nexclude;
@@ -67,7 +67,9 @@ static void usage(FILE *out)
 	        "  serves. Both stay in the foreground.\n"
 	        "  --secret FILE           the cluster secret (16 to 1024 bytes), same on both\n"
 	        "  --state DIR             this node's replication state: generations, and the\n"
-	        "                          copies a SECOND sets aside (same file system as DIRs)\n"
+	        "                          copies a SECOND sets aside unless --aside\n"
+	        "  --aside DIR             second: where a copy that is not the PRIM's is moved\n"
+	        "                          before a full copy (same file system as DIRs)\n"
 	        "  --cluster NAME          cluster name, same on both (default vigil)\n"
 	        "  --node NAME             this node's name (default: the host name)\n"
 	        "  --status FILE           keep a JSON status in FILE\n"
@@ -118,6 +120,7 @@ static int parse(int argc, char **argv, struct ropts *o)
 		{ "checkpoint", required_argument, NULL, 'k' },
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "state", required_argument, NULL, 'T' },
+		{ "aside", required_argument, NULL, 'A' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "hold-on-loss", no_argument, NULL, 'H' },
 		{ "foreground", no_argument, NULL, 'f' },
@@ -140,6 +143,13 @@ static int parse(int argc, char **argv, struct ropts *o)
 			break;
 		case 's': o->secret_file = optarg; break;
 		case 'T': o->state = optarg; break;
+		case 'A':
+			if (o->prim)
+				return bad("--aside", optarg, "is for second");
+			if (optarg[0] != '/')
+				return bad("--aside", optarg, "must be an absolute path");
+			o->aside = optarg;
+			break;
 		case 'c': o->cluster = optarg; break;
 		case 'n': o->node = optarg; break;
 		case 'S': o->status = optarg; break;
@@ -372,7 +382,7 @@ static int run_second(const struct ropts *o, const int *root_fd,
 {
 	struct rfs_second_cfg cfg = { .ndirs = (uint8_t)o->ndirs, .listen = o->addr, .link = *link,
 	                              .ckpt_ms = (uint32_t)o->ckpt_ms, .meta = o->meta,
-	                              .state_dir = o->state };
+	                              .aside_dir = o->aside ? o->aside : o->state };
 	struct sigaction sa = { .sa_handler = on_stop };
 	int rc;
 

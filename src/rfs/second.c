@@ -125,7 +125,7 @@ static int setgen(struct rx *x, uint64_t prim_c, char *text, size_t len)
 	return 0;
 }
 
-/* Moves every entry of each copy's root under state_dir/aside-<UTC>/<d>/:
+/* Moves every entry of each copy's root under aside_dir/aside-<UTC>/<d>/:
  * a PRIM that does not know this copy rebuilds it from nothing, and what
  * only this copy held is kept. 0, or -1 (text says why). */
 static int set_aside(struct rx *x, char *text, size_t len)
@@ -152,7 +152,7 @@ static int set_aside(struct rx *x, char *text, size_t len)
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
 			if (afd < 0) {
-				snprintf(dir, sizeof(dir), "%s/aside-%s/%u", x->cfg->state_dir, stamp, d);
+				snprintf(dir, sizeof(dir), "%s/aside-%s/%u", x->cfg->aside_dir, stamp, d);
 				int e = mkdir_p(dir, 0700);
 
 				if (e < 0)
@@ -165,7 +165,7 @@ static int set_aside(struct rx *x, char *text, size_t len)
 			}
 			if (renameat(x->cfg->root_fd[d], de->d_name, afd, de->d_name) < 0) {
 				snprintf(text, len, "setting the copy aside: %.100s into %.200s: %s%s", de->d_name,
-				         dir, strerror(errno), errno == EXDEV ? " (state_dir must be on "
+				         dir, strerror(errno), errno == EXDEV ? " (the aside dir must be on "
 				         "the file system of the replicated dirs)" : "");
 				close(afd);
 				closedir(dp);
@@ -179,7 +179,7 @@ static int set_aside(struct rx *x, char *text, size_t len)
 	}
 	if (moved)
 		log_warn("the copy was set aside (%zu entries) under %s/aside-%s: this node's data "
-		         "is not the PRIM's; nothing was deleted", moved, x->cfg->state_dir, stamp);
+		         "is not the PRIM's; nothing was deleted", moved, x->cfg->aside_dir, stamp);
 	return 0;
 }
 

@@ -6,7 +6,7 @@
  *
  * At each handshake the generations decide (gen.h): a PRIM with the same
  * copy streams on; otherwise this copy is set aside whole under
- * state_dir/aside-<UTC>/<dir index>/ (never deleted here), this node is
+ * aside_dir/aside-<UTC>/<dir index>/ (never deleted here), this node is
  * outdated, and the PRIM rebuilds the copy (resync.h) and ends with SETGEN,
  * which makes it up to date again.
  *
@@ -29,7 +29,7 @@ struct rfs_second_cfg {
 	struct rfs_link_cfg link;
 	uint32_t ckpt_ms;
 	const char *meta;               /* generations file */
-	const char *state_dir;          /* where copies are set aside */
+	const char *aside_dir;          /* where copies are set aside (dirs' file system) */
 };
 
 /* Serves until *stop is set (checked at least every 200 ms). 0 on a clean

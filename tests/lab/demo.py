@@ -31,7 +31,7 @@ import lab as labmod  # noqa: E402
 import pg  # noqa: E402
 
 REPL = ("\n[replication]\ndirs = /srv/vms/db\nmode = sync\nport = 5600\n"
-        "state_dir = /srv/vms/.rfs\n")
+        "aside_dir = /srv/vms/.rfs\n")
 
 INTERVAL_MS, TIMEOUT_MS = 200, 1000
 STEP_TIMEOUT = 20.0

@@ -17,7 +17,7 @@ from lab import cluster_config
 TIMEOUT = 15.0
 DIRS = ("/srv/vms/db", "/srv/vms/conf")
 REPL = ("\n[replication]\ndirs = /srv/vms/db, /srv/vms/conf\nexclude = *.tmp\n"
-        "mode = sync\nport = 5600\nstate_dir = /srv/vms/.rfs\nack_timeout_ms = 1500\n"
+        "mode = sync\nport = 5600\naside_dir = /srv/vms/.rfs\nack_timeout_ms = 1500\n"
         "connect_timeout_ms = 3000\n")
 
 
@@ -350,3 +350,55 @@ def test_split_brain_keeps_the_losers_changes_aside(lab):
     assert asides, "nothing set aside on node2"
     kept = asides[-1] / "0"
     assert (kept / "on2").read_text() == "two\n" and (kept / "common").read_text() == "changed\n"
+
+
+LOSS_SECONDS = float(os.environ.get("VIGIL_LOSS_SECONDS", "60"))
+
+
+def test_lossy_replication_link_loses_nothing(lab):
+    """10% of the packets of the replication network dropped for a minute
+    (the heartbeats also run on the other network): writes go on, no
+    failover, and the SECOND ends with every acknowledged write."""
+    start_pair(lab)
+    acked = []
+    w = lab.node(1).popen(["python3", str(LEDGER), "/srv/vms/db", "0"], stdout=subprocess.PIPE,
+                          text=True)
+    reader = threading.Thread(target=lambda: acked.extend(int(x) for x in w.stdout), daemon=True)
+    reader.start()
+    lab.drop_share(2, 10, net=0)
+    try:
+        end = time.monotonic() + LOSS_SECONDS
+        while time.monotonic() < end:
+            assert lab.states(1)["node1"][:2] == ("PRIM", "green")
+            time.sleep(0.5)
+    finally:
+        lab.heal(2)
+    n = len(acked)
+    assert n > 100, f"only {n} writes acknowledged in {LOSS_SECONDS:g} s"
+    w.kill()
+    w.wait()
+    reader.join(5)
+    wait_sync(lab, 1, {"node1": "uptodate", "node2": "uptodate"}, 60)
+    ledger = set(int(x) for x in lab.node(2).read_file("/srv/vms/db/ledger").split())
+    assert not [i for i in acked if i not in ledger]
+    assert starts_stops(lab) == [("node1", "start")]
+
+
+def test_disk_full_on_second_is_shown_and_blocks_its_takeover(lab):
+    """node2's /srv/vms fills up: writes on node1 go on, node2's copy is
+    not up to date (status says why), and node2 does not take over."""
+    for d in DIRS:
+        lab.node(2).host_path(d).mkdir(parents=True, exist_ok=True)
+    sh(lab, 2, "mount -t tmpfs -o size=2m tmpfs /srv/vms && mkdir /srv/vms/db /srv/vms/conf")
+    start_pair(lab)
+    sh(lab, 1, "head -c 4000000 /dev/urandom > /srv/vms/db/big && sync")
+    sh(lab, 1, "echo still > /srv/vms/db/small && sync")
+    wait_sync(lab, 1, {"node1": "connection error", "node2": "not uptodate"})
+    st = {n["name"]: n for n in lab.status(1)["nodes"]}
+    assert "No space left on device" in st["node1"].get("sync_error", ""), st["node1"]
+    lab.node(1).kill()
+    wait_state(lab, 2, "node2", "WAIT", "red")
+
+
+def starts_stops(lab):
+    return [(n, a) for n, r, a, _ in lab.journal() if r == "web"]

@@ -1129,6 +1129,12 @@ static void test_err_replication(void **state)
 		     D("[replication] dirs: @D@/b: is run_dir"));
 #undef CLUSTER
 
+	/* aside_dir */
+	expect_error(D(BASE "[replication]\ndirs = @D@/a\naside_dir = @D@/a/aside\n"), 9,
+		     D("[replication] dirs: @D@/a: overlaps [replication] aside_dir @D@/a/aside"));
+	expect_error(D(BASE "[replication]\ndirs = @D@/a/inner\naside_dir = @D@/a\n"), 9,
+		     D("[replication] dirs: @D@/a/inner: overlaps [replication] aside_dir @D@/a"));
+
 	/* exclude */
 	expect_error(D(BASE "[replication]\ndirs = @D@/a\nexclude = *.tmp, x, *.tmp\n"), 10,
 		     "[replication] exclude: '*.tmp' is listed twice");

@@ -257,7 +257,7 @@ static void start_second(struct second_thread *s)
 	track(s->state);
 	snprintf(s->meta, sizeof(s->meta), "%s/meta", s->state);
 	s->cfg.meta = s->meta;
-	s->cfg.state_dir = s->state;
+	s->cfg.aside_dir = s->state;
 	s->cfg.root_fd[0] = open(s->dir, O_PATH | O_DIRECTORY);
 	assert_true(s->cfg.root_fd[0] >= 0);
 	s->cfg.ndirs = 1;
