@@ -712,12 +712,24 @@ static void adopt(struct rfs_child *c, struct event_base *base)
 	snprintf(role, sizeof(role), "%s", r ? r : "");
 	json_decref(j);
 	if (role[0] && pid > 1 && pid < INT32_MAX) {
+		char stat[256] = "", *paren;
+
 		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
 		if ((f = fopen(path, "r"))) {
 			if (!fgets(comm, sizeof(comm), f))
 				comm[0] = 0;
 			fclose(f);
 		}
+		/* A killed one may linger as a zombie: "pid (comm) Z ...". */
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		if ((f = fopen(path, "r"))) {
+			if (!fgets(stat, sizeof(stat), f))
+				stat[0] = 0;
+			fclose(f);
+		}
+		paren = strrchr(stat, ')');
+		if (!paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X')
+			comm[0] = 0;
 	}
 	if (strcmp(comm, "vigil-rfs\n") || (strcmp(role, "prim") && strcmp(role, "second")))
 		return;
@@ -731,12 +743,10 @@ static void adopt(struct rfs_child *c, struct event_base *base)
 	}
 	c->adopted = (pid_t)pid;
 	c->proc = strcmp(role, "prim") ? PROC_SECOND : PROC_PRIM;
-	read_status(c);
-	/* Already serving: its end now is a failure like any other. */
-	c->served = c->mounted;
-	log_info("replication: took over vigil-rfs %s (pid %d) from an earlier vigild%s", role, (int)pid,
-	         c->mounted ? ", dirs mounted" : "");
-	arm(c->poll_ev, POLL_MS);
+	log_info("replication: took over vigil-rfs %s (pid %d) from an earlier vigild", role, (int)pid);
+	/* Its status is read from the loop: the hooks need the owner ready.
+	 * Once mounted, its end is a failure like any other (served). */
+	arm(c->poll_ev, 0);
 }
 
 struct rfs_child *rfsc_new(const struct config *cfg, int self, const struct rfsc_hooks *h)

@@ -402,3 +402,26 @@ def test_disk_full_on_second_is_shown_and_blocks_its_takeover(lab):
 
 def starts_stops(lab):
     return [(n, a) for n, r, a, _ in lab.journal() if r == "web"]
+
+
+def test_prim_crash_while_alone_then_both_back_identical(lab):
+    """node2 stopped; node1 writes alone and is killed; node1 restarts
+    (its copy is the newest), node2 comes back as SECOND and ends with the
+    same tree."""
+    start_pair(lab)
+    lab.vigilctl(2, "stop")
+    wait_state(lab, 1, "node1", "ALONE")
+    sh(lab, 1, "for i in $(seq 1 30); do echo $i > /srv/vms/db/alone$i; done; "
+               "mkdir /srv/vms/conf/n && mv /srv/vms/db/alone1 /srv/vms/conf/n/moved && "
+               "rm /srv/vms/db/alone2 && sync")
+    before = tree(lab, 1)
+    lab.node(1).kill()
+    lab.node(1).revive()
+    lab.start_vigild(1)
+    lab.vigilctl(1, "start", check=False)
+    wait_state(lab, 1, "node1", "ALONE")
+    assert tree(lab, 1) == before
+    lab.vigilctl(2, "start")
+    lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
+    wait_sync(lab, 1, {"node1": "uptodate", "node2": "uptodate"}, 30)
+    lab.wait_for(lambda: tree(lab, 2) == tree(lab, 1) == before, TIMEOUT, what="identical trees")
