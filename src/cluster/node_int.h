@@ -90,6 +90,7 @@ struct node {
 	struct peerlink *link;
 	struct event *rfs_retry;     /* asking the peer to mark its copy outdated again */
 	uint64_t rfs_hold;           /* the prim's hold waiting for that, 0 if none */
+	uint64_t rfs_asked;          /* the hold the request in flight is for */
 	bool rfs_asking;
 };
 

@@ -20,7 +20,8 @@
 #include "resource/rfs_child.h"
 #include "resource/resources.h"
 
-#define OUTDATE_TIMEOUT_MS 3000
+/* Longer than the peer's outdate child may take (its stop, then 10 s). */
+#define OUTDATE_TIMEOUT_MS 15000
 #define OUTDATE_RETRY_MS 500
 
 static void ask_outdate(struct node *n);
@@ -77,14 +78,31 @@ static bool release_if_lost(struct node *n)
 	return true;
 }
 
+/* The hold this node waits on is the prim's current one (a hold of a
+ * prim that ended, or was replaced, is forgotten). */
+static bool hold_current(struct node *n)
+{
+	if (n->rfs_hold && rfsc_hold(n->rfs) != n->rfs_hold) {
+		n->rfs_hold = 0;
+		evtimer_del(n->rfs_retry);
+	}
+	return n->rfs_hold != 0;
+}
+
 static void on_outdate_answer(json_t *resp, const char *err, void *arg)
 {
 	struct node *n = arg;
 	const char *why = err;
+	uint64_t asked = n->rfs_asked;
 
 	n->rfs_asking = false;
-	if (!n->rfs_hold)
+	if (!hold_current(n))
 		return;
+	if (asked != n->rfs_hold) {
+		/* Answer for an earlier hold: ask again for this one. */
+		ask_outdate(n);
+		return;
+	}
 	if (resp && json_is_true(json_object_get(resp, "ok"))) {
 		log_info("%s: replication: %s marked its copy outdated; changes go on here", node_name(n),
 		         node_peer_name(n));
@@ -108,7 +126,7 @@ static void ask_outdate(struct node *n)
 {
 	json_t *req;
 
-	if (!n->rfs_hold || n->rfs_asking || release_if_lost(n))
+	if (!hold_current(n) || n->rfs_asking || release_if_lost(n))
 		return;
 	if (!n->link) {
 		/* Starting up (a hold of an adopted vigil-rfs): the link comes. */
@@ -119,6 +137,7 @@ static void ask_outdate(struct node *n)
 		return;
 	}
 	n->rfs_asking = true;
+	n->rfs_asked = n->rfs_hold;
 	req = json_pack("{s:s}", "cmd", "rfs-outdate");
 	peerlink_request(n->link, req, OUTDATE_TIMEOUT_MS, on_outdate_answer, n);
 	json_decref(req);

@@ -28,6 +28,8 @@
 #define STOP_EXTRA_MS 10000             /* past the prim's own drain */
 #define AUX_TIMEOUT_MS 10000
 #define CMD_MAX 8192
+#define OUTDATE_WAITERS 4
+#define ESTIMATE_TIMEOUT_MS 300000
 
 enum proc { PROC_NONE, PROC_SECOND, PROC_PRIM };
 
@@ -62,9 +64,14 @@ struct rfs_child {
 	uint64_t backoff_ms;
 
 	struct script *aux;             /* outdate or forcestart */
+	bool aux_outdate;               /* aux is an outdate */
 	bool force;                     /* run forcestart before the next prim */
-	void (*outdate_done)(bool ok, void *arg);
-	void *outdate_arg;
+	bool outdate_pending;           /* mark once the second has stopped */
+	struct {
+		void (*done)(bool ok, void *arg);
+		void *arg;
+	} ow[OUTDATE_WAITERS];          /* peers waiting for the mark */
+	int now;
 
 	/* from the status file of the running child */
 	bool st_valid, mounted, connected, uptodate, resyncing;
@@ -212,6 +219,7 @@ static void reset_status(struct rfs_child *c)
 }
 
 static void on_child_exit(const struct script_result *r, void *arg);
+static void start_outdate(struct rfs_child *c);
 
 static int spawn(struct rfs_child *c, enum proc p)
 {
@@ -223,6 +231,8 @@ static int spawn(struct rfs_child *c, enum proc p)
 		return -1;
 	}
 	reset_status(c);
+	/* Each vigil-rfs numbers its holds from 1. */
+	c->hold_told = c->released = 0;
 	c->s = script_run(p == PROC_PRIM ? "vigil-rfs prim" : "vigil-rfs second", cmd, NULL, 0,
 	                  on_child_exit, c);
 	free(cmd);
@@ -295,6 +305,14 @@ static void on_child_exit(const struct script_result *r, void *arg)
 	evtimer_del(c->stop_ev);
 	c->mounted = c->connected = c->resyncing = false;
 	c->hold_id = 0;
+	if (c->outdate_pending) {
+		/* The second is gone: the mark cannot be overwritten now. */
+		log_info("replication: vigil-rfs %s ended (%s)", proc_str(was), how);
+		c->stopping = false;
+		start_outdate(c);
+		changed(c);
+		return;
+	}
 	if (c->stopping) {
 		log_info("replication: vigil-rfs %s stopped (%s)", proc_str(was), how);
 		c->stopping = false;
@@ -333,7 +351,12 @@ static void on_respawn(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->want == ROLE_SECOND && c->proc == PROC_NONE && !c->aux && spawn(c, PROC_SECOND) < 0) {
+	if (c->aux || c->outdate_pending) {
+		/* After the outdate or forcestart under way. */
+		arm(c->respawn_ev, 100);
+		return;
+	}
+	if (c->want == ROLE_SECOND && c->proc == PROC_NONE && spawn(c, PROC_SECOND) < 0) {
 		log_error("replication: %s", c->fail);
 		arm(c->respawn_ev, RESPAWN_MAX_MS);
 	}
@@ -405,23 +428,32 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 		arm(c->poll_ev, c->proc == PROC_PRIM && !c->mounted ? POLL_FAST_MS : POLL_MS);
 }
 
+static void finish_outdate(struct rfs_child *c, bool ok)
+{
+	int n = c->now;
+	typeof(c->ow[0]) ow[OUTDATE_WAITERS];
+
+	memcpy(ow, c->ow, sizeof(ow));
+	c->now = 0;
+	for (int i = 0; i < n; i++)
+		ow[i].done(ok, ow[i].arg);
+}
+
 static void on_aux_exit(const struct script_result *r, void *arg)
 {
 	struct rfs_child *c = arg;
-	void (*done)(bool, void *) = c->outdate_done;
-	void *darg = c->outdate_arg;
+	bool outdate = c->aux_outdate;
 
 	c->aux = NULL;
-	c->outdate_done = NULL;
-	if (done) {
+	c->aux_outdate = false;
+	if (outdate) {
 		if (!r->ok)
 			log_error("replication: marking this copy outdated failed: %s",
 			          r->tail[0] ? r->tail : "no output");
-		/* A running SECOND still believes its copy whole: a new one
-		 * reads the mark. */
-		if (c->proc == PROC_SECOND)
-			begin_stop(c);
-		done(r->ok, darg);
+		finish_outdate(c, r->ok);
+		/* A new second reads the mark. */
+		if (c->want == ROLE_SECOND && c->proc == PROC_NONE)
+			arm(c->respawn_ev, 0);
 	} else if (!r->ok) {
 		snprintf(c->fail, sizeof(c->fail), "forcestart of the replicated data failed: %.512s",
 		         r->tail[0] ? r->tail : "no output");
@@ -445,7 +477,19 @@ static int run_aux(struct rfs_child *c, const char *what)
 	if (e)
 		return -1;
 	c->aux = script_run(what, cmd, NULL, AUX_TIMEOUT_MS, on_aux_exit, c);
+	c->aux_outdate = c->aux && !strcmp(what, "outdate");
 	return c->aux ? 0 : -1;
+}
+
+static void start_outdate(struct rfs_child *c)
+{
+	c->outdate_pending = false;
+	if (run_aux(c, "outdate") < 0) {
+		log_error("replication: vigil-rfs outdate could not be run");
+		finish_outdate(c, false);
+		if (c->want == ROLE_SECOND && c->proc == PROC_NONE)
+			arm(c->respawn_ev, 0);
+	}
 }
 
 enum rfsc_run rfsc_want(struct rfs_child *c, enum role r, char *reason, size_t len)
@@ -460,7 +504,8 @@ enum rfsc_run rfsc_want(struct rfs_child *c, enum role r, char *reason, size_t l
 	switch (r) {
 	case ROLE_PRIM:
 		if (c->proc == PROC_PRIM) {
-			if (c->mounted)
+			/* One on its way out is not serving: a new one follows. */
+			if (c->mounted && !c->stopping)
 				return RFSC_DONE;
 			return RFSC_WAIT;
 		}
@@ -488,6 +533,7 @@ enum rfsc_run rfsc_want(struct rfs_child *c, enum role r, char *reason, size_t l
 		}
 		return RFSC_WAIT;
 	case ROLE_SECOND:
+		c->force = false;
 		if (c->proc == PROC_PRIM) {
 			begin_stop(c);
 			return RFSC_WAIT;
@@ -502,6 +548,7 @@ enum rfsc_run rfsc_want(struct rfs_child *c, enum role r, char *reason, size_t l
 		 * node is while its copy catches up. */
 		return RFSC_DONE;
 	case ROLE_NONE:
+		c->force = false;
 		evtimer_del(c->respawn_ev);
 		c->fail[0] = 0;
 		if (c->proc == PROC_NONE)
@@ -526,19 +573,28 @@ void rfsc_outdate(struct rfs_child *c, void (*done)(bool ok, void *arg), void *a
 {
 	char why[96];
 
-	if (!c->cfg->repl_enabled || c->proc == PROC_PRIM || c->aux) {
+	if (!c->cfg->repl_enabled || c->proc == PROC_PRIM || c->now == OUTDATE_WAITERS ||
+	    (c->aux && !c->aux_outdate)) {
 		done(false, arg);
 		return;
 	}
 	snprintf(why, sizeof(why), "%s went on without it", c->cfg->nodes[1 - c->self].name);
 	set_data(c, false, why);
 	changed(c);
-	c->outdate_done = done;
-	c->outdate_arg = arg;
-	if (run_aux(c, "outdate") < 0) {
-		c->outdate_done = NULL;
-		done(false, arg);
+	c->ow[c->now].done = done;
+	c->ow[c->now].arg = arg;
+	c->now++;
+	/* One mark answers every peer request made while it is written. */
+	if (c->aux_outdate || c->outdate_pending)
+		return;
+	if (c->proc == PROC_SECOND) {
+		/* First the second ends: a SETGEN it still applies would
+		 * overwrite the mark. */
+		c->outdate_pending = true;
+		begin_stop(c);
+		return;
 	}
+	start_outdate(c);
 }
 
 void rfsc_force(struct rfs_child *c, char *msg, size_t len)
@@ -611,7 +667,7 @@ int rfsc_estimate(struct rfs_child *c, void (*done)(uint64_t files, uint64_t byt
 		e |= add_arg(cmd, CMD_MAX, "--exclude");
 		e |= add_arg(cmd, CMD_MAX, c->cfg->repl_exclude[i]);
 	}
-	c->est = e ? NULL : script_run("vigil-rfs estimate", cmd, NULL, 0, on_est_exit, c);
+	c->est = e ? NULL : script_run("vigil-rfs estimate", cmd, NULL, ESTIMATE_TIMEOUT_MS, on_est_exit, c);
 	free(cmd);
 	if (!c->est)
 		return -1;
@@ -619,6 +675,11 @@ int rfsc_estimate(struct rfs_child *c, void (*done)(uint64_t files, uint64_t byt
 	c->est_done = done;
 	c->est_arg = arg;
 	return 0;
+}
+
+uint64_t rfsc_hold(const struct rfs_child *c)
+{
+	return c->proc == PROC_PRIM ? c->hold_id : 0;
 }
 
 bool rfsc_configured(const struct rfs_child *c)
@@ -743,6 +804,7 @@ static void adopt(struct rfs_child *c, struct event_base *base)
 	}
 	c->adopted = (pid_t)pid;
 	c->proc = strcmp(role, "prim") ? PROC_SECOND : PROC_PRIM;
+	c->hold_told = c->released = 0;
 	log_info("replication: took over vigil-rfs %s (pid %d) from an earlier vigild", role, (int)pid);
 	/* Its status is read from the loop: the hooks need the owner ready.
 	 * Once mounted, its end is a failure like any other (served). */
@@ -805,8 +867,10 @@ void rfsc_free(struct rfs_child *c)
 {
 	if (!c)
 		return;
+	/* vigild going away without stopping it (a second signal): the
+	 * service may still use the mounts; the next vigild adopts it. */
 	if (c->s)
-		script_detach(c->s);
+		script_disown(c->s);
 	drop_adopted(c);
 	if (c->aux)
 		script_detach(c->aux);

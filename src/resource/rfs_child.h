@@ -57,10 +57,14 @@ bool rfsc_configured(const struct rfs_child *c);
  * to ask again. RFSC_FAIL: reason says why. */
 enum rfsc_run rfsc_want(struct rfs_child *c, enum role r, char *reason, size_t len);
 
+/* The prim's hold under way, 0 if none. */
+uint64_t rfsc_hold(const struct rfs_child *c);
 /* Ends hold id of the prim (a later hold needs its own release). */
 void rfsc_release(struct rfs_child *c, uint64_t id);
 /* The peer's prim went on without us: record that our copy is outdated
- * (a child runs `vigil-rfs outdate`), then done(ok). */
+ * (a running second is stopped first, then a child runs `vigil-rfs
+ * outdate`, then a new second starts), then done(ok). Requests made while
+ * one mark is written all get its answer (up to 4). */
 void rfsc_outdate(struct rfs_child *c, void (*done)(bool ok, void *arg), void *arg);
 /* The next prim start serves this copy whatever it lacks (vigilctl
  * forcestart); msg gets what may be lost. */

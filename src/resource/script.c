@@ -635,6 +635,15 @@ void script_quiet(struct script *s)
 		s->quiet = true;
 }
 
+void script_disown(struct script *s)
+{
+	if (!s)
+		return;
+	log_info("%s: left running (pid %d)", s->name, (int)s->pid);
+	unlink_script(s);
+	script_free(s);
+}
+
 int script_signal(struct script *s, int sig)
 {
 	if (!s || s->pid <= 0)

@@ -71,6 +71,11 @@ void script_quiet(struct script *s);
  * long-running child with its own way to stop). 0 or -1 (errno). */
 int script_signal(struct script *s, int sig);
 
+/* Forgets the child altogether: it is neither killed nor reaped by us
+ * (at shutdown either). For a daemon meant to outlive vigild, which a
+ * later vigild takes over. s is invalid afterwards. */
+void script_disown(struct script *s);
+
 /* Forgets done and arg: the child goes on under its deadline as before
  * and is reaped, but nothing is called when it ends. For an owner that is
  * going away while its script still runs. s is invalid afterwards. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -61,8 +62,9 @@ uint64_t rfs_prim_holding(void)
 }
 
 /* Waits for vigild's release, or for the end of serving. Runs under the
- * stream's lock: every change waits meanwhile, which is the point. */
-static void hold(void)
+ * stream's lock: every change waits meanwhile, which is the point. True
+ * if released; false if serving ends first (the peer was not marked). */
+static bool hold(void)
 {
 	uint64_t t0 = mono_ms(), said = t0;
 
@@ -76,6 +78,14 @@ static void hold(void)
 	       !__atomic_load_n(&rfs_serve_stopping, __ATOMIC_ACQUIRE) &&
 	       !__atomic_load_n(&P.stop, __ATOMIC_ACQUIRE)) {
 		struct timespec ts = { 0, HOLD_POLL_NS };
+		sigset_t pend;
+
+		/* A stop signal is blocked until the serve loop takes it (it
+		 * may not run yet: a hold at the start). */
+		if (sigpending(&pend) == 0 && (sigismember(&pend, SIGTERM) == 1 ||
+		                               sigismember(&pend, SIGINT) == 1 ||
+		                               sigismember(&pend, SIGHUP) == 1))
+			break;
 
 		nanosleep(&ts, NULL);
 		if (mono_ms() - said >= HOLD_LOG_MS) {
@@ -84,9 +94,15 @@ static void hold(void)
 			         "marked outdated", (said - t0) / 1000);
 		}
 	}
-	__atomic_store_n(&P.released, false, __ATOMIC_RELEASE);
+	bool released = __atomic_exchange_n(&P.released, false, __ATOMIC_ACQ_REL);
+
 	__atomic_store_n(&P.holding, false, __ATOMIC_RELEASE);
-	log_info("changes flow again after %" PRIu64 " ms, on this node only", mono_ms() - t0);
+	if (released)
+		log_info("changes flow again after %" PRIu64 " ms, on this node only", mono_ms() - t0);
+	else
+		log_error("stopping while holding: the changes held fail (EIO), since the peer's copy "
+		          "was not marked outdated");
+	return released;
 }
 
 /* Changes may now be made without SECOND: a new generation, stored.
@@ -94,8 +110,12 @@ static void hold(void)
  * any waiting change returns. */
 static void go_alone_now(bool may_hold)
 {
-	if (may_hold && P.cfg.hold_on_loss)
-		hold();
+	if (may_hold && P.cfg.hold_on_loss && !hold()) {
+		/* Not alone: nothing more may be acknowledged. The next start
+		 * compares generations with the peer as they are. */
+		rfs_stream_unsafe_loss_locked();
+		return;
+	}
 	pthread_mutex_lock(&P.mu);
 	if (move_on(&P.gen) < 0 || rfs_gen_store(P.cfg.meta, &P.gen) < 0)
 		log_error("cannot record going on alone in %s: a later reintegration may "

@@ -254,8 +254,41 @@ static struct {
 	char last[2048];
 } stf;
 
+/* The error texts hold raw file names, cut by bytes: JSON wants UTF-8.
+ * Invalid or cut sequences become '?', so the status never freezes. */
+static const char *utf8_clean(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+	const unsigned char *p = (const unsigned char *)in;
+
+	while (*p && o + 1 < len) {
+		int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 :
+		        (*p & 0xf8) == 0xf0 ? 4 : 0;
+		int ok = n > 0 && (n == 1 || *p >= 0xc2) && (*p <= 0xf4);
+
+		for (int i = 1; ok && i < n; i++)
+			ok = (p[i] & 0xc0) == 0x80;
+		if (ok && n == 3)
+			ok = !(p[0] == 0xe0 && p[1] < 0xa0) && !(p[0] == 0xed && p[1] >= 0xa0);
+		if (ok && n == 4)
+			ok = !(p[0] == 0xf0 && p[1] < 0x90) && !(p[0] == 0xf4 && p[1] >= 0x90);
+		if (!ok || o + (size_t)n >= len) {
+			out[o++] = '?';
+			p++;
+			continue;
+		}
+		memcpy(out + o, p, (size_t)n);
+		o += (size_t)n;
+		p += n;
+	}
+	out[o] = 0;
+	return out;
+}
+
 static json_t *status_json(void)
 {
+	char err[sizeof(((struct rfs_stream_status *)0)->error) + 8];
+
 	if (stf.prim) {
 		static struct rfs_stream_status s;  /* the last one read: a hold keeps the lock */
 		json_t *j;
@@ -267,7 +300,7 @@ static json_t *status_json(void)
 		              "recv", (json_int_t)s.recv, "applied", (json_int_t)s.applied,
 		              "durable", (json_int_t)s.durable, "queued_bytes", (json_int_t)s.queued_bytes,
 		              "sent_bytes", (json_int_t)s.sent_bytes, "unshipped", (json_int_t)s.unshipped,
-		              "error", s.error,
+		              "error", utf8_clean(s.error, err, sizeof(err)),
 		              "mounted", __atomic_load_n(&rfs_serve_mounted, __ATOMIC_ACQUIRE),
 		              "hold", (json_int_t)rfs_prim_holding());
 		if (j && s.resyncing)
@@ -283,7 +316,7 @@ static json_t *status_json(void)
 		                 "pid", (int)getpid(), "link", s.connected ? "connected" : "listening", "uptodate", s.uptodate,
 		                 "recv", (json_int_t)s.recv, "applied", (json_int_t)s.applied,
 		                 "durable", (json_int_t)s.durable, "ckpt", (json_int_t)s.ckpt,
-		                 "peer", s.peer, "error", s.error);
+		                 "peer", s.peer, "error", utf8_clean(s.error, err, sizeof(err)));
 	}
 }
 
@@ -410,9 +443,17 @@ static int run_prim(const struct ropts *o, const int *root_fd, char (*real)[PATH
 	int rc = EXIT_RUNTIME, ntab = 0;
 
 	struct sigaction sa = { .sa_handler = on_release };
+	sigset_t stops;
 
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGUSR1, &sa, NULL);
+	/* Before any thread starts: a stop signal must wait for the serve
+	 * loop's sigtimedwait, not kill the process on some other thread. */
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stops, NULL);
 	pc.hold_on_loss = o->hold_on_loss;
 	for (int d = 0; d < o->ndirs; d++) {
 		if (fstat(root_fd[d], &st) < 0) {

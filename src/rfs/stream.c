@@ -52,6 +52,7 @@ static struct {
 	pthread_rwlock_t gate;          /* rfs_gate_enter */
 	struct rfs_resync *resync;      /* while one runs: UNBINDs it takes over */
 	void (*on_lost)(void);          /* called under the lock when the link is lost */
+	bool unsafe_loss;               /* ... and it could not make the loss safe */
 } S = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.work = PTHREAD_COND_INITIALIZER,
@@ -188,13 +189,24 @@ static int enqueue_locked(struct qop **q, int n, uint64_t *last)
 /* Sync mode: until SECOND received ops up to last, and made the first
  * durable if asked (the op asking for durability is the first: a WRITE's
  * TIMES follows it; SECOND reports durability per such op). Lock held. */
-static void wait_locked(uint64_t first, uint64_t last, bool durable)
+static int wait_locked(uint64_t first, uint64_t last, bool durable)
 {
 	if (S.cfg.mode != RFS_MODE_SYNC)
-		return;
+		return 0;
 	while (S.st.state == RFS_LINK_CONNECTED &&
 	       (S.st.recv < last || (durable && S.st.durable < first && S.st.ckpt < first)))
 		pthread_cond_wait(&S.acked, &S.lock);
+	/* Lost without the peer's copy marked outdated (a hold ended by a
+	 * stop): the change is here only, and must not be acknowledged. */
+	if (S.st.state != RFS_LINK_CONNECTED && S.unsafe_loss &&
+	    (S.st.recv < last || (durable && S.st.durable < first && S.st.ckpt < first)))
+		return EIO;
+	return 0;
+}
+
+void rfs_stream_unsafe_loss_locked(void)
+{
+	S.unsafe_loss = true;
 }
 
 static int ship_t(const struct wire_op *w, int n, bool durable, bool wait,
@@ -210,6 +222,7 @@ static int ship_t(const struct wire_op *w, int n, bool durable, bool wait,
 {
 	struct qop *q[RFS_STREAM_MAX_WOPS];
 	uint64_t last;
+	int err = 0;
 
 	if (n == 0) {
 		pthread_mutex_lock(&S.lock);
@@ -235,12 +248,12 @@ static int ship_t(const struct wire_op *w, int n, bool durable, bool wait,
 	pthread_mutex_lock(&S.lock);
 	enqueue_locked(q, n, &last);
 	if (last && wait)
-		wait_locked(last - (uint64_t)(n - 1), last, durable);
+		err = wait_locked(last - (uint64_t)(n - 1), last, durable);
 	if (ticket)
 		*ticket = (struct rfs_journal_ticket){ .first = last ? last - (uint64_t)(n - 1) : 0,
 		                                       .last = last, .durable = durable };
 	pthread_mutex_unlock(&S.lock);
-	return 0;
+	return err;
 }
 
 int rfs_stream_ship(const struct wire_op *w, int n, bool durable, bool wait)
@@ -292,10 +305,12 @@ int rfs_stream_op_wait(const struct rfs_journal_ticket *t)
 {
 	if (!S.started || !t->last)
 		return 0;
+	int err;
+
 	pthread_mutex_lock(&S.lock);
-	wait_locked(t->first, t->last, t->durable);
+	err = wait_locked(t->first, t->last, t->durable);
 	pthread_mutex_unlock(&S.lock);
-	return 0;
+	return err;
 }
 
 int rfs_stream_op(const struct rfs_op *op)
@@ -509,6 +524,7 @@ int rfs_stream_attach(struct rfs_conn *conn)
 	 * here. */
 	S.st.recv = S.st.applied = S.st.durable = S.st.ckpt = S.sent_seq = S.st.seq;
 	S.st.state = RFS_LINK_CONNECTED;
+	S.unsafe_loss = false;
 	S.st.error[0] = 0;
 	S.stopping = false;
 	S.progress_ms = mono_ms();

@@ -25,4 +25,9 @@ void rfs_stream_unsure_why(const char *fmt, ...) __attribute__((format(printf, 1
  * the stream lost) here. */
 int rfs_stream_crossing(const struct rfs_op *op, bool *handled);
 
+/* From the on_lost hook (lock held): the loss could not be made safe (a
+ * hold ended by a stop, the peer's copy not marked outdated); changes
+ * waiting for SECOND fail with EIO instead of returning as done. */
+void rfs_stream_unsafe_loss_locked(void);
+
 #endif
