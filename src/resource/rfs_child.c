@@ -1,5 +1,6 @@
 /* vigil-rfs under vigild (contract in rfs_child.h). */
 #include "resource/rfs_child.h"
+#include "resource/rfs_child_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,19 +22,7 @@
 #include "resource/script.h"
 #include "rfs/gen.h"
 
-#define POLL_MS 100
-#define POLL_FAST_MS 10                 /* a prim starting: mounted or holding soon */
-#define RESPAWN_MIN_MS 500
-#define RESPAWN_MAX_MS 10000
-#define STOP_EXTRA_MS 10000             /* past the prim's own drain */
-#define AUX_TIMEOUT_MS 10000
-#define CMD_MAX 8192
-#define OUTDATE_WAITERS 4
-#define ESTIMATE_TIMEOUT_MS 300000
-
-enum proc { PROC_NONE, PROC_SECOND, PROC_PRIM };
-
-static const char *proc_str(enum proc p)
+const char *rfsc_proc_str(enum proc p)
 {
 	switch (p) {
 	case PROC_NONE: return "none";
@@ -42,49 +31,6 @@ static const char *proc_str(enum proc p)
 	}
 	return "?";
 }
-
-struct rfs_child {
-	const struct config *cfg;
-	int self;
-	struct rfsc_hooks h;
-	char exe[PATH_MAX];
-	char state[PATH_MAX + 8];
-	char status_path[PATH_MAX + 32];
-
-	enum role want;
-	enum proc proc;
-	struct script *s;
-	pid_t adopted;                  /* or a vigil-rfs left by an earlier vigild */
-	int pidfd;
-	struct event *pidfd_ev;
-	bool stopping;                  /* we asked it to end */
-	bool served;                    /* the prim reported its dirs mounted */
-	char fail[1024];                /* a prim that ended before mounting: why */
-	struct event *poll_ev, *stop_ev, *respawn_ev;
-	uint64_t backoff_ms;
-
-	struct script *aux;             /* outdate or forcestart */
-	bool aux_outdate;               /* aux is an outdate */
-	bool force;                     /* run forcestart before the next prim */
-	bool outdate_pending;           /* mark once the second has stopped */
-	struct {
-		void (*done)(bool ok, void *arg);
-		void *arg;
-	} ow[OUTDATE_WAITERS];          /* peers waiting for the mark */
-	int now;
-
-	/* from the status file of the running child */
-	bool st_valid, mounted, connected, uptodate, resyncing;
-	uint64_t rs_total, rs_done, hold_id, hold_told, released;
-	char error[SCRIPT_TAIL_MAX + 160];
-
-	struct script *est;             /* estimate */
-	void (*est_done)(uint64_t files, uint64_t bytes, const char *err, void *arg);
-	void *est_arg;
-
-	bool data_ok;                   /* this copy may serve without the peer */
-	char data_why[256];
-};
 
 static void set_data(struct rfs_child *c, bool ok, const char *why)
 {
@@ -111,7 +57,7 @@ static void progress(struct rfs_child *c)
 }
 
 /* Appends ' word' to buf, single-quoted for /bin/sh. -1 if it does not fit. */
-static int add_arg(char *buf, size_t len, const char *word)
+int rfsc_add_arg(char *buf, size_t len, const char *word)
 {
 	size_t n = strlen(buf);
 
@@ -145,7 +91,7 @@ static int add_argf(char *buf, size_t len, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(word, sizeof(word), fmt, ap);
 	va_end(ap);
-	return add_arg(buf, len, word);
+	return rfsc_add_arg(buf, len, word);
 }
 
 static int build_cmd(struct rfs_child *c, enum proc p, char *cmd, size_t len)
@@ -155,52 +101,52 @@ static int build_cmd(struct rfs_child *c, enum proc p, char *cmd, size_t len)
 	int e = 0;
 
 	snprintf(cmd, len, "exec");
-	e |= add_arg(cmd, len, c->exe);
-	e |= add_arg(cmd, len, p == PROC_PRIM ? "prim" : "second");
+	e |= rfsc_add_arg(cmd, len, c->exe);
+	e |= rfsc_add_arg(cmd, len, p == PROC_PRIM ? "prim" : "second");
 	for (int i = 0; i < cfg->nrepl_dirs; i++)
-		e |= add_arg(cmd, len, cfg->repl_dirs[i]);
+		e |= rfsc_add_arg(cmd, len, cfg->repl_dirs[i]);
 	inet_ntop(AF_INET, &cfg->nodes[p == PROC_PRIM ? 1 - c->self : c->self].addr[0], addr,
 	          sizeof(addr));
-	e |= add_arg(cmd, len, p == PROC_PRIM ? "--peer" : "--listen");
+	e |= rfsc_add_arg(cmd, len, p == PROC_PRIM ? "--peer" : "--listen");
 	e |= add_argf(cmd, len, "%s:%u", addr, (unsigned)cfg->repl_port);
-	e |= add_arg(cmd, len, "--secret");
-	e |= add_arg(cmd, len, cfg->secret_file);
-	e |= add_arg(cmd, len, "--state");
-	e |= add_arg(cmd, len, c->state);
-	e |= add_arg(cmd, len, "--status");
-	e |= add_arg(cmd, len, c->status_path);
-	e |= add_arg(cmd, len, "--cluster");
-	e |= add_arg(cmd, len, cfg->cluster_name);
-	e |= add_arg(cmd, len, "--node");
-	e |= add_arg(cmd, len, cfg->nodes[c->self].name);
-	e |= add_arg(cmd, len, "--ack-timeout");
+	e |= rfsc_add_arg(cmd, len, "--secret");
+	e |= rfsc_add_arg(cmd, len, cfg->secret_file);
+	e |= rfsc_add_arg(cmd, len, "--state");
+	e |= rfsc_add_arg(cmd, len, c->state);
+	e |= rfsc_add_arg(cmd, len, "--status");
+	e |= rfsc_add_arg(cmd, len, c->status_path);
+	e |= rfsc_add_arg(cmd, len, "--cluster");
+	e |= rfsc_add_arg(cmd, len, cfg->cluster_name);
+	e |= rfsc_add_arg(cmd, len, "--node");
+	e |= rfsc_add_arg(cmd, len, cfg->nodes[c->self].name);
+	e |= rfsc_add_arg(cmd, len, "--ack-timeout");
 	e |= add_argf(cmd, len, "%u", (unsigned)cfg->repl_ack_timeout_ms);
 	if (p == PROC_PRIM) {
 		bool lost = c->h.no_second && c->h.no_second(c->h.arg);
 
-		e |= add_arg(cmd, len, "--mode");
-		e |= add_arg(cmd, len, repl_mode_str(cfg->repl_mode));
-		e |= add_arg(cmd, len, "--cache");
-		e |= add_arg(cmd, len, repl_cache_str(cfg->repl_cache));
-		e |= add_arg(cmd, len, "--connect-timeout");
+		e |= rfsc_add_arg(cmd, len, "--mode");
+		e |= rfsc_add_arg(cmd, len, repl_mode_str(cfg->repl_mode));
+		e |= rfsc_add_arg(cmd, len, "--cache");
+		e |= rfsc_add_arg(cmd, len, repl_cache_str(cfg->repl_cache));
+		e |= rfsc_add_arg(cmd, len, "--connect-timeout");
 		e |= add_argf(cmd, len, "%u", lost ? 0u : (unsigned)cfg->repl_connect_timeout_ms);
-		e |= add_arg(cmd, len, "--hold-on-loss");
+		e |= rfsc_add_arg(cmd, len, "--hold-on-loss");
 		for (int i = 0; i < cfg->nrepl_exclude; i++) {
-			e |= add_arg(cmd, len, "--exclude");
-			e |= add_arg(cmd, len, cfg->repl_exclude[i]);
+			e |= rfsc_add_arg(cmd, len, "--exclude");
+			e |= rfsc_add_arg(cmd, len, cfg->repl_exclude[i]);
 		}
 	} else {
-		e |= add_arg(cmd, len, "--checkpoint");
+		e |= rfsc_add_arg(cmd, len, "--checkpoint");
 		e |= add_argf(cmd, len, "%u", (unsigned)cfg->repl_checkpoint_ms);
 		if (cfg->repl_aside_dir[0]) {
-			e |= add_arg(cmd, len, "--aside");
-			e |= add_arg(cmd, len, cfg->repl_aside_dir);
+			e |= rfsc_add_arg(cmd, len, "--aside");
+			e |= rfsc_add_arg(cmd, len, cfg->repl_aside_dir);
 		}
 	}
 	return e ? -1 : 0;
 }
 
-static void arm(struct event *ev, uint64_t ms)
+void rfsc_arm(struct event *ev, uint64_t ms)
 {
 	struct timeval tv;
 
@@ -218,7 +164,6 @@ static void reset_status(struct rfs_child *c)
 		log_warn("replication: %s: %s", c->status_path, strerror(errno));
 }
 
-static void on_child_exit(const struct script_result *r, void *arg);
 static void start_outdate(struct rfs_child *c);
 
 static int spawn(struct rfs_child *c, enum proc p)
@@ -226,7 +171,7 @@ static int spawn(struct rfs_child *c, enum proc p)
 	char *cmd = malloc(CMD_MAX);
 
 	if (!cmd || build_cmd(c, p, cmd, CMD_MAX) < 0) {
-		snprintf(c->fail, sizeof(c->fail), "vigil-rfs %s: command line too long", proc_str(p));
+		snprintf(c->fail, sizeof(c->fail), "vigil-rfs %s: command line too long", rfsc_proc_str(p));
 		free(cmd);
 		return -1;
 	}
@@ -234,18 +179,18 @@ static int spawn(struct rfs_child *c, enum proc p)
 	/* Each vigil-rfs numbers its holds from 1. */
 	c->hold_told = c->released = 0;
 	c->s = script_run(p == PROC_PRIM ? "vigil-rfs prim" : "vigil-rfs second", cmd, NULL, 0,
-	                  on_child_exit, c);
+	                  rfsc_on_exit, c);
 	free(cmd);
 	if (!c->s) {
-		snprintf(c->fail, sizeof(c->fail), "vigil-rfs %s could not be started", proc_str(p));
+		snprintf(c->fail, sizeof(c->fail), "vigil-rfs %s could not be started", rfsc_proc_str(p));
 		return -1;
 	}
-	log_info("replication: vigil-rfs %s started (%d dirs)", proc_str(p), c->cfg->nrepl_dirs);
+	log_info("replication: vigil-rfs %s started (%d dirs)", rfsc_proc_str(p), c->cfg->nrepl_dirs);
 	c->proc = p;
 	c->stopping = false;
 	c->served = false;
 	c->fail[0] = 0;
-	arm(c->poll_ev, POLL_MS);
+	rfsc_arm(c->poll_ev, POLL_MS);
 	changed(c);
 	return 0;
 }
@@ -265,11 +210,11 @@ static void begin_stop(struct rfs_child *c)
 	if (c->stopping || (!c->s && !c->adopted))
 		return;
 	c->stopping = true;
-	log_info("replication: stopping vigil-rfs %s", proc_str(c->proc));
+	log_info("replication: stopping vigil-rfs %s", rfsc_proc_str(c->proc));
 	if (child_signal(c, SIGTERM) < 0)
 		log_warn("replication: SIGTERM to vigil-rfs: %s", strerror(errno));
 	/* The prim drains to SECOND first (up to two ack timeouts). */
-	arm(c->stop_ev, 2ull * c->cfg->repl_ack_timeout_ms + STOP_EXTRA_MS);
+	rfsc_arm(c->stop_ev, 2ull * c->cfg->repl_ack_timeout_ms + STOP_EXTRA_MS);
 }
 
 static void on_stop_deadline(evutil_socket_t fd, short what, void *arg)
@@ -279,7 +224,7 @@ static void on_stop_deadline(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (c->s || c->adopted) {
-		log_error("replication: vigil-rfs %s did not stop in time; killing it", proc_str(c->proc));
+		log_error("replication: vigil-rfs %s did not stop in time; killing it", rfsc_proc_str(c->proc));
 		if (c->s)
 			script_cancel(c->s);
 		else
@@ -287,7 +232,7 @@ static void on_stop_deadline(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void on_child_exit(const struct script_result *r, void *arg)
+void rfsc_on_exit(const struct script_result *r, void *arg)
 {
 	struct rfs_child *c = arg;
 	enum proc was = c->proc;
@@ -307,25 +252,25 @@ static void on_child_exit(const struct script_result *r, void *arg)
 	c->hold_id = 0;
 	if (c->outdate_pending) {
 		/* The second is gone: the mark cannot be overwritten now. */
-		log_info("replication: vigil-rfs %s ended (%s)", proc_str(was), how);
+		log_info("replication: vigil-rfs %s ended (%s)", rfsc_proc_str(was), how);
 		c->stopping = false;
 		start_outdate(c);
 		changed(c);
 		return;
 	}
 	if (c->stopping) {
-		log_info("replication: vigil-rfs %s stopped (%s)", proc_str(was), how);
+		log_info("replication: vigil-rfs %s stopped (%s)", rfsc_proc_str(was), how);
 		c->stopping = false;
 		c->backoff_ms = 0;
 		/* Stopped to read a new mark (outdate): the role still wants one. */
 		if (was == PROC_SECOND && c->want == ROLE_SECOND)
-			arm(c->respawn_ev, 0);
+			rfsc_arm(c->respawn_ev, 0);
 		changed(c);
 		progress(c);
 		return;
 	}
-	log_error("replication: vigil-rfs %s ended by itself (%s)", proc_str(was), how);
-	snprintf(c->error, sizeof(c->error), "vigil-rfs %s ended (%s)", proc_str(was), how);
+	log_error("replication: vigil-rfs %s ended by itself (%s)", rfsc_proc_str(was), how);
+	snprintf(c->error, sizeof(c->error), "vigil-rfs %s ended (%s)", rfsc_proc_str(was), how);
 	changed(c);
 	if (was == PROC_PRIM && c->served) {
 		if (c->h.fatal)
@@ -342,7 +287,7 @@ static void on_child_exit(const struct script_result *r, void *arg)
 	if (c->backoff_ms > RESPAWN_MAX_MS)
 		c->backoff_ms = RESPAWN_MAX_MS;
 	if (c->want == ROLE_SECOND)
-		arm(c->respawn_ev, c->backoff_ms);
+		rfsc_arm(c->respawn_ev, c->backoff_ms);
 }
 
 static void on_respawn(evutil_socket_t fd, short what, void *arg)
@@ -353,12 +298,12 @@ static void on_respawn(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (c->aux || c->outdate_pending) {
 		/* After the outdate or forcestart under way. */
-		arm(c->respawn_ev, 100);
+		rfsc_arm(c->respawn_ev, 100);
 		return;
 	}
 	if (c->want == ROLE_SECOND && c->proc == PROC_NONE && spawn(c, PROC_SECOND) < 0) {
 		log_error("replication: %s", c->fail);
-		arm(c->respawn_ev, RESPAWN_MAX_MS);
+		rfsc_arm(c->respawn_ev, RESPAWN_MAX_MS);
 	}
 }
 
@@ -373,7 +318,7 @@ static void read_status(struct rfs_child *c)
 	if (!j)
 		return;         /* not written yet, or being replaced */
 	role = json_string_value(json_object_get(j, "role"));
-	if (!role || strcmp(role, proc_str(c->proc))) {
+	if (!role || strcmp(role, rfsc_proc_str(c->proc))) {
 		json_decref(j);
 		return;
 	}
@@ -425,7 +370,7 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 		return;
 	read_status(c);
 	if (c->proc != PROC_NONE)
-		arm(c->poll_ev, c->proc == PROC_PRIM && !c->mounted ? POLL_FAST_MS : POLL_MS);
+		rfsc_arm(c->poll_ev, c->proc == PROC_PRIM && !c->mounted ? POLL_FAST_MS : POLL_MS);
 }
 
 static void finish_outdate(struct rfs_child *c, bool ok)
@@ -453,7 +398,7 @@ static void on_aux_exit(const struct script_result *r, void *arg)
 		finish_outdate(c, r->ok);
 		/* A new second reads the mark. */
 		if (c->want == ROLE_SECOND && c->proc == PROC_NONE)
-			arm(c->respawn_ev, 0);
+			rfsc_arm(c->respawn_ev, 0);
 	} else if (!r->ok) {
 		snprintf(c->fail, sizeof(c->fail), "forcestart of the replicated data failed: %.512s",
 		         r->tail[0] ? r->tail : "no output");
@@ -466,13 +411,13 @@ static int run_aux(struct rfs_child *c, const char *what)
 	char cmd[PATH_MAX * 2 + 128] = "exec";
 	int e = 0;
 
-	e |= add_arg(cmd, sizeof(cmd), c->exe);
-	e |= add_arg(cmd, sizeof(cmd), what);
-	e |= add_arg(cmd, sizeof(cmd), "--state");
-	e |= add_arg(cmd, sizeof(cmd), c->state);
+	e |= rfsc_add_arg(cmd, sizeof(cmd), c->exe);
+	e |= rfsc_add_arg(cmd, sizeof(cmd), what);
+	e |= rfsc_add_arg(cmd, sizeof(cmd), "--state");
+	e |= rfsc_add_arg(cmd, sizeof(cmd), c->state);
 	if (!strcmp(what, "forcestart")) {
-		e |= add_arg(cmd, sizeof(cmd), "--peer-name");
-		e |= add_arg(cmd, sizeof(cmd), c->cfg->nodes[1 - c->self].name);
+		e |= rfsc_add_arg(cmd, sizeof(cmd), "--peer-name");
+		e |= rfsc_add_arg(cmd, sizeof(cmd), c->cfg->nodes[1 - c->self].name);
 	}
 	if (e)
 		return -1;
@@ -488,7 +433,7 @@ static void start_outdate(struct rfs_child *c)
 		log_error("replication: vigil-rfs outdate could not be run");
 		finish_outdate(c, false);
 		if (c->want == ROLE_SECOND && c->proc == PROC_NONE)
-			arm(c->respawn_ev, 0);
+			rfsc_arm(c->respawn_ev, 0);
 	}
 }
 
@@ -497,7 +442,7 @@ enum rfsc_run rfsc_want(struct rfs_child *c, enum role r, char *reason, size_t l
 	if (!c->cfg->repl_enabled)
 		return RFSC_DONE;
 	if (c->want != r)
-		log_debug("replication: wanted %s (running %s)", role_str(r), proc_str(c->proc));
+		log_debug("replication: wanted %s (running %s)", role_str(r), rfsc_proc_str(c->proc));
 	c->want = r;
 	if (c->aux)
 		return RFSC_WAIT;
@@ -542,7 +487,7 @@ enum rfsc_run rfsc_want(struct rfs_child *c, enum role r, char *reason, size_t l
 		if (c->proc == PROC_NONE && !evtimer_pending(c->respawn_ev, NULL) &&
 		    spawn(c, PROC_SECOND) < 0) {
 			log_error("replication: %s; trying again", c->fail);
-			arm(c->respawn_ev, RESPAWN_MAX_MS);
+			rfsc_arm(c->respawn_ev, RESPAWN_MAX_MS);
 		}
 		/* The role does not wait for its copy: SECOND is what a
 		 * node is while its copy catches up. */
@@ -630,53 +575,6 @@ bool rfsc_peer_uptodate(const struct rfs_child *c, char *why, size_t len)
 	return false;
 }
 
-static void on_est_exit(const struct script_result *r, void *arg)
-{
-	struct rfs_child *c = arg;
-	void (*done)(uint64_t, uint64_t, const char *, void *) = c->est_done;
-	json_t *j = r->ok ? json_loads(r->tail, 0, NULL) : NULL;
-	json_t *f = json_object_get(j, "files"), *b = json_object_get(j, "bytes");
-	char err[SCRIPT_TAIL_MAX + 64];
-
-	c->est = NULL;
-	c->est_done = NULL;
-	if (json_is_integer(f) && json_is_integer(b)) {
-		done((uint64_t)json_integer_value(f), (uint64_t)json_integer_value(b), NULL, c->est_arg);
-	} else {
-		snprintf(err, sizeof(err), "walking the replicated dirs failed: %s",
-		         r->tail[0] ? r->tail : "no output");
-		done(0, 0, err, c->est_arg);
-	}
-	json_decref(j);
-}
-
-int rfsc_estimate(struct rfs_child *c, void (*done)(uint64_t files, uint64_t bytes, const char *err,
-                                                    void *arg), void *arg)
-{
-	char *cmd;
-	int e = 0;
-
-	if (c->est || !(cmd = malloc(CMD_MAX)))
-		return -1;
-	snprintf(cmd, CMD_MAX, "exec");
-	e |= add_arg(cmd, CMD_MAX, c->exe);
-	e |= add_arg(cmd, CMD_MAX, "estimate");
-	for (int i = 0; i < c->cfg->nrepl_dirs; i++)
-		e |= add_arg(cmd, CMD_MAX, c->cfg->repl_dirs[i]);
-	for (int i = 0; i < c->cfg->nrepl_exclude; i++) {
-		e |= add_arg(cmd, CMD_MAX, "--exclude");
-		e |= add_arg(cmd, CMD_MAX, c->cfg->repl_exclude[i]);
-	}
-	c->est = e ? NULL : script_run("vigil-rfs estimate", cmd, NULL, ESTIMATE_TIMEOUT_MS, on_est_exit, c);
-	free(cmd);
-	if (!c->est)
-		return -1;
-	script_quiet(c->est);
-	c->est_done = done;
-	c->est_arg = arg;
-	return 0;
-}
-
 uint64_t rfsc_hold(const struct rfs_child *c)
 {
 	return c->proc == PROC_PRIM ? c->hold_id : 0;
@@ -736,81 +634,6 @@ static int find_exe(char *out, size_t len)
 	return access(out, X_OK);
 }
 
-static void drop_adopted(struct rfs_child *c)
-{
-	if (c->pidfd_ev)
-		event_free(c->pidfd_ev);
-	if (c->pidfd >= 0)
-		close(c->pidfd);
-	c->pidfd_ev = NULL;
-	c->pidfd = -1;
-	c->adopted = 0;
-}
-
-/* Not our child: its exit is seen through a pidfd, without a status. */
-static void on_adopted_exit(evutil_socket_t fd, short what, void *arg)
-{
-	struct rfs_child *c = arg;
-	struct script_result r = { .exit_code = -1 };
-
-	(void)fd;
-	(void)what;
-	drop_adopted(c);
-	snprintf(r.tail, sizeof(r.tail), "a vigil-rfs adopted from an earlier vigild");
-	on_child_exit(&r, c);
-}
-
-/* A vigil-rfs started by a vigild that was killed goes on serving (as the
- * resources do): take it over rather than start a second one over it. */
-static void adopt(struct rfs_child *c, struct event_base *base)
-{
-	json_t *j = json_load_file(c->status_path, 0, NULL);
-	const char *r = json_string_value(json_object_get(j, "role"));
-	json_int_t pid = json_integer_value(json_object_get(j, "pid"));
-	char path[64], comm[32] = "", role[16];
-	FILE *f;
-
-	snprintf(role, sizeof(role), "%s", r ? r : "");
-	json_decref(j);
-	if (role[0] && pid > 1 && pid < INT32_MAX) {
-		char stat[256] = "", *paren;
-
-		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-		if ((f = fopen(path, "r"))) {
-			if (!fgets(comm, sizeof(comm), f))
-				comm[0] = 0;
-			fclose(f);
-		}
-		/* A killed one may linger as a zombie: "pid (comm) Z ...". */
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		if ((f = fopen(path, "r"))) {
-			if (!fgets(stat, sizeof(stat), f))
-				stat[0] = 0;
-			fclose(f);
-		}
-		paren = strrchr(stat, ')');
-		if (!paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X')
-			comm[0] = 0;
-	}
-	if (strcmp(comm, "vigil-rfs\n") || (strcmp(role, "prim") && strcmp(role, "second")))
-		return;
-	c->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-	c->pidfd_ev = c->pidfd >= 0 ? event_new(base, c->pidfd, EV_READ, on_adopted_exit, c) : NULL;
-	if (!c->pidfd_ev || event_add(c->pidfd_ev, NULL) < 0) {
-		log_error("replication: cannot watch vigil-rfs %s (pid %d) left by an earlier vigild: %s",
-		          role, (int)pid, strerror(errno));
-		drop_adopted(c);
-		return;
-	}
-	c->adopted = (pid_t)pid;
-	c->proc = strcmp(role, "prim") ? PROC_SECOND : PROC_PRIM;
-	c->hold_told = c->released = 0;
-	log_info("replication: took over vigil-rfs %s (pid %d) from an earlier vigild", role, (int)pid);
-	/* Its status is read from the loop: the hooks need the owner ready.
-	 * Once mounted, its end is a failure like any other (served). */
-	arm(c->poll_ev, 0);
-}
-
 struct rfs_child *rfsc_new(const struct config *cfg, int self, const struct rfsc_hooks *h)
 {
 	struct rfs_child *c = calloc(1, sizeof(*c));
@@ -859,7 +682,7 @@ struct rfs_child *rfsc_new(const struct config *cfg, int self, const struct rfsc
 		set_data(c, false, "this node's copy was never synchronised with the peer");
 	else if (g.outdated)
 		set_data(c, false, "the peer went on with changes this copy lacks");
-	adopt(c, base);
+	rfsc_adopt(c, base);
 	return c;
 }
 
@@ -871,7 +694,7 @@ void rfsc_free(struct rfs_child *c)
 	 * service may still use the mounts; the next vigild adopts it. */
 	if (c->s)
 		script_disown(c->s);
-	drop_adopted(c);
+	rfsc_drop_adopted(c);
 	if (c->aux)
 		script_detach(c->aux);
 	if (c->est)
