@@ -215,11 +215,15 @@ bool cfg_path_within(const char *inner, const char *outer)
 /* Splits value, comma-separated, into trimmed entries in buf. An empty
  * entry is an error: strtok_r would silently skip the one in "a,,b". */
 static int split_list(struct parse *p, const struct key *k, const char *value, const char *what,
-                      char *buf, size_t buflen, char **ent)
+                      unsigned cap, char *buf, size_t buflen, char **ent)
 {
 	char label[CFG_NAME_MAX + 16];
 	int n = 0;
 
+	if (k->max > cap) {
+		cfg_fail(p, p->line, "%s: list longer than its field", k->name);
+		return -1;
+	}
 	sect_label(p, label, sizeof(label));
 	if (!strlcpy_ok(buf, value, buflen)) {
 		cfg_fail(p, p->line, "%s %s: value too long", label, k->name);
@@ -262,13 +266,8 @@ static int set_dirlist(struct parse *p, const struct key *k, void *base, const c
 	char (*dirs)[PATH_MAX] = (void *)((char *)base + k->off);
 	char buf[PATH_MAX], label[CFG_NAME_MAX + 16];
 	char *ent[CFG_MAX_REPL_DIRS];
-	int n;
+	int n = split_list(p, k, value, "directory", CFG_MAX_REPL_DIRS, buf, sizeof(buf), ent);
 
-	if (k->max > CFG_MAX_REPL_DIRS) {
-		cfg_fail(p, p->line, "%s: list longer than its field", k->name);
-		return -1;
-	}
-	n = split_list(p, k, value, "directory", buf, sizeof(buf), ent);
 	if (n < 0)
 		return -1;
 	sect_label(p, label, sizeof(label));
@@ -313,9 +312,9 @@ static int set_dirlist(struct parse *p, const struct key *k, void *base, const c
 			continue;
 		/* ENOTCONN: the mount of a vigil-rfs that died (the node was
 		 * killed while PRIM); vigil-rfs detaches it before serving. */
-		if (stat(dirs[i], &st) < 0 && errno == ENOTCONN)
-			continue;
 		if (stat(dirs[i], &st) < 0) {
+			if (errno == ENOTCONN)
+				continue;
 			cfg_fail(p, p->line, "%s %s: %s: %s", label, k->name, d,
 			         errno == ENOENT ? "does not exist" : strerror(errno));
 			return -1;
@@ -336,13 +335,8 @@ static int set_globlist(struct parse *p, const struct key *k, void *base, const 
 	char (*globs)[256] = (void *)((char *)base + k->off);
 	char buf[PATH_MAX], label[CFG_NAME_MAX + 16];
 	char *ent[CFG_MAX_REPL_EXCLUDE];
-	int n;
+	int n = split_list(p, k, value, "glob", CFG_MAX_REPL_EXCLUDE, buf, sizeof(buf), ent);
 
-	if (k->max > CFG_MAX_REPL_EXCLUDE) {
-		cfg_fail(p, p->line, "%s: list longer than its field", k->name);
-		return -1;
-	}
-	n = split_list(p, k, value, "glob", buf, sizeof(buf), ent);
 	if (n < 0)
 		return -1;
 	sect_label(p, label, sizeof(label));
