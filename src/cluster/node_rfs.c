@@ -26,6 +26,24 @@
 
 static void ask_outdate(struct node *n);
 
+static void ask_later(struct node *n)
+{
+	struct timeval tv;
+
+	ms_to_timeval(OUTDATE_RETRY_MS, &tv);
+	evtimer_add(n->rfs_retry, &tv);
+}
+
+/* Asks the peer's vigild to mark its copy outdated (it answers once the
+ * mark is written). */
+static void request_outdate(struct node *n, peerlink_resp_cb cb, void *arg)
+{
+	json_t *req = json_pack("{s:s}", "cmd", "rfs-outdate");
+
+	peerlink_request(n->link, req, OUTDATE_TIMEOUT_MS, cb, arg);
+	json_decref(req);
+}
+
 static void on_progress(void *arg)
 {
 	struct node *n = arg;
@@ -114,33 +132,22 @@ static void on_outdate_answer(json_t *resp, const char *err, void *arg)
 		why = json_string_value(json_object_get(resp, "error"));
 	log_warn("%s: replication: %s did not mark its copy outdated (%s); changes stay held",
 	         node_name(n), node_peer_name(n), why ? why : "no reason given");
-	if (!release_if_lost(n)) {
-		struct timeval tv;
-
-		ms_to_timeval(OUTDATE_RETRY_MS, &tv);
-		evtimer_add(n->rfs_retry, &tv);
-	}
+	if (!release_if_lost(n))
+		ask_later(n);
 }
 
 static void ask_outdate(struct node *n)
 {
-	json_t *req;
-
 	if (!hold_current(n) || n->rfs_asking || release_if_lost(n))
 		return;
 	if (!n->link) {
 		/* Starting up (a hold of an adopted vigil-rfs): the link comes. */
-		struct timeval tv;
-
-		ms_to_timeval(OUTDATE_RETRY_MS, &tv);
-		evtimer_add(n->rfs_retry, &tv);
+		ask_later(n);
 		return;
 	}
 	n->rfs_asking = true;
 	n->rfs_asked = n->rfs_hold;
-	req = json_pack("{s:s}", "cmd", "rfs-outdate");
-	peerlink_request(n->link, req, OUTDATE_TIMEOUT_MS, on_outdate_answer, n);
-	json_decref(req);
+	request_outdate(n, on_outdate_answer, n);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -322,10 +329,5 @@ void node_rfs_sync(struct node *n, const char *mode, void (*done)(json_t *res, c
 		done(NULL, why, arg);
 		return;
 	}
-	{
-		json_t *req = json_pack("{s:s}", "cmd", "rfs-outdate");
-
-		peerlink_request(n->link, req, OUTDATE_TIMEOUT_MS, on_full_answer, sc);
-		json_decref(req);
-	}
+	request_outdate(n, on_full_answer, sc);
 }

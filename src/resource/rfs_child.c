@@ -638,7 +638,7 @@ struct rfs_child *rfsc_new(const struct config *cfg, int self, const struct rfsc
 {
 	struct rfs_child *c = calloc(1, sizeof(*c));
 	struct event_base *base = script_event_base();
-	char meta[PATH_MAX + 16], err[512];
+	char meta[PATH_MAX + 16], err[512] = "";
 	struct rfs_gen g;
 	int r;
 
@@ -674,8 +674,9 @@ struct rfs_child *rfsc_new(const struct config *cfg, int self, const struct rfsc
 		return NULL;
 	}
 	/* Before the loop runs: the one read of the disk vigild does itself. */
-	snprintf(meta, sizeof(meta), "%s/meta", c->state);
-	r = rfs_gen_load(meta, &g, err, sizeof(err));
+	r = rfs_gen_meta_path(c->state, meta, sizeof(meta)) < 0 ? -1 : rfs_gen_load(meta, &g, err, sizeof(err));
+	if (r < 0 && !err[0])
+		snprintf(err, sizeof(err), "%.400s: state_dir path too long", c->state);
 	if (r < 0)
 		set_data(c, false, err);
 	else if (r == 1 || g.c == 0)

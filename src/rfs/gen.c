@@ -379,6 +379,13 @@ static int parse_meta(json_t *o, struct rfs_gen *g, char *why, size_t len)
 	return rfs_gen_check(g, why, len);
 }
 
+int rfs_gen_meta_path(const char *state_dir, char *out, size_t len)
+{
+	if (state_dir[0] != '/')
+		return -1;
+	return (size_t)snprintf(out, len, "%s/meta", state_dir) < len ? 0 : -1;
+}
+
 int rfs_gen_load(const char *path, struct rfs_gen *out, char *err, size_t errlen)
 {
 	struct rfs_gen g = { 0 };

@@ -141,6 +141,9 @@ int rfs_gen_decode(const uint8_t in[RFS_GEN_LEN], uint32_t hello_flags, struct r
 
 /* ---- meta file ---- */
 
+/* The meta file of a replication state dir (DIR/meta) into out. 0, or -1
+ * if DIR is not absolute or the path does not fit. */
+int rfs_gen_meta_path(const char *state_dir, char *out, size_t len);
 /* 0 loaded; 1 the file does not exist: a fresh node, *out all zero;
  * -1 unreadable or corrupt: err names the file and what is wrong, *out
  * zeroed. Never treat -1 as fresh: that would forget a dirty record. */

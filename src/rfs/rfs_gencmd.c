@@ -94,12 +94,11 @@ int rfs_gencmd_main(int argc, char **argv)
 		else
 			return usage();
 	}
-	if (!state || state[0] != '/' || strlen(state) + sizeof("/meta") > sizeof(meta)) {
+	if (!state || rfs_gen_meta_path(state, meta, sizeof(meta)) < 0) {
 		fprintf(stderr, "vigil-rfs %s: --state DIR (absolute) is required\n", argv[1]);
 		return EXIT_USAGE;
 	}
 	log_init("vigil-rfs", true, LOG_LVL_INFO);
-	snprintf(meta, sizeof(meta), "%s/meta", state);
 	r = rfs_gen_load(meta, &g, err, sizeof(err));
 	if (r < 0) {
 		log_error("%s", err);

@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "rfs/exclude.h"
+#include "rfs/gen.h"
 #include "rfs/prim.h"
 #include "rfs/rfs_mount.h"
 #include "rfs/second.h"
@@ -214,9 +215,8 @@ static int parse(int argc, char **argv, struct ropts *o)
 		        "aside go there too, so it must be on the dirs' file system)\n", argv[1]);
 		return -1;
 	}
-	if (o->state[0] != '/' || strlen(o->state) + sizeof("/meta") > sizeof(o->meta))
+	if (rfs_gen_meta_path(o->state, o->meta, sizeof(o->meta)) < 0)
 		return bad("--state", o->state, "must be an absolute path");
-	snprintf(o->meta, sizeof(o->meta), "%s/meta", o->state);
 	return 0;
 }
 
