@@ -21,7 +21,6 @@ Needs root and a built vigild/vigilctl (VIGIL_BUILD, default <repo>/build).
 
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -96,26 +95,10 @@ def main():
     return 0
 
 
-class Ledger:
-    """pgledger.py in the client namespace; ids PostgreSQL confirmed."""
-
-    def __init__(self, lab):
-        self.acked = []
-        self.proc = pg.ledger_client(lab, 1)
-        self.thread = threading.Thread(target=lambda: self.acked.extend(
-            int(x) for x in self.proc.stdout), daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-        self.thread.join(5)
-
-
 def check_ledger(lab, demo, ledger, node):
-    n = len(ledger.acked)
+    n = len(ledger.ids)
     have = set(int(x) for x in pg.psql(lab, "select id from ledger").split())
-    lost = [i for i in ledger.acked[:n] if i not in have]
+    lost = [i for i in ledger.ids[:n] if i not in have]
     if lost:
         raise AssertionError(f"{node}'s database lacks {len(lost)} committed inserts: {lost[:10]}")
     demo.say(f"   database on {node}: all {n} inserts the client saw committed are there")
@@ -148,8 +131,8 @@ def run(lab, demo):
         wait_uptodate(1)
         pg.psql(lab, "create table ledger (id bigint primary key)")
         nonlocal ledger
-        ledger = Ledger(lab)
-        lab.wait_for(lambda: len(ledger.acked) >= 20, STEP_TIMEOUT, what="commits on node1")
+        ledger = labmod.Acked(pg.ledger_client(lab, 1))
+        lab.wait_for(lambda: len(ledger.ids) >= 20, STEP_TIMEOUT, what="commits on node1")
         return (f"{demo.states(1)}; node1 answers after {(ts - t0) / 1e9:.2f} s; "
                 "both copies up to date; the client commits inserts")
 

@@ -789,6 +789,28 @@ if [ -f /run/vigil/web.pid ]; then
 fi"""
 
 
+class Acked:
+    """The ids a child prints one per line as it gets each acknowledged
+    (tests/lab/ledger.py, pgledger.py), read on a thread: the list outlives
+    the child, which may die with its node."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.ids = []
+        self.thread = threading.Thread(target=lambda: self.ids.extend(int(x) for x in proc.stdout),
+                                       daemon=True)
+        self.thread.start()
+
+    def join(self, timeout=5.0):
+        """After the child ended: every line it printed is in ids."""
+        self.thread.join(timeout)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.join()
+
+
 class Poller:
     """Runs `lab.py poll` in the client namespace and collects its
     (CLOCK_MONOTONIC ns, answer) changes; on_change(ns, answer) is called

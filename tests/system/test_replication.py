@@ -8,11 +8,10 @@ import os
 import random
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
-from lab import cluster_config
+from lab import Acked, cluster_config
 
 TIMEOUT = 15.0
 DIRS = ("/srv/vms/db", "/srv/vms/conf")
@@ -50,21 +49,37 @@ def wait_state(lab, k, name, state, color="green", timeout=TIMEOUT):
                  what=f"node{k} to show {name} {state} (last {lab.states(k).get(name)})")
 
 
-def kill_rfs(lab, k):
-    """SIGKILL node k's vigil-rfs (pids are shared by the lab's namespaces:
-    pick those in node k's network namespace)."""
-    ns = lab.node(k).ns
-    pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
-                          check=True).stdout.split()
-    killed = 0
-    for p in pids:
+def rfs_pids(lab, k):
+    """node k's vigil-rfs processes (pids are shared by the lab's namespaces:
+    those in node k's network namespace)."""
+    out = []
+    for p in lab.node(k).pids():
         try:
             if open(f"/proc/{p}/comm").read().strip() == "vigil-rfs":
-                os.kill(int(p), signal.SIGKILL)
-                killed += 1
-        except (FileNotFoundError, ProcessLookupError):
+                out.append(p)
+        except FileNotFoundError:
             pass
-    assert killed == 1, f"node{k}: {killed} vigil-rfs killed"
+    return sorted(out)
+
+
+def kill_rfs(lab, k):
+    """SIGKILL node k's vigil-rfs."""
+    pids = rfs_pids(lab, k)
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert len(pids) == 1, f"node{k}: {len(pids)} vigil-rfs killed"
+
+
+def rejoin_as_second(lab, k, prim, timeout=30):
+    """Killed node k back: links up, vigild started; it joins as SECOND of
+    prim and its copy is rebuilt."""
+    lab.node(k).revive()
+    lab.start_vigild(k)
+    lab.wait_states(k, {f"node{k}": "SECOND", f"node{prim}": "PRIM"}, TIMEOUT)
+    wait_sync(lab, prim, {"node1": "uptodate", "node2": "uptodate"}, timeout)
 
 
 def sh(lab, k, script, check=True):
@@ -174,15 +189,12 @@ def test_zero_loss_of_acknowledged_writes_over_killed_prims(lab):
     prim, first = 1, 0
     for rnd in range(ROUNDS):
         other = 3 - prim
-        acked = []
-        w = lab.node(prim).popen(["python3", str(LEDGER), "/srv/vms/db", str(first)],
-                                 stdout=subprocess.PIPE, text=True)
-        reader = threading.Thread(target=lambda: acked.extend(int(x) for x in w.stdout),
-                                  daemon=True)
-        reader.start()
+        writer = Acked(lab.node(prim).popen(["python3", str(LEDGER), "/srv/vms/db", str(first)],
+                                            stdout=subprocess.PIPE, text=True))
         time.sleep(rng.uniform(0.3, 1.5))
         lab.node(prim).kill()
-        reader.join(5)
+        writer.join()
+        acked = writer.ids
         assert acked, f"round {rnd}: the writer on node{prim} acknowledged nothing"
         lab.wait_states(other, {f"node{other}": "ALONE", f"node{prim}": None}, TIMEOUT)
         ledger = set(int(x) for x in lab.node(other).read_file("/srv/vms/db/ledger").split())
@@ -192,11 +204,7 @@ def test_zero_loss_of_acknowledged_writes_over_killed_prims(lab):
             if n % 10 == 0:
                 got = lab.node(other).read_file(f"/srv/vms/db/r{n}")
                 assert got == f"{n}\n" * 100, f"round {rnd}: r{n} on node{other} is wrong"
-        # The killed node comes back as SECOND; its copy is rebuilt.
-        lab.node(prim).revive()
-        lab.start_vigild(prim)
-        lab.wait_states(prim, {f"node{prim}": "SECOND", f"node{other}": "PRIM"}, TIMEOUT)
-        wait_sync(lab, other, {"node1": "uptodate", "node2": "uptodate"}, 30)
+        rejoin_as_second(lab, prim, other)
         first = max(acked) + 1000
         prim = other
 
@@ -272,15 +280,14 @@ def test_vigil_rfs_killed_on_prim_fails_over_without_loss(lab):
     start_pair(lab)
     w = lab.node(1).popen(["python3", str(LEDGER), "/srv/vms/db", "0"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    acked = []
-    reader = threading.Thread(target=lambda: acked.extend(int(x) for x in w.stdout), daemon=True)
-    reader.start()
+    writer = Acked(w)
+    acked = writer.ids
     lab.wait_for(lambda: len(acked) >= 20, TIMEOUT, what="acknowledged writes on node1")
     kill_rfs(lab, 1)
     # The writer gets an error (ECONNABORTED for the request in flight,
     # ENOTCONN after) instead of an acknowledgement.
     w.wait(TIMEOUT)
-    reader.join(5)
+    writer.join()
     err = w.stderr.read()
     assert w.returncode != 0 and ("[Errno 103]" in err or "[Errno 107]" in err), err
     # node1 stops after the failure; node2 takes over (at once: no SECOND
@@ -304,16 +311,13 @@ def test_vigild_killed_on_prim_keeps_the_mounts(lab):
     do, and the restarted vigild takes it over instead of mounting again."""
     start_pair(lab)
     sh(lab, 1, "echo before > /srv/vms/db/a && sync")
-    pids = lambda: sorted(p for p in subprocess.run(["ip", "netns", "pids", lab.node(1).ns],
-                                                    capture_output=True, text=True).stdout.split()
-                          if open(f"/proc/{p}/comm").read().strip() == "vigil-rfs")
-    rfs = pids()
+    rfs = rfs_pids(lab, 1)
     assert len(rfs) == 1
     lab.stop_vigild(1, sig=signal.SIGKILL)
     sh(lab, 1, "echo during > /srv/vms/db/b && sync")
     lab.start_vigild(1)
     lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
-    assert pids() == rfs, "vigil-rfs was replaced"
+    assert rfs_pids(lab, 1) == rfs, "vigil-rfs was replaced"
     assert fuse_mounts(lab, 1) == sorted(DIRS)
     assert "took over vigil-rfs prim" in lab.vigild_log(1, 200)
     sh(lab, 1, "echo after > /srv/vms/db/c && sync")
@@ -321,7 +325,7 @@ def test_vigild_killed_on_prim_keeps_the_mounts(lab):
     assert [lab.node(2).read_file(f"/srv/vms/db/{f}") for f in "abc"] == ["before\n", "during\n", "after\n"]
     # The adopted child is stopped like any other.
     lab.vigilctl(1, "stop")
-    lab.wait_for(lambda: pids() == [], TIMEOUT, what="vigil-rfs stopped on node1")
+    lab.wait_for(lambda: rfs_pids(lab, 1) == [], TIMEOUT, what="vigil-rfs stopped on node1")
     assert fuse_mounts(lab, 1) == []
 
 
@@ -360,11 +364,9 @@ def test_lossy_replication_link_loses_nothing(lab):
     (the heartbeats also run on the other network): writes go on, no
     failover, and the SECOND ends with every acknowledged write."""
     start_pair(lab)
-    acked = []
-    w = lab.node(1).popen(["python3", str(LEDGER), "/srv/vms/db", "0"], stdout=subprocess.PIPE,
-                          text=True)
-    reader = threading.Thread(target=lambda: acked.extend(int(x) for x in w.stdout), daemon=True)
-    reader.start()
+    writer = Acked(lab.node(1).popen(["python3", str(LEDGER), "/srv/vms/db", "0"],
+                                     stdout=subprocess.PIPE, text=True))
+    acked = writer.ids
     lab.drop_share(2, 10, net=0)
     try:
         end = time.monotonic() + LOSS_SECONDS
@@ -375,9 +377,7 @@ def test_lossy_replication_link_loses_nothing(lab):
         lab.heal(2)
     n = len(acked)
     assert n > 100, f"only {n} writes acknowledged in {LOSS_SECONDS:g} s"
-    w.kill()
-    w.wait()
-    reader.join(5)
+    writer.stop()
     wait_sync(lab, 1, {"node1": "uptodate", "node2": "uptodate"}, 60)
     ledger = set(int(x) for x in lab.node(2).read_file("/srv/vms/db/ledger").split())
     assert not [i for i in acked if i not in ledger]

@@ -7,12 +7,11 @@ without manual repair, and every committed insert is there."""
 import os
 import random
 import subprocess
-import threading
 import time
 
 import pg
-from lab import cluster_config
-from test_replication import DIRS, REPL, wait_sync
+from lab import Acked, cluster_config
+from test_replication import DIRS, REPL, rejoin_as_second, wait_sync
 
 TIMEOUT = 30.0
 ROUNDS = int(os.environ.get("VIGIL_PG_ROUNDS", "20"))
@@ -45,15 +44,12 @@ def test_zero_loss_postgresql_over_killed_prims(lab):
     prim, first, total = 1, 0, 0
     for rnd in range(ROUNDS):
         other = 3 - prim
-        acked = []
-        client = pg.ledger_client(lab, first)
+        client = Acked(pg.ledger_client(lab, first))
+        acked = client.ids
         # pgbench (TPC-B like) as the load the kill lands in.
         bench = lab.client.popen(["pgbench", "-h", "10.0.0.100", "-U", "postgres", "-n", "-c", "2",
                                   "-T", "600", "postgres"], stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
-        reader = threading.Thread(target=lambda: acked.extend(int(x) for x in client.stdout),
-                                  daemon=True)
-        reader.start()
         lab.wait_for(lambda: len(acked) >= 5, TIMEOUT, what=f"round {rnd}: commits on node{prim}")
         time.sleep(rng.uniform(0.0, 1.5))
         lab.node(prim).kill()
@@ -65,11 +61,9 @@ def test_zero_loss_postgresql_over_killed_prims(lab):
         # A few commits on the new PRIM too, then the client stops.
         n0 = len(acked)
         lab.wait_for(lambda: len(acked) >= n0 + 3, TIMEOUT, what=f"round {rnd}: commits on node{other}")
-        client.kill()
-        client.wait()
+        client.stop()
         bench.kill()
         bench.wait()
-        reader.join(5)
         have = set(int(x) for x in pg.psql(lab, f"select id from ledger where id >= {first}").split())
         lost = sorted(n for n in acked if n not in have)
         assert not lost, (f"round {rnd}: node{other} lacks {len(lost)} of {len(acked)} committed "
@@ -80,10 +74,7 @@ def test_zero_loss_postgresql_over_killed_prims(lab):
         bal, hist = pg.psql(lab, "select (select sum(abalance) from pgbench_accounts), "
                                  "(select coalesce(sum(delta), 0) from pgbench_history)").split("|")
         assert int(bal) == int(hist), f"round {rnd}: accounts {bal} != history {hist}"
-        lab.node(prim).revive()
-        lab.start_vigild(prim)
-        lab.wait_states(prim, {f"node{prim}": "SECOND", f"node{other}": "PRIM"}, TIMEOUT)
-        wait_sync(lab, other, {"node1": "uptodate", "node2": "uptodate"}, 60)
+        rejoin_as_second(lab, prim, other, 60)
         first = max(acked) + 1000
         prim = other
     rows = int(pg.psql(lab, "select count(*) from pgbench_history"))
