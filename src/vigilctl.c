@@ -88,6 +88,7 @@ static void usage(FILE *out)
 		"                     failover, checkers, errd)\n"
 		"      --wait SECONDS after start, stop, restart, swap or forcestart: wait\n"
 		"                     until the nodes concerned are stable (not magenta)\n"
+		"      --nosync       swap: do not wait for an up-to-date SECOND copy\n"
 		"      --json         print the daemon's result as one JSON object\n"
 		"      --verbose      log module: the verbose log, debug lines included\n"
 		"      --lines N      log: the last N lines (default 200)\n"

@@ -9,7 +9,7 @@
  * that is there gets every change, then mounts each DIR over itself and
  * ships every change (prim.c: without a SECOND it goes on alone and
  * redials). second applies what it receives to its DIRs, which it does not
- * mount; a copy that is not the PRIM's is set aside under --state and
+ * mount; a copy that is not the PRIM's is set aside under --aside and
  * rebuilt (docs/design/rfs.md §5.4). */
 #include <errno.h>
 #include <getopt.h>
@@ -64,8 +64,8 @@ static void usage(FILE *out)
 	        "  second: applies the changes it receives to its DIRs (not mounted), the\n"
 	        "  first PRIM DIR to the first SECOND DIR, and so on (at most 16).\n"
 	        "  A SECOND whose copy is not the PRIM's (generations differ, or a first\n"
-	        "  start) sets it aside under --state and gets a full copy while the PRIM\n"
-	        "  serves. Both stay in the foreground.\n"
+	        "  start) sets it aside under --aside (default --state) and gets a full\n"
+	        "  copy while the PRIM serves. Both stay in the foreground.\n"
 	        "  --secret FILE           the cluster secret (16 to 1024 bytes), same on both\n"
 	        "  --state DIR             this node's replication state: generations, and the\n"
 	        "                          copies a SECOND sets aside unless --aside\n"
