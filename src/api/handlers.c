@@ -420,7 +420,7 @@ void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, ap
 			finish(c, fail("rfs-outdate is sent by the peer's vigild only"));
 			return;
 		}
-		node_rfs_outdate(a->node, on_outdated, c);
+		node_rfs_outdate(a->node, json_is_true(json_object_get(c->req, "full")), on_outdated, c);
 		return;
 	}
 	/* swap and sync belong to the PRIM: send them there whoever was named. */

@@ -48,7 +48,7 @@ struct peerlink;
 void node_set_link(struct node *n, struct peerlink *pl);
 /* The peer asks: it goes on without this node, whose copy is outdated from
  * now on. done(ok) once that is recorded (or failed). */
-void node_rfs_outdate(struct node *n, void (*done)(bool ok, void *arg), void *arg);
+void node_rfs_outdate(struct node *n, bool full, void (*done)(bool ok, void *arg), void *arg);
 
 /* swap on the PRIM with [replication]: -1 (why) while the SECOND's copy
  * is not up to date, unless nosync (then msg warns). */

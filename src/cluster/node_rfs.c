@@ -36,9 +36,9 @@ static void ask_later(struct node *n)
 
 /* Asks the peer's vigild to mark its copy outdated (it answers once the
  * mark is written). */
-static void request_outdate(struct node *n, peerlink_resp_cb cb, void *arg)
+static void request_outdate(struct node *n, bool full, peerlink_resp_cb cb, void *arg)
 {
-	json_t *req = json_pack("{s:s}", "cmd", "rfs-outdate");
+	json_t *req = json_pack("{s:s, s:b}", "cmd", "rfs-outdate", "full", full);
 
 	peerlink_request(n->link, req, OUTDATE_TIMEOUT_MS, cb, arg);
 	json_decref(req);
@@ -147,7 +147,7 @@ static void ask_outdate(struct node *n)
 	}
 	n->rfs_asking = true;
 	n->rfs_asked = n->rfs_hold;
-	request_outdate(n, on_outdate_answer, n);
+	request_outdate(n, false, on_outdate_answer, n);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -197,11 +197,11 @@ void node_rfs_peer_changed(struct node *n)
 		release_if_lost(n);
 }
 
-void node_rfs_outdate(struct node *n, void (*done)(bool ok, void *arg), void *arg)
+void node_rfs_outdate(struct node *n, bool full, void (*done)(bool ok, void *arg), void *arg)
 {
 	log_warn("%s: replication: %s goes on without this node; marking this copy outdated",
 	         node_name(n), node_peer_name(n));
-	rfsc_outdate(n->rfs, done, arg);
+	rfsc_outdate(n->rfs, full, done, arg);
 }
 
 void node_rfs_force(struct node *n, char *msg, size_t len)
@@ -262,8 +262,9 @@ static void on_estimate(uint64_t files, uint64_t bytes, const char *err, void *a
 	else
 		sc->done(json_pack("{s:s, s:I, s:I, s:b, s:s}", "node", node_name(sc->n), "files",
 		                   (json_int_t)files, "bytes", (json_int_t)bytes, "full_copy", 1, "message",
-		                   "the peer's copy is not up to date: its reintegration copies every "
-		                   "replicated file (an upper bound)"), NULL, sc->arg);
+		                   "the peer's copy is not up to date: at most every replicated file "
+		                   "moves (an upper bound: a PRIM that kept running since sends only "
+		                   "what changed)"), NULL, sc->arg);
 	free(sc);
 }
 
@@ -321,13 +322,14 @@ void node_rfs_sync(struct node *n, const char *mode, void (*done)(json_t *res, c
 		}
 		return;
 	}
-	/* full: the SECOND's copy is marked outdated, so that its vigil-rfs
-	 * sets it aside and the PRIM copies everything again. */
+	/* full: the SECOND's copy is marked outdated and its generations
+	 * forgotten, so that its vigil-rfs sets it aside and the PRIM copies
+	 * everything again (not only what its record holds). */
 	if (!node_peer_reachable(n) || !n->link) {
 		free(sc);
 		snprintf(why, sizeof(why), "%s is not reachable", node_peer_name(n));
 		done(NULL, why, arg);
 		return;
 	}
-	request_outdate(n, on_full_answer, sc);
+	request_outdate(n, true, on_full_answer, sc);
 }

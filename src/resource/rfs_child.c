@@ -121,6 +121,11 @@ static int build_cmd(struct rfs_child *c, enum proc p, char *cmd, size_t len)
 	e |= rfsc_add_arg(cmd, len, cfg->nodes[c->self].name);
 	e |= rfsc_add_arg(cmd, len, "--ack-timeout");
 	e |= add_argf(cmd, len, "%u", (unsigned)cfg->repl_ack_timeout_ms);
+	/* SECOND too: a reintegration's pruning keeps its excluded files. */
+	for (int i = 0; i < cfg->nrepl_exclude; i++) {
+		e |= rfsc_add_arg(cmd, len, "--exclude");
+		e |= rfsc_add_arg(cmd, len, cfg->repl_exclude[i]);
+	}
 	if (p == PROC_PRIM) {
 		bool lost = c->h.no_second && c->h.no_second(c->h.arg);
 
@@ -131,10 +136,6 @@ static int build_cmd(struct rfs_child *c, enum proc p, char *cmd, size_t len)
 		e |= rfsc_add_arg(cmd, len, "--connect-timeout");
 		e |= add_argf(cmd, len, "%u", lost ? 0u : (unsigned)cfg->repl_connect_timeout_ms);
 		e |= rfsc_add_arg(cmd, len, "--hold-on-loss");
-		for (int i = 0; i < cfg->nrepl_exclude; i++) {
-			e |= rfsc_add_arg(cmd, len, "--exclude");
-			e |= rfsc_add_arg(cmd, len, cfg->repl_exclude[i]);
-		}
 	} else {
 		e |= rfsc_add_arg(cmd, len, "--checkpoint");
 		e |= add_argf(cmd, len, "%u", (unsigned)cfg->repl_checkpoint_ms);
@@ -415,6 +416,8 @@ static int run_aux(struct rfs_child *c, const char *what)
 	e |= rfsc_add_arg(cmd, sizeof(cmd), what);
 	e |= rfsc_add_arg(cmd, sizeof(cmd), "--state");
 	e |= rfsc_add_arg(cmd, sizeof(cmd), c->state);
+	if (!strcmp(what, "outdate") && c->outdate_full)
+		e |= rfsc_add_arg(cmd, sizeof(cmd), "--full");
 	if (!strcmp(what, "forcestart")) {
 		e |= rfsc_add_arg(cmd, sizeof(cmd), "--peer-name");
 		e |= rfsc_add_arg(cmd, sizeof(cmd), c->cfg->nodes[1 - c->self].name);
@@ -423,6 +426,8 @@ static int run_aux(struct rfs_child *c, const char *what)
 		return -1;
 	c->aux = script_run(what, cmd, NULL, AUX_TIMEOUT_MS, on_aux_exit, c);
 	c->aux_outdate = c->aux && !strcmp(what, "outdate");
+	if (c->aux_outdate)
+		c->outdate_full = false;
 	return c->aux ? 0 : -1;
 }
 
@@ -514,7 +519,7 @@ void rfsc_release(struct rfs_child *c, uint64_t id)
 		log_error("replication: SIGUSR1 to vigil-rfs prim: %s", strerror(errno));
 }
 
-void rfsc_outdate(struct rfs_child *c, void (*done)(bool ok, void *arg), void *arg)
+void rfsc_outdate(struct rfs_child *c, bool full, void (*done)(bool ok, void *arg), void *arg)
 {
 	char why[96];
 
@@ -526,6 +531,8 @@ void rfsc_outdate(struct rfs_child *c, void (*done)(bool ok, void *arg), void *a
 	snprintf(why, sizeof(why), "%s went on without it", c->cfg->nodes[1 - c->self].name);
 	set_data(c, false, why);
 	changed(c);
+	if (!c->aux_outdate)
+		c->outdate_full |= full;
 	c->ow[c->now].done = done;
 	c->ow[c->now].arg = arg;
 	c->now++;

@@ -65,7 +65,7 @@ void rfsc_release(struct rfs_child *c, uint64_t id);
  * (a running second is stopped first, then a child runs `vigil-rfs
  * outdate`, then a new second starts), then done(ok). Requests made while
  * one mark is written all get its answer (up to 4). */
-void rfsc_outdate(struct rfs_child *c, void (*done)(bool ok, void *arg), void *arg);
+void rfsc_outdate(struct rfs_child *c, bool full, void (*done)(bool ok, void *arg), void *arg);
 /* The next prim start serves this copy whatever it lacks (vigilctl
  * forcestart); msg gets what may be lost. */
 void rfsc_force(struct rfs_child *c, char *msg, size_t len);

@@ -177,6 +177,31 @@ static int op_create(struct ctx *c)
 	if ((e = need_dir(c, op->arg, &dfd)))
 		return e;
 	cname(name, sizeof(name), op->name, op->name_len);
+	if (op->flags & WIRE_OPF_RESYNC) {
+		char *target = NULL;
+		int keep;
+
+		if (type == S_IFLNK) {
+			if (!(target = malloc(WIRE_TARGET_MAX + 1)))
+				return ENOMEM;
+			cname(target, WIRE_TARGET_MAX + 1, op->name2, op->name2_len);
+		}
+		e = rfs_merge_create(c->a, dfd, op->arg, name, op->mode, op->rdev, target,
+		                     op->flags & WIRE_OPF_FRESH, &keep, &c->why);
+		free(target);
+		if (e)
+			return e;
+		if (keep >= 0) {
+			rfs_merge_clear_xattrs(keep);
+			if (rfs_fid_bind(c->a, op->fid, keep) < 0)
+				return errno;
+			f = rfs_fid_find(c->a, op->fid);
+			if ((e = set_owner(f, op->uid, op->gid)) || (e = set_mode(f, op->mode)))
+				return e;
+			return op->mtime_ns ? set_times(f->pfd, op->mtime_ns, true, op->mtime_ns, true)
+			                    : 0;
+		}
+	}
 	switch (type) {
 	case S_IFREG:
 		wfd = openat(dfd, name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -254,6 +279,14 @@ static int op_link(struct ctx *c)
 	if ((e = need_fid(c, op->fid, &f)) || (e = need_dir(c, op->arg, &dfd)))
 		return e;
 	cname(name, sizeof(name), op->name, op->name_len);
+	if (op->flags & WIRE_OPF_RESYNC) {
+		bool done;
+
+		if ((e = rfs_merge_link(c->a, dfd, op->arg, name, f->pfd, &done, &c->why)))
+			return e;
+		if (done)
+			return set_dir_mtime(dfd, op->pmtime_ns);
+	}
 	if (linkat(f->pfd, "", dfd, name, AT_EMPTY_PATH) < 0) {
 		/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the proc link is the
 		 * same inode (AT_SYMLINK_FOLLOW follows only the magic link) */
@@ -402,6 +435,10 @@ static int op_setattr(struct ctx *c)
 		return EINVAL;
 	}
 	if ((e = need_fid(c, op->fid, &f)))
+		return e;
+	/* The walk's last word on a directory: its listing is complete. */
+	if ((op->flags & WIRE_OPF_RESYNC) && f->type == S_IFDIR &&
+	    (e = rfs_merge_prune(c->a, op->fid, f->pfd, &c->why)))
 		return e;
 	if (op->arg & (WIRE_ATTR_UID | WIRE_ATTR_GID)) {
 		uid_t uid = op->arg & WIRE_ATTR_UID ? op->uid : (uid_t)-1;
@@ -717,6 +754,7 @@ void rfs_applier_free(struct rfs_applier *a)
 {
 	if (!a)
 		return;
+	rfs_merge_reset(a);
 	rfs_fid_table_free(a);
 	close(a->root);
 	free(a);
@@ -725,6 +763,7 @@ void rfs_applier_free(struct rfs_applier *a)
 void rfs_applier_reset(struct rfs_applier *a)
 {
 	rfs_fid_table_clear(a);
+	rfs_merge_reset(a);
 	a->applied_seq = a->durable_seq = a->ckpt_seq = 0;
 	a->diverged = false;
 	a->err_seq = 0;
@@ -767,6 +806,11 @@ bool rfs_applier_diverged(const struct rfs_applier *a, uint64_t *err_seq, int *e
 	if (err_no)
 		*err_no = a->err_no;
 	return a->diverged;
+}
+
+bool rfs_applier_needs_full(const struct rfs_applier *a)
+{
+	return a->needs_full;
 }
 
 size_t rfs_applier_nfids(const struct rfs_applier *a)

@@ -70,6 +70,11 @@ uint64_t rfs_applier_ckpt_seq(const struct rfs_applier *a);
 /* The failed op's seq and errno (for the ERROR frame); false when not diverged. */
 bool rfs_applier_diverged(const struct rfs_applier *a, uint64_t *err_seq, int *err_no);
 
+/* A reintegration's walk found the copy unlike what PRIM's record says
+ * (an object listed as unchanged is missing, or of another type): this
+ * copy needs a full one. Cleared by rfs_applier_reset(). */
+bool rfs_applier_needs_full(const struct rfs_applier *a);
+
 /* Introspection for tests and status. */
 size_t rfs_applier_nfids(const struct rfs_applier *a);
 size_t rfs_applier_nwfds(const struct rfs_applier *a);

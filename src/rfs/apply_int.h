@@ -31,6 +31,8 @@ struct rfs_applier {
 	bool diverged;
 	uint64_t err_seq;
 	int err_no;
+	struct rfs_seen *seen;          /* apply_merge.c: names listed per directory */
+	bool needs_full;                /* the walk met a copy unlike PRIM's record */
 };
 
 int rfs_fid_table_init(struct rfs_applier *a);
@@ -47,6 +49,29 @@ int rfs_fid_unbind(struct rfs_applier *a, uint64_t fid);
 int rfs_fid_wfd(struct rfs_applier *a, struct rfs_fid *f);
 /* Takes over wfd as f's I/O fd (CREATE has one already). */
 void rfs_fid_set_wfd(struct rfs_applier *a, struct rfs_fid *f, int wfd);
+
+/* apply_merge.c: the walk of a reintegration merged into the copy SECOND
+ * has (wire.h, WIRE_OPF_RESYNC). Each returns 0 or an errno, with *why
+ * set when a plain strerror would mislead; an errno with needs_full set
+ * means the copy is not what PRIM's record says (a full copy must
+ * follow). */
+/* A CREATE's name in dfd (directory fid parent): *reuse is an O_PATH fd of
+ * the object to keep and bind, or -1 if the caller creates it (the name is
+ * free by then). */
+int rfs_merge_create(struct rfs_applier *a, int dfd, uint64_t parent, const char *name,
+                     mode_t mode, uint64_t rdev, const char *target, bool fresh, int *reuse,
+                     const char **why);
+/* A LINK's name: true in *done if it already names the fid's inode. */
+int rfs_merge_link(struct rfs_applier *a, int dfd, uint64_t parent, const char *name, int pfd,
+                   bool *done, const char **why);
+/* A directory's listing is complete: what it holds that was not listed
+ * goes (excluded names stay). */
+int rfs_merge_prune(struct rfs_applier *a, uint64_t fid, int pfd, const char **why);
+/* Drops every listing (a new connection). */
+void rfs_merge_reset(struct rfs_applier *a);
+/* Removes the xattrs of an object kept by the merge: the walk sends the
+ * ones it has. */
+void rfs_merge_clear_xattrs(int pfd);
 
 /* Path of fd relative to the root ("." for the root, "?" if unknown), for
  * error texts only. */

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "rfs/gen.h"
+#include "rfs/record.h"
 #include "rfs/resync.h"
 #include "rfs/rfs_mount.h"
 #include "rfs/stream_int.h"
@@ -159,9 +160,9 @@ static bool nap(uint64_t ms)
 
 /* SECOND's copy is rebuilt: namespace with the gate held (the caller took
  * it), then data while changes flow, then BARRIER and SETGEN. */
-static void reintegrate(bool *first)
+static void reintegrate(bool *first, bool incremental)
 {
-	struct rfs_resync *r = rfs_resync_new(P.cfg.root_fd, P.cfg.stream.ndirs);
+	struct rfs_resync *r = rfs_resync_new(P.cfg.root_fd, P.cfg.stream.ndirs, incremental);
 	uint64_t t0 = mono_ms(), c;
 	int rc;
 
@@ -198,11 +199,12 @@ static void reintegrate(bool *first)
 			if (P.gen.c == c) {
 				rfs_gen_record_cleared(&P.gen);
 				rfs_gen_store(P.cfg.meta, &P.gen);
+				rfs_record_reset(c);
 			}
 			pthread_mutex_unlock(&P.mu);
-			log_info("reintegration done: %zu files, %" PRIu64 " bytes in %" PRIu64
-			         " ms; SECOND is up to date", rfs_resync_files(r), rfs_resync_queued(r),
-			         mono_ms() - t0);
+			log_info("reintegration done (%s): %zu files, %" PRIu64 " bytes in %" PRIu64
+			         " ms; SECOND is up to date", incremental ? "incremental" : "full copy",
+			         rfs_resync_files(r), rfs_resync_queued(r), mono_ms() - t0);
 		}
 	}
 	rfs_stream_set_resync(false, rfs_resync_total(r), rfs_resync_queued(r));
@@ -230,8 +232,12 @@ static void *link_main(void *arg)
 		enum rfs_relation rel;
 		char err[160];
 
+		bool incremental;
+
 		pthread_mutex_lock(&P.mu);
 		rfs_gen_encode(&P.gen, lc.gens, &lc.hello_flags);
+		if (P.gen.b && rfs_record_complete(P.gen.b))
+			lc.hello_flags |= WIRE_HELLO_RECORD;
 		pthread_mutex_unlock(&P.mu);
 		if (rfs_conn_dial(&lc, P.cfg.peer, &c) < 0) {
 			rfs_conn_close(&c);
@@ -259,8 +265,21 @@ static void *link_main(void *arg)
 		}
 		pthread_mutex_lock(&P.mu);
 		rel = rfs_gen_relation(&P.gen, &peer);
+		/* SECOND decides the same from the same gens and flag: its copy
+		 * is merged, not set aside. */
+		incremental = (lc.hello_flags & WIRE_HELLO_RECORD) && rel == RFS_REL_A_NEWER &&
+		              peer.b == 0;
+		if (rel == RFS_REL_EQUAL) {
+			if (P.gen.b) {
+				/* Equal copies: a record left from before is void. */
+				rfs_gen_record_cleared(&P.gen);
+				rfs_gen_store(P.cfg.meta, &P.gen);
+			}
+			rfs_record_reset(P.gen.c);
+		}
 		pthread_mutex_unlock(&P.mu);
-		log_info("%s: SECOND %s: data %s", c.peer, c.hello.node, rfs_relation_str(rel));
+		log_info("%s: SECOND %s: data %s%s", c.peer, c.hello.node, rfs_relation_str(rel),
+		         incremental ? ", incremental from this node's record" : "");
 		/* A copy to rebuild: no change may reach it before the walk
 		 * has made the objects it names. */
 		if (rel != RFS_REL_EQUAL)
@@ -273,7 +292,7 @@ static void *link_main(void *arg)
 			continue;
 		}
 		if (rel != RFS_REL_EQUAL)
-			reintegrate(&first);
+			reintegrate(&first, incremental);
 		if (first) {
 			set_ready();
 			first = false;

@@ -1,4 +1,5 @@
-/* Reintegration by full copy (contract in resync.h). */
+/* Reintegration: full copy, or incremental from the record (contract in
+ * resync.h). */
 #include "rfs/resync.h"
 
 #include <dirent.h>
@@ -20,6 +21,7 @@
 
 #include "common/log.h"
 #include "rfs/exclude.h"
+#include "rfs/record.h"
 #include "rfs/stream.h"
 #include "rfs/stream_int.h"
 
@@ -31,6 +33,8 @@ struct file_rec {
 	bool unbind_deferred;
 	uint64_t fid;
 	struct file_handle *fh;
+	uint32_t niv;                   /* 0: the whole file; else only these ranges */
+	struct dirty_ival *iv;
 };
 
 struct rfs_resync {
@@ -45,6 +49,8 @@ struct rfs_resync {
 	pthread_mutex_t lock;           /* done, unbind_deferred */
 	uint64_t total, queued;
 	char *buf;
+	bool incremental;
+	size_t kept;                    /* regular files SECOND has already (incremental) */
 };
 
 static uint64_t key_of(uint8_t dir, uint64_t ino)
@@ -86,7 +92,7 @@ static bool link_seen(struct rfs_resync *r, uint64_t k)
 	return false;
 }
 
-struct rfs_resync *rfs_resync_new(const int *root_fd, int ndirs)
+struct rfs_resync *rfs_resync_new(const int *root_fd, int ndirs, bool incremental)
 {
 	struct rfs_resync *r = calloc(1, sizeof(*r));
 
@@ -109,6 +115,7 @@ struct rfs_resync *rfs_resync_new(const int *root_fd, int ndirs)
 		}
 	}
 	r->n = ndirs;
+	r->incremental = incremental;
 	pthread_mutex_init(&r->lock, NULL);
 	return r;
 }
@@ -117,8 +124,10 @@ void rfs_resync_free(struct rfs_resync *r)
 {
 	if (!r)
 		return;
-	for (size_t i = 0; i < r->nfiles; i++)
+	for (size_t i = 0; i < r->nfiles; i++) {
 		free(r->files[i].fh);
+		free(r->files[i].iv);
+	}
 	for (int d = 0; d < r->n; d++)
 		close(r->root[d]);
 	free(r->files);
@@ -135,10 +144,12 @@ static uint16_t nlen(const char *s)
 }
 
 /* The attributes a copy must end with (owner before mode: chown clears
- * set-id bits). */
+ * set-id bits). For a directory it also ends the walk's listing of it
+ * (SECOND removes what was not listed). */
 static void attrs(uint8_t dir, uint64_t fid, const struct stat *st)
 {
 	struct wire_op w = { .code = WIRE_OP_SETATTR, .dir = dir, .fid = fid,
+	                     .flags = S_ISDIR(st->st_mode) ? WIRE_OPF_RESYNC : 0,
 	                     .arg = WIRE_ATTR_MODE | WIRE_ATTR_UID | WIRE_ATTR_GID | WIRE_ATTR_ATIME |
 	                            WIRE_ATTR_MTIME,
 	                     .mode = st->st_mode & 07777, .uid = st->st_uid, .gid = st->st_gid,
@@ -147,18 +158,33 @@ static void attrs(uint8_t dir, uint64_t fid, const struct stat *st)
 	rfs_stream_ship(&w, 1, false, false);
 }
 
+/* Bytes of the ranges that lie within size. */
+static uint64_t ranges_bytes(const struct dirty_ival *iv, uint32_t n, uint64_t size)
+{
+	uint64_t b = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (iv[i].start < size)
+			b += (iv[i].end < size ? iv[i].end : size) - iv[i].start;
+	return b;
+}
+
+/* iv (taken over, may be NULL): only these ranges go; NULL: the whole file. */
 static int remember(struct rfs_resync *r, uint8_t dir, uint64_t fid, int dirfd, const char *name,
-                    uint64_t size)
+                    uint64_t size, struct dirty_ival *iv, uint32_t niv)
 {
 	struct file_handle *fh = malloc(sizeof(*fh) + MAX_HANDLE);
 	int mount_id;
 
-	if (!fh)
+	if (!fh) {
+		free(iv);
 		return -1;
+	}
 	fh->handle_bytes = MAX_HANDLE;
 	if (name_to_handle_at(dirfd, name, fh, &mount_id, 0) < 0) {
 		log_error("resync: %s: no file handle: %s", name, strerror(errno));
 		free(fh);
+		free(iv);
 		return -1;
 	}
 	if (r->nfiles == r->cap) {
@@ -167,17 +193,44 @@ static int remember(struct rfs_resync *r, uint8_t dir, uint64_t fid, int dirfd, 
 
 		if (!n) {
 			free(fh);
+			free(iv);
 			return -1;
 		}
 		r->files = n;
 		r->cap = cap;
 	}
-	r->files[r->nfiles++] = (struct file_rec){ .dir = dir, .fid = fid, .fh = fh };
-	r->total += size;
+	r->files[r->nfiles++] = (struct file_rec){ .dir = dir, .fid = fid, .fh = fh, .iv = iv,
+	                                           .niv = iv ? niv : 0 };
+	r->total += iv ? ranges_bytes(iv, niv, size) : size;
 	return 0;
 }
 
-static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino, int depth)
+/* Incremental: what the record says of an object SECOND had at the walk's
+ * start. 1 new to SECOND (WHOLE); 0 SECOND has it, *iv and *niv its changed
+ * ranges if any; -1 out of memory. */
+static int recorded(uint8_t dir, uint64_t ino, struct dirty_ival **iv, uint32_t *niv)
+{
+	struct rfs_record_file rf;
+	int r = rfs_record_get(dir, ino, &rf);
+
+	*iv = NULL;
+	*niv = 0;
+	if (r < 0)
+		return -1;
+	if (r == 1)
+		return 0;
+	if (rf.flags & (DIRTY_WHOLE | DIRTY_UNSURE | DIRTY_HOT)) {
+		free(rf.iv);
+		return 1;
+	}
+	*iv = rf.iv;
+	*niv = rf.n;
+	return 0;
+}
+
+/* fresh: this directory is new to SECOND, so is everything under it. */
+static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino, int depth,
+                    bool fresh)
 {
 	int lfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *dp = lfd >= 0 ? fdopendir(lfd) : NULL;
@@ -199,6 +252,9 @@ static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino
 		const char *name = de->d_name;
 		struct stat st;
 		char target[WIRE_TARGET_MAX + 1];
+		struct dirty_ival *iv = NULL;
+		uint32_t niv = 0;
+		bool new_here = fresh || !r->incremental;
 
 		if (!strcmp(name, ".") || !strcmp(name, "..") || rfs_excluded_name(name))
 			continue;
@@ -207,13 +263,25 @@ static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino
 		if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 &&
 		    link_seen(r, key_of(d, st.st_ino))) {
 			struct wire_op l = { .code = WIRE_OP_LINK, .dir = d, .fid = st.st_ino,
-			                     .arg = dir_ino, .name = name, .name_len = nlen(name) };
+			                     .flags = WIRE_OPF_RESYNC, .arg = dir_ino, .name = name,
+			                     .name_len = nlen(name) };
 
 			rfs_stream_ship(&l, 1, false, false);
 			continue;
 		}
+		if (!new_here) {
+			int k = recorded(d, st.st_ino, &iv, &niv);
+
+			if (k < 0) {
+				rfs_stream_unsure_why("resync: out of memory");
+				rc = -1;
+				break;
+			}
+			new_here = k == 1;
+		}
 		{
 			struct wire_op c = { .code = WIRE_OP_CREATE, .dir = d, .fid = st.st_ino,
+			                     .flags = WIRE_OPF_RESYNC | (new_here ? WIRE_OPF_FRESH : 0),
 			                     .arg = dir_ino, .mode = st.st_mode, .uid = st.st_uid,
 			                     .gid = st.st_gid, .mtime_ns = rfs_ns_of(&st.st_mtim),
 			                     .name = name, .name_len = nlen(name) };
@@ -223,34 +291,49 @@ static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino
 			if (S_ISLNK(st.st_mode)) {
 				ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
 
-				if (n <= 0)
+				if (n <= 0) {
+					free(iv);
 					continue;
+				}
 				target[n] = 0;
 				c.name2 = target;
 				c.name2_len = (uint16_t)n;
 			}
 			rfs_stream_ship(&c, 1, false, false);
 		}
-		if (S_ISLNK(st.st_mode))
+		if (S_ISLNK(st.st_mode)) {
+			free(iv);
 			continue;
+		}
 		{
 			int ofd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
-			if (ofd < 0)
+			if (ofd < 0) {
+				free(iv);
 				continue;
+			}
 			rfs_ship_xattrs(d, st.st_ino, ofd);
 			if (S_ISDIR(st.st_mode)) {
-				rc = walk_dir(r, d, ofd, st.st_ino, depth + 1);
+				free(iv);
+				rc = walk_dir(r, d, ofd, st.st_ino, depth + 1, new_here);
 				/* Post-order: its entries are in, its times final. */
 				attrs(d, st.st_ino, &st);
-			} else {
-				if (S_ISREG(st.st_mode) &&
-				    remember(r, d, st.st_ino, dirfd, name, (uint64_t)st.st_size) < 0) {
+			} else if (S_ISREG(st.st_mode) && !new_here && !niv) {
+				/* SECOND has it, data unchanged. */
+				free(iv);
+				r->kept++;
+				attrs(d, st.st_ino, &st);
+			} else if (S_ISREG(st.st_mode)) {
+				if (remember(r, d, st.st_ino, dirfd, name, (uint64_t)st.st_size,
+				             new_here ? NULL : iv, niv) < 0) {
 					rfs_stream_unsure_why("resync: cannot keep track of %s", name);
 					rc = -1;
 				}
-				if (!S_ISREG(st.st_mode))
-					attrs(d, st.st_ino, &st);
+				if (new_here)
+					free(iv);
+			} else {
+				free(iv);
+				attrs(d, st.st_ino, &st);
 			}
 			close(ofd);
 		}
@@ -285,7 +368,7 @@ int rfs_resync_walk(struct rfs_resync *r)
 		struct stat st;
 
 		if (fstatat(r->root[d], "", &st, AT_EMPTY_PATH) < 0 ||
-		    walk_dir(r, (uint8_t)d, r->root[d], st.st_ino, 0) < 0)
+		    walk_dir(r, (uint8_t)d, r->root[d], st.st_ino, 0, false) < 0)
 			return -1;
 		rfs_ship_xattrs((uint8_t)d, st.st_ino, r->root[d]);
 		attrs((uint8_t)d, st.st_ino, &st);
@@ -294,7 +377,11 @@ int rfs_resync_walk(struct rfs_resync *r)
 		rfs_stream_unsure_why("resync: out of memory");
 		return -1;
 	}
-	log_info("resync: %zu files, %" PRIu64 " bytes to copy", r->nfiles, r->total);
+	if (r->incremental)
+		log_info("resync: incremental: %zu files changed (%zu unchanged), %" PRIu64
+		         " bytes to copy", r->nfiles, r->kept, r->total);
+	else
+		log_info("resync: %zu files, %" PRIu64 " bytes to copy", r->nfiles, r->total);
 	return 0;
 }
 
@@ -373,6 +460,73 @@ static void preallocated(struct file_rec *f, int fd)
 	}
 }
 
+static void punch(struct file_rec *f, uint64_t off, uint64_t len)
+{
+	struct wire_op w = { .code = WIRE_OP_FALLOCATE, .dir = f->dir, .fid = f->fid, .arg = off,
+	                     .fl_mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, .len = len };
+
+	if (len)
+		rfs_stream_ship(&w, 1, false, false);
+}
+
+/* The changed ranges of a file SECOND has: data as WRITE, holes as punched
+ * holes (SECOND's older copy may hold data there), up to the size at the
+ * moment of each read; the final TRUNCATE does the rest. Returns with the
+ * gate held, or -1 (released) if the stream is lost. */
+static int copy_ranges(struct rfs_resync *r, struct file_rec *f, int fd)
+{
+	for (uint32_t i = 0; i < f->niv; i++) {
+		uint64_t off = f->iv[i].start;
+
+		for (;;) {
+			uint64_t end = f->iv[i].end, size;
+			struct stat st;
+			off_t data, hole;
+			ssize_t n;
+
+			rfs_stream_gate_exclusive(true);
+			if (!rfs_stream_connected() || rfs_stream_stopping()) {
+				rfs_stream_gate_exclusive(false);
+				return -1;
+			}
+			size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+			if (end > size)
+				end = size;
+			if (off >= end)
+				break;          /* gate held */
+			data = lseek(fd, (off_t)off, SEEK_DATA);
+			if (data < 0 || (uint64_t)data >= end) {
+				punch(f, off, end - off);
+				r->queued += end - off;
+				break;
+			}
+			punch(f, off, (uint64_t)data - off);
+			r->queued += (uint64_t)data - off;
+			hole = lseek(fd, data, SEEK_HOLE);
+			if (hole < 0 || (uint64_t)hole > end)
+				hole = (off_t)end;
+			if ((uint64_t)(hole - data) > WIRE_DATA_MAX)
+				hole = data + WIRE_DATA_MAX;
+			n = pread(fd, r->buf, (size_t)(hole - data), data);
+			if (n > 0) {
+				struct wire_op w = { .code = WIRE_OP_WRITE, .dir = f->dir, .fid = f->fid,
+				                     .arg = (uint64_t)data, .flags = WIRE_OPF_RESYNC,
+				                     .data = (uint8_t *)r->buf, .data_len = (uint32_t)n };
+
+				rfs_stream_ship(&w, 1, false, false);
+				r->queued += (uint64_t)n;
+				off = (uint64_t)data + (uint64_t)n;
+			} else {
+				break;          /* the size moved under us: TRUNCATE follows */
+			}
+			rfs_stream_gate_exclusive(false);
+		}
+		if (i + 1 < f->niv)
+			rfs_stream_gate_exclusive(false);
+	}
+	return 0;
+}
+
 /* One file: chunks, then size, xattrs and attributes, each step read and
  * queued with the gate held, so no change of the file falls between. */
 static int copy_file(struct rfs_resync *r, struct file_rec *f)
@@ -388,6 +542,13 @@ static int copy_file(struct rfs_resync *r, struct file_rec *f)
 			return 0;       /* gone since the walk: its UNLINK is in the stream */
 		rfs_stream_unsure_why("resync: reopening a file by handle: %s", strerror(errno));
 		return -1;
+	}
+	if (f->niv) {
+		if (copy_ranges(r, f, fd) < 0) {
+			close(fd);
+			return -1;
+		}
+		goto tail;
 	}
 	for (;;) {
 		off_t data, hole;
@@ -422,6 +583,7 @@ static int copy_file(struct rfs_resync *r, struct file_rec *f)
 			break;
 		}
 	}
+tail:
 	if (fstat(fd, &st) == 0) {
 		struct wire_op t = { .code = WIRE_OP_TRUNCATE, .dir = f->dir, .fid = f->fid,
 		                     .arg = (uint64_t)st.st_size };

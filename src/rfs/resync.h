@@ -20,7 +20,7 @@
 struct rfs_resync;
 
 /* root_fd[d]: the backing roots (O_PATH); the ops are for dir d. */
-struct rfs_resync *rfs_resync_new(const int *root_fd, int ndirs);
+struct rfs_resync *rfs_resync_new(const int *root_fd, int ndirs, bool incremental);
 void rfs_resync_free(struct rfs_resync *r);
 
 int rfs_resync_walk(struct rfs_resync *r);

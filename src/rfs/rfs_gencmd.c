@@ -68,10 +68,11 @@ static int estimate(int argc, char **argv)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: vigil-rfs outdate --state DIR\n"
+	fprintf(stderr, "usage: vigil-rfs outdate --state DIR [--full]\n"
 	        "       vigil-rfs forcestart --state DIR [--peer-name NAME]\n"
 	        "       vigil-rfs gen --state DIR\n"
-	        "  outdate: record that this copy lacks changes the peer acknowledged\n"
+	        "  outdate: record that this copy lacks changes the peer acknowledged;\n"
+	        "           --full: also forget its generations, so it is copied whole\n"
 	        "  forcestart: this copy serves whatever it lacks; says what may be lost\n"
 	        "  gen: print the generations as JSON\n");
 	return EXIT_USAGE;
@@ -80,6 +81,7 @@ static int usage(void)
 int rfs_gencmd_main(int argc, char **argv)
 {
 	const char *state = NULL, *peer = "the peer";
+	bool full = false;
 	char meta[4096], err[512], msg[512];
 	struct rfs_gen g, before;
 	int r;
@@ -91,6 +93,8 @@ int rfs_gencmd_main(int argc, char **argv)
 			state = argv[++i];
 		else if (!strcmp(argv[i], "--peer-name") && i + 1 < argc && !strcmp(argv[1], "forcestart"))
 			peer = argv[++i];
+		else if (!strcmp(argv[i], "--full") && !strcmp(argv[1], "outdate"))
+			full = true;
 		else
 			return usage();
 	}
@@ -116,6 +120,8 @@ int rfs_gencmd_main(int argc, char **argv)
 	}
 	before = g;
 	if (!strcmp(argv[1], "outdate")) {
+		if (full)
+			memset(&g, 0, sizeof(g));       /* a copy no PRIM knows */
 		rfs_gen_set_outdated(&g, wall_ms());
 	} else {
 		uint64_t rnd = 0;
@@ -131,7 +137,8 @@ int rfs_gencmd_main(int argc, char **argv)
 	if (rfs_gen_store(meta, &g) < 0)
 		return EXIT_RUNTIME;
 	if (!strcmp(argv[1], "outdate")) {
-		log_info("%s: this copy is marked outdated: it lacks changes the peer acknowledged", meta);
+		log_info("%s: this copy is marked outdated: it lacks changes the peer acknowledged%s",
+		         meta, full ? "; its generations are forgotten: it will be copied whole" : "");
 	} else {
 		rfs_gen_forcestart_msg(&before, peer, msg, sizeof(msg));
 		log_warn("forcestart: %s", msg);

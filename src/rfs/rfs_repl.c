@@ -81,7 +81,8 @@ static void usage(FILE *out)
 	        "  --queue-max BYTES       prim: changes waiting to be sent (default 67108864)\n"
 	        "  --checkpoint MS         second: syncfs of the copy at most this often (1000)\n"
 	        "  --exclude GLOB          prim: files and dirs whose name matches are served\n"
-	        "                          but not replicated (repeatable, e.g. '*.tmp')\n"
+	        "                          but not replicated (repeatable, e.g. '*.tmp');\n"
+	        "                          second: kept when reintegration prunes the copy\n"
 	        "  --hold-on-loss          prim: before going on without SECOND, hold every\n"
 	        "                          change until SIGUSR1 (vigild marked the peer's copy\n"
 	        "                          outdated, or the peer is lost)\n"
@@ -174,8 +175,6 @@ static int parse(int argc, char **argv, struct ropts *o)
 		case 'x': {
 			const char *why;
 
-			if (!o->prim)
-				return bad("--exclude", optarg, "is for prim (SECOND applies what it gets)");
 			if (rfs_exclude_check(optarg, &why) < 0)
 				return bad("--exclude", optarg, why);
 			if (o->nexclude == RFS_EXCLUDE_MAX)

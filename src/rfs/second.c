@@ -125,6 +125,23 @@ static int setgen(struct rx *x, uint64_t prim_c, char *text, size_t len)
 	return 0;
 }
 
+/* The merge of an incremental reintegration met a copy unlike PRIM's
+ * record: forget this copy's generations, so the next PRIM meets a copy it
+ * does not know, sets it aside and copies everything. */
+static void forget_copy(struct rx *x)
+{
+	struct rfs_gen g = { 0 };
+
+	rfs_gen_set_outdated(&g, wall_ms());
+	if (rfs_gen_store(x->cfg->meta, &g) < 0) {
+		log_error("cannot record in %s that this copy needs a full copy", x->cfg->meta);
+		return;
+	}
+	gen = g;
+	log_warn("this copy differs from what PRIM's record says: the next reintegration "
+	         "copies everything");
+}
+
 /* Moves every entry of each copy's root under aside_dir/aside-<UTC>/<d>/:
  * a PRIM that does not know this copy rebuilds it from nothing, and what
  * only this copy held is kept. 0, or -1 (text says why). */
@@ -234,6 +251,8 @@ static int take_ops(struct rfs_conn *c, struct rx *x, const struct wire_hdr *hdr
 			int en = EIO;
 
 			rfs_applier_diverged(a, &es, &en);
+			if (rfs_applier_needs_full(a))
+				forget_copy(x);
 			send_error(c, x, op.seq, en, text);
 			return -1;
 		}
@@ -256,13 +275,19 @@ static void serve(const struct rfs_second_cfg *cfg, struct rfs_conn *c, struct r
 		struct rfs_gen peer;
 		enum rfs_relation rel;
 		char text[RFS_APPLY_ERR_LEN];
+		bool incremental;
 
 		if (rfs_gen_decode(c->hello.gens, c->hello.flags, &peer, text, sizeof(text)) < 0) {
 			send_error(c, x, 0, EPROTO, text);
 			return;
 		}
 		rel = rfs_gen_relation(&gen, &peer);
-		log_info("%s: PRIM %s: data %s", c->peer, c->hello.node, rfs_relation_str(rel));
+		/* PRIM decides the same from the same gens and flag: its walk
+		 * is merged into this copy, which is only older than PRIM's. */
+		incremental = (c->hello.flags & WIRE_HELLO_RECORD) && rel == RFS_REL_P_NEWER &&
+		              gen.b == 0;
+		log_info("%s: PRIM %s: data %s%s", c->peer, c->hello.node, rfs_relation_str(rel),
+		         incremental ? ", incremental from PRIM's record" : "");
 		if (rel != RFS_REL_EQUAL) {
 			struct rfs_gen g = gen;
 
@@ -277,7 +302,7 @@ static void serve(const struct rfs_second_cfg *cfg, struct rfs_conn *c, struct r
 			pthread_mutex_lock(&lock);
 			st.uptodate = false;
 			pthread_mutex_unlock(&lock);
-			if (set_aside(x, text, sizeof(text)) < 0) {
+			if (!incremental && set_aside(x, text, sizeof(text)) < 0) {
 				send_error(c, x, 0, EIO, text);
 				return;
 			}

@@ -7,6 +7,7 @@
  * order. Encoding happens before the lock, so the lock only covers a few
  * pointer moves. */
 #include "rfs/stream.h"
+#include "rfs/record.h"
 #include "rfs/resync.h"
 #include "rfs/stream_int.h"
 
@@ -107,7 +108,9 @@ static void lose(const char *fmt, ...)
 	S.st.state = RFS_LINK_LOST;
 	log_error("replication to %s lost: %s; SECOND is not up to date (changes are applied "
 	          "here only from now on)", S.conn.peer, S.st.error);
-	/* Before any waiter returns: the generation moves on first. */
+	/* Before any waiter returns: what SECOND may lack is recorded, and
+	 * the generation moves on. */
+	rfs_record_lost();
 	if (S.on_lost)
 		S.on_lost();
 	free_queue();
@@ -277,6 +280,8 @@ void rfs_stream_unsure_why(const char *fmt, ...)
 void rfs_stream_unsure(uint8_t dir, uint64_t ino, const char *name)
 {
 	if (S.started)
+		rfs_record_incomplete("a hard link reached through an excluded name");
+	if (S.started)
 		rfs_stream_unsure_why("dir %u: %s (inode %" PRIu64 ") is a hard link of a file whose "
 		                      "other names may be replicated, reached through an excluded name",
 		                      dir, name, ino);
@@ -322,10 +327,17 @@ int rfs_stream_op(const struct rfs_op *op)
 	if (!S.started)
 		return 0;
 	err = rfs_stream_crossing(op, &handled);
-	if (handled)
-		return err;
-	err = rfs_stream_op_begin(op, &t);
-	return err ? err : rfs_stream_op_wait(&t);
+	if (!handled) {
+		err = rfs_stream_op_begin(op, &t);
+		if (!err)
+			err = rfs_stream_op_wait(&t);
+	}
+	/* Whether or not it was shipped, and whatever SECOND answered: the
+	 * record keeps it until SECOND has it durably. */
+	pthread_mutex_lock(&S.lock);
+	rfs_record_op(op, S.st.state == RFS_LINK_CONNECTED ? S.st.seq : 0);
+	pthread_mutex_unlock(&S.lock);
+	return err;
 }
 
 void rfs_stream_bind(uint8_t dir, uint64_t ino, uint64_t parent_ino, const char *name)
@@ -455,6 +467,7 @@ static void take_ack(const struct wire_hdr *hdr, const uint8_t *body)
 		UP(durable, a.durable_seq);
 		UP(ckpt, a.ckpt_seq);
 #undef UP
+		rfs_record_ckpt(S.st.ckpt);
 		pthread_cond_broadcast(&S.acked);
 	}
 	pthread_mutex_unlock(&S.lock);

@@ -74,7 +74,7 @@
  *   SETGEN    fid=0,dir=0 arg=0          gen u64 | bitmap u64 (meaning: gen.c, stage 4)
  * Rules: seq != 0 and strictly growing inside a body (and above the
  * iterator's prev_seq); fid != 0 except for BARRIER and SETGEN; op flags
- * only on WRITE; file names 1..255 bytes, no '/' or NUL, not "." or "..";
+ * as listed with WIRE_OPF_*; file names 1..255 bytes, no '/' or NUL, not "." or "..";
  * offsets + lengths stay below 2^63. dir < number of dirs is the
  * applier's check (the codec does not know the dirs). */
 #ifndef VIGIL_RFS_WIRE_H
@@ -144,11 +144,17 @@ enum wire_code {
 };
 const char *wire_code_str(unsigned code);
 
-/* Op flags (WRITE only). */
+/* Op flags: DSYNC and SYNC on WRITE; RESYNC on WRITE, and on the walk's
+ * CREATE, LINK and SETATTR (SECOND merges the walk into the copy it has:
+ * a RESYNC SETATTR of a directory ends its listing, and what it holds that
+ * the walk did not list is removed); FRESH with RESYNC on CREATE (the
+ * object is new to SECOND: whatever holds its name there is replaced; a
+ * CREATE without FRESH names an object SECOND must already hold). */
 enum {
 	WIRE_OPF_DSYNC = 1 << 0,        /* O_DSYNC/RWF_DSYNC write: fdatasync, ack durable */
 	WIRE_OPF_SYNC = 1 << 1,         /* O_SYNC: fsync, ack durable */
 	WIRE_OPF_RESYNC = 1 << 2,       /* sent by reintegration, not by the application */
+	WIRE_OPF_FRESH = 1 << 3,        /* CREATE: replace whatever holds the name */
 };
 /* SETATTR/TIMES mask: the values of RFS_ATTR_* (SIZE is not allowed). */
 enum {
@@ -169,6 +175,7 @@ const char *wire_role_str(unsigned role);
 enum {
 	WIRE_HELLO_OUTDATED = 1 << 0,
 	WIRE_HELLO_CLEAN_STOP = 1 << 1,
+	WIRE_HELLO_RECORD = 1 << 2,     /* PRIM: its record of changes since its B is complete */
 };
 
 enum wire_err {

@@ -99,6 +99,14 @@ enum wire_err wire_op_check(const struct wire_op *op, const char **why)
 	if (op->code == WIRE_OP_WRITE) {
 		if (op->flags & ~(WIRE_OPF_DSYNC | WIRE_OPF_SYNC | WIRE_OPF_RESYNC))
 			FAIL(WIRE_ERR_FLAGS, "unknown WRITE flags");
+	} else if (op->code == WIRE_OP_CREATE) {
+		if (op->flags & ~(WIRE_OPF_RESYNC | WIRE_OPF_FRESH))
+			FAIL(WIRE_ERR_FLAGS, "unknown CREATE flags");
+		if ((op->flags & WIRE_OPF_FRESH) && !(op->flags & WIRE_OPF_RESYNC))
+			FAIL(WIRE_ERR_FLAGS, "FRESH without RESYNC");
+	} else if (op->code == WIRE_OP_LINK || op->code == WIRE_OP_SETATTR) {
+		if (op->flags & ~WIRE_OPF_RESYNC)
+			FAIL(WIRE_ERR_FLAGS, "flags other than RESYNC on LINK or SETATTR");
 	} else if (op->flags) {
 		FAIL(WIRE_ERR_FLAGS, "flags on an op that takes none");
 	}

@@ -290,10 +290,10 @@ def test_excluded_names_stay_on_prim(base):
 
 
 def test_reintegration_after_second_was_away(base):
-    """A PRIM dir with content before the first start is copied whole; the
-    SECOND killed while PRIM writes, renames and deletes; back, it is set
-    aside and rebuilt while a writer keeps writing: identical trees, the
-    old copy kept under the SECOND's state dir, up to date again."""
+    """A PRIM dir with content before the first start is copied whole (the
+    empty SECOND copy is set aside); the SECOND killed while PRIM writes,
+    renames and deletes; back, PRIM's record brings its copy up to date in
+    place while a writer keeps writing: identical trees, up to date again."""
     res = in_namespace(base, "reintegrate")
     failed = []
     for name, s in res["steps"].items():
@@ -309,9 +309,46 @@ def test_reintegration_after_second_was_away(base):
     assert after["second_status"]["uptodate"] is True, after["second_status"]
     assert "while-away" in {r["path"] for r in after["second"]}
     assert res["writes_during"] > 0
-    assert any(x.startswith("aside-") for x in res["aside"]), res["aside"]
-    assert "pre" in res["aside_entries"], res["aside_entries"]
+    assert "pre" not in res["aside_entries"], res["aside_entries"]
+    assert "reintegration done (incremental)" in res["output"]["prim"], \
+        res["output"]["prim"][-3000:]
     assert res["prim_status"]["link"] == "connected", res["prim_status"]
+    assert res["umount_rc"] == 0 and res["second_rc"] == 0, res["output"]
+    check_outputs(res)
+
+
+INCR_DONE = re.compile(r"reintegration done \(incremental\): (\d+) files, (\d+) bytes")
+
+
+def test_incremental_reintegration_sends_only_what_changed(base):
+    """SECOND away while PRIM changes ranges of a few files, truncates,
+    changes only metadata, deletes, renames (a file, over another file, a
+    directory), links and creates; back, the bytes copied are those of the
+    changed ranges plus the renamed, linked and new files (whole: no rename
+    matching yet), far from the whole tree; nothing is set aside, and the
+    trees are equal."""
+    res = in_namespace(base, "incremental")
+    failed = []
+    for name, s in res["steps"].items():
+        check_barrier(s["barrier"], name)
+        diff = tree_difference(s["prim"], s["second"], ("prim mount", "second"))
+        if diff:
+            failed.append(f"after '{name}':\n{diff}")
+    if failed:
+        pytest.fail("\n".join(failed) + "\n" + res["output"]["prim"][-3000:])
+    m = INCR_DONE.search(res["output"]["prim"])
+    assert m, res["output"]["prim"][-3000:]
+    sent, exp = int(m.group(2)), res["expect"]
+    assert exp["min"] <= sent <= exp["max"], (sent, exp, res["output"]["prim"][-2000:])
+    assert sent < res["full_bytes"] // 2, (sent, res["full_bytes"])
+    # The first copy (an empty SECOND) may leave one aside; the merge none.
+    assert sum(x.startswith("aside-") for x in res["aside"]) <= 1, res["aside"]
+    after = res["steps"]["after reintegration"]
+    paths = {r["path"] for r in after["second"]}
+    assert {"data/f07r", "data/f11h", "newdir/deep/g0", "new1"} <= paths, sorted(paths)
+    assert not {"data/f08", "data/f02", "data/f07", "olddir"} & paths
+    assert after["second_status"]["uptodate"] is True, after["second_status"]
+    assert res["writes_during"] > 0
     assert res["umount_rc"] == 0 and res["second_rc"] == 0, res["output"]
     check_outputs(res)
 

@@ -780,7 +780,7 @@ static void hello_clear_and_hello(void **st)
 	assert_int_equal(wire_hello_encode(&bad, body, sizeof(body), &len), WIRE_ERR_VERSION);
 	bad = hi; bad.role = 0;
 	assert_int_equal(wire_hello_encode(&bad, body, sizeof(body), &len), WIRE_ERR_FIELD);
-	bad = hi; bad.flags = 4;
+	bad = hi; bad.flags = 8;
 	assert_int_equal(wire_hello_encode(&bad, body, sizeof(body), &len), WIRE_ERR_FLAGS);
 	bad = hi; bad.node[0] = 0;
 	assert_int_equal(wire_hello_encode(&bad, body, sizeof(body), &len), WIRE_ERR_NAME);
@@ -990,6 +990,13 @@ static void op_field_rules(void **st)
 	REFUSE(WIRE_OP_BIND, seq, 0, WIRE_ERR_SEQ);
 	REFUSE(WIRE_OP_BIND, flags, 1, WIRE_ERR_FLAGS);
 	REFUSE(WIRE_OP_WRITE, flags, 8, WIRE_ERR_FLAGS);
+	REFUSE(WIRE_OP_CREATE, flags, WIRE_OPF_FRESH, WIRE_ERR_FLAGS);   /* FRESH needs RESYNC */
+	REFUSE(WIRE_OP_CREATE, flags, WIRE_OPF_DSYNC, WIRE_ERR_FLAGS);
+	REFUSE(WIRE_OP_CREATE, flags, WIRE_OPF_RESYNC | WIRE_OPF_FRESH, WIRE_OK);
+	REFUSE(WIRE_OP_LINK, flags, WIRE_OPF_RESYNC, WIRE_OK);
+	REFUSE(WIRE_OP_LINK, flags, WIRE_OPF_FRESH, WIRE_ERR_FLAGS);
+	REFUSE(WIRE_OP_SETATTR, flags, WIRE_OPF_RESYNC, WIRE_OK);
+	REFUSE(WIRE_OP_TIMES, flags, WIRE_OPF_RESYNC, WIRE_ERR_FLAGS);
 	REFUSE(WIRE_OP_BIND, fid, 0, WIRE_ERR_FID);
 	REFUSE(WIRE_OP_BARRIER, fid, 1, WIRE_ERR_FID);
 	REFUSE(WIRE_OP_BARRIER, dir, 1, WIRE_ERR_FID);

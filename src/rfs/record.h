@@ -1,0 +1,71 @@
+/* The PRIM's record of what SECOND lacks (docs/design/rfs.md §5.1, as built
+ * in stage 4): a dirty set (dirty.h) of the files whose data differs, or
+ * may differ, from SECOND's copy since the copies were last equal, so that
+ * a SECOND coming back gets only those (resync.c, incremental mode).
+ *
+ * While connected, each change shipped is remembered with its seq in a
+ * ring until SECOND reports it durable (ckpt_seq). When the link is lost,
+ * what is left in the ring goes into the set: those changes may be missing
+ * there (SECOND's vigil-rfs or node died before making them durable). While
+ * not connected, each change goes into the set at once.
+ *
+ * What a change records (namespace and attributes need nothing: the
+ * reintegration's walk lists every object with its attributes, and SECOND
+ * prunes what is not listed):
+ *   WRITE, COPY_RANGE, FALLOCATE   its byte range
+ *   SETATTR of the size            [size, end): whatever SECOND holds past
+ *                                  the new end must not come back on regrowth
+ *   CREATE, MKNOD, MKDIR, SYMLINK  WHOLE: new here, its name may hold another
+ *                                  object there
+ *   LINK, RENAME                   WHOLE (both objects of an EXCHANGE): its
+ *                                  name there holds something else; a WHOLE
+ *                                  directory makes its whole subtree new
+ *
+ * The record is complete only from a point where the copies were equal
+ * (rfs_record_reset: an EQUAL handshake, or a finished reintegration) and
+ * as long as nothing was dropped (ring full, out of memory). It lives in
+ * memory: a PRIM that restarts starts with an incomplete record, and its
+ * next reintegration is a full copy (persisting it is journal.c's job, not
+ * yet wired).
+ *
+ * Thread-safe (one mutex). */
+#ifndef VIGIL_RFS_RECORD_H
+#define VIGIL_RFS_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rfs/dirty.h"
+#include "rfs/rfs_op.h"
+
+#define RFS_RECORD_RING_MAX (1u << 18)  /* changes awaiting SECOND's ckpt */
+
+/* A change applied here: shipped with seqs up to seq, or not shipped (seq 0). */
+void rfs_record_op(const struct rfs_op *op, uint64_t seq);
+/* SECOND made every change up to ckpt durable. */
+void rfs_record_ckpt(uint64_t ckpt);
+/* The link is lost: every change not known durable there goes into the set. */
+void rfs_record_lost(void);
+/* The copies are equal now, at generation gen: an empty, complete record. */
+void rfs_record_reset(uint64_t gen);
+/* The record can no longer be trusted (logged once with why). */
+void rfs_record_incomplete(const char *why);
+/* True if the record holds every change since the copies were equal at gen. */
+bool rfs_record_complete(uint64_t gen);
+
+/* One file's entry, copied out: flags (enum dirty_flag) and intervals
+ * (malloc'ed, the caller frees iv). 0 if in the set, 1 if not, -1 on
+ * allocation failure. */
+struct rfs_record_file {
+	uint8_t flags;
+	uint32_t n;
+	struct dirty_ival *iv;
+};
+int rfs_record_get(uint8_t dir, uint64_t ino, struct rfs_record_file *out);
+
+/* Files in the set, and the bytes of their intervals (WHOLE files count 0:
+ * their size is the walk's to find). */
+void rfs_record_count(size_t *files, uint64_t *ext_bytes, bool *complete);
+
+#endif
