@@ -107,9 +107,11 @@ static void record_locked(const struct entry *e)
 		return;
 	}
 	if (!ring_push_locked(e)) {
-		/* SECOND is far behind: keep the change in the set instead, which
-		 * only ever adds work (it stays until a reintegration clears it). */
+		/* SECOND is far behind. Putting the change into the set is not
+		 * enough: a reintegration finishing now would clear the set while
+		 * the change may not be durable there yet. */
 		apply_locked(e);
+		incomplete_locked("too many changes waiting for SECOND's checkpoint");
 	}
 }
 

@@ -47,7 +47,8 @@ void rfs_record_op(const struct rfs_op *op, uint64_t seq);
 void rfs_record_ckpt(uint64_t ckpt);
 /* The link is lost: every change not known durable there goes into the set. */
 void rfs_record_lost(void);
-/* The copies are equal now, at generation gen: an empty, complete record. */
+/* The copies are equal now, at generation gen: an empty set and a complete
+ * record. The ring stays: changes still in flight are not covered. */
 void rfs_record_reset(uint64_t gen);
 /* The record can no longer be trusted (logged once with why). */
 void rfs_record_incomplete(const char *why);

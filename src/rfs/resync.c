@@ -26,6 +26,9 @@
 #include "rfs/stream_int.h"
 
 #define MAX_HANDLE 128
+/* The copy's chunks in the send queue at most, so a reintegration does not
+ * fill the whole queue (memory; the application's changes wait behind it). */
+#define RESYNC_QUEUE_MAX (8u << 20)
 
 struct file_rec {
 	uint8_t dir;
@@ -484,6 +487,7 @@ static int copy_ranges(struct rfs_resync *r, struct file_rec *f, int fd)
 			off_t data, hole;
 			ssize_t n;
 
+			rfs_stream_wait_queue_below(RESYNC_QUEUE_MAX);
 			rfs_stream_gate_exclusive(true);
 			if (!rfs_stream_connected() || rfs_stream_stopping()) {
 				rfs_stream_gate_exclusive(false);
@@ -555,6 +559,7 @@ static int copy_file(struct rfs_resync *r, struct file_rec *f)
 		ssize_t n;
 		size_t want;
 
+		rfs_stream_wait_queue_below(RESYNC_QUEUE_MAX);
 		rfs_stream_gate_exclusive(true);
 		if (!rfs_stream_connected() || rfs_stream_stopping()) {
 			rfs_stream_gate_exclusive(false);

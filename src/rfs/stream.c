@@ -376,6 +376,14 @@ void rfs_stream_set_resync(bool active, uint64_t total, uint64_t done)
 	pthread_mutex_unlock(&S.lock);
 }
 
+void rfs_stream_wait_queue_below(uint64_t bytes)
+{
+	pthread_mutex_lock(&S.lock);
+	while (S.st.state == RFS_LINK_CONNECTED && !S.stopping && S.st.queued_bytes > bytes)
+		pthread_cond_wait(&S.room, &S.lock);
+	pthread_mutex_unlock(&S.lock);
+}
+
 /* Takes whole ops from the queue head into one frame (up to the body
  * limit), sends it, frees them. */
 static void *sender_main(void *arg)
@@ -639,6 +647,7 @@ bool rfs_stream_drain(uint32_t timeout_ms)
 	S.stopping = true;
 	pthread_cond_broadcast(&S.work);
 	pthread_cond_broadcast(&S.acked);
+	pthread_cond_broadcast(&S.room);
 	while (S.st.state == RFS_LINK_CONNECTED && S.st.applied < S.st.seq && mono_ms() < end) {
 		wait_acked_a_while();
 	}

@@ -75,6 +75,9 @@ void rfs_stream_gate_exclusive(bool on);
 struct rfs_resync;
 void rfs_stream_set_hooks(void (*on_lost)(void), struct rfs_resync *r);
 void rfs_stream_set_resync(bool active, uint64_t total, uint64_t done);
+/* Waits while more than bytes are queued (a reintegration's pacing);
+ * returns at once when not connected. */
+void rfs_stream_wait_queue_below(uint64_t bytes);
 
 struct rfs_stream_status {
 	enum rfs_link_state state;

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "rfs/apply.h"
+#include "rfs/exclude.h"
 #include "rfs/wire.h"
 
 #define ROOT_FID 1
@@ -567,6 +568,402 @@ static void test_lru(void **state)
 	assert_int_equal(rfs_applier_nfids(e->a), 1);
 }
 
+/* The reintegration's walk (WIRE_OPF_RESYNC), merged into a copy that
+ * already holds files: apply_merge.c. */
+
+static struct wire_op o_rcreate(uint64_t fid, uint64_t parent, const char *name, uint32_t mode,
+                                uint32_t uid, uint32_t gid, int64_t mtime, bool fresh)
+{
+	struct wire_op op = o_create(fid, parent, name, mode, uid, gid, mtime, 0);
+
+	op.flags = WIRE_OPF_RESYNC | (fresh ? WIRE_OPF_FRESH : 0);
+	return op;
+}
+
+static struct wire_op o_rlink(uint64_t fid, uint64_t parent, const char *name, int64_t pmtime)
+{
+	return (struct wire_op){ .code = WIRE_OP_LINK, .flags = WIRE_OPF_RESYNC, .fid = fid,
+	                         .arg = parent, .pmtime_ns = pmtime, .name = name,
+	                         .name_len = (uint16_t)strlen(name) };
+}
+
+/* The post-order SETATTR of a directory: ends its listing. */
+static struct wire_op o_rdone(uint64_t fid, int64_t mtime)
+{
+	return (struct wire_op){ .code = WIRE_OP_SETATTR, .flags = WIRE_OPF_RESYNC, .fid = fid,
+	                         .arg = WIRE_ATTR_MTIME, .mtime_ns = mtime };
+}
+
+/* Files planted in the copy, as SECOND had them before the walk. */
+static void put_file(const struct env *e, const char *rel, const char *data)
+{
+	char p[PATH_MAX];
+	int fd;
+
+	path_of(e, rel, p);
+	fd = open(p, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fail_msg("create %s: %s", p, strerror(errno));
+	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	close(fd);
+}
+
+static void put_dir(const struct env *e, const char *rel)
+{
+	char p[PATH_MAX];
+
+	path_of(e, rel, p);
+	if (mkdir(p, 0700) < 0)
+		fail_msg("mkdir %s: %s", p, strerror(errno));
+}
+
+/* Holds the inode of rel, so that a new object cannot get its number. */
+static int hold(const struct env *e, const char *rel)
+{
+	char p[PATH_MAX];
+	int fd;
+
+	path_of(e, rel, p);
+	fd = open(p, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* The held object was removed from the copy (no name left). */
+static void assert_gone(int fd)
+{
+	struct stat st;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_nlink, 0);
+	close(fd);
+}
+
+static int64_t mtime_of(const struct stat *st)
+{
+	return st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+}
+
+/* Fails with a text holding want and the copy marked for a full one; then
+ * the applier is reset for a new connection, which clears that mark. */
+static void bad_full(struct env *e, struct wire_op op, const char *want)
+{
+	assert_false(rfs_applier_needs_full(e->a));
+	assert_int_equal(apply(e, op), -1);
+	if (!strstr(e->err, want) || !strstr(e->err, "applying CREATE seq"))
+		fail_msg("error text '%s' lacks '%s'", e->err, want);
+	assert_true(rfs_applier_diverged(e->a, NULL, NULL));
+	assert_true(rfs_applier_needs_full(e->a));
+	rfs_applier_reset(e->a);
+	assert_false(rfs_applier_needs_full(e->a));
+	assert_false(rfs_applier_diverged(e->a, NULL, NULL));
+	e->seq = 0;
+	ok(e, o_bind(ROOT_FID, 0, ""));
+}
+
+/* Without FRESH the object SECOND has is kept: same inode and data, with
+ * the op's owner, mode and times, and none of its old xattrs. */
+static void test_merge_keep(void **state)
+{
+	struct env *e = *state;
+	struct stat before, st;
+	char p[PATH_MAX], buf[16];
+
+	put_file(e, "f", "old data");
+	path_of(e, "f", p);
+	assert_int_equal(setxattr(p, "user.x", "1", 1, 0), 0);
+	assert_int_equal(setxattr(p, "trusted.y", "2", 1, 0), 0);
+	lst(e, "f", &before);
+	put_dir(e, "d");
+	put_file(e, "d/inner", "in");
+	path_of(e, "d", p);
+	assert_int_equal(setxattr(p, "user.dx", "3", 1, 0), 0);
+	path_of(e, "s", p);
+	assert_int_equal(symlink("f", p), 0);
+	path_of(e, "fifo", p);
+	assert_int_equal(mkfifo(p, 0600), 0);
+
+	ok(e, o_rcreate(2, ROOT_FID, "f", S_IFREG | 0640, 1000, 1001, T(1), false));
+	lst(e, "f", &st);
+	assert_int_equal(st.st_ino, before.st_ino);
+	assert_int_equal(st.st_mode, S_IFREG | 0640);
+	assert_int_equal(st.st_uid, 1000);
+	assert_int_equal(st.st_gid, 1001);
+	assert_int_equal(mtime_of(&st), T(1));
+	assert_int_equal(st.st_atim.tv_sec * 1000000000LL + st.st_atim.tv_nsec, T(1));
+	assert_rel_content(e, "f", "old data", 8);
+	path_of(e, "f", p);
+	assert_int_equal(getxattr(p, "user.x", buf, sizeof(buf)), -1);
+	assert_int_equal(errno, ENODATA);
+	assert_int_equal(getxattr(p, "trusted.y", buf, sizeof(buf)), -1);
+	assert_int_equal(errno, ENODATA);
+	/* the walk then sends PRIM's xattrs and changed ranges to that fid */
+	ok(e, (struct wire_op){ .code = WIRE_OP_SETXATTR, .fid = 2, .name = "user.p", .name_len = 6,
+	                        .data = (const uint8_t *)"P", .data_len = 1 });
+	ok(e, (struct wire_op){ .code = WIRE_OP_WRITE, .flags = WIRE_OPF_RESYNC, .fid = 2,
+	                        .data = (const uint8_t *)"NEW", .data_len = 3 });
+	assert_rel_content(e, "f", "NEW data", 8);
+	assert_int_equal(getxattr(p, "user.p", buf, sizeof(buf)), 1);
+
+	ok(e, o_rcreate(3, ROOT_FID, "d", S_IFDIR | 0751, 7, 8, T(2), false));
+	lst(e, "d", &st);
+	assert_int_equal(st.st_mode, S_IFDIR | 0751);
+	assert_int_equal(st.st_uid, 7);
+	assert_rel_content(e, "d/inner", "in", 2);     /* not pruned yet */
+	path_of(e, "d", p);
+	assert_int_equal(getxattr(p, "user.dx", buf, sizeof(buf)), -1);
+	assert_int_equal(errno, ENODATA);
+	/* kept as a directory fid: names resolve in it */
+	ok(e, o_rcreate(4, 3, "inner", S_IFREG | 0600, 0, 0, T(3), false));
+	assert_rel_content(e, "d/inner", "in", 2);
+
+	ok(e, (struct wire_op){ .code = WIRE_OP_CREATE, .flags = WIRE_OPF_RESYNC, .fid = 5,
+	                        .arg = ROOT_FID, .mode = S_IFLNK | 0777, .uid = 9, .gid = 9,
+	                        .mtime_ns = T(4), .name = "s", .name_len = 1, .name2 = "f",
+	                        .name2_len = 1 });
+	lst(e, "s", &st);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(st.st_uid, 9);
+	assert_int_equal(mtime_of(&st), T(4));
+	ok(e, o_rcreate(6, ROOT_FID, "fifo", S_IFIFO | 0644, 0, 0, T(5), false));
+	lst(e, "fifo", &st);
+	assert_int_equal(st.st_mode, S_IFIFO | 0644);
+	assert_false(rfs_applier_needs_full(e->a));
+	assert_int_equal(rfs_applier_nfids(e->a), 6);
+}
+
+/* Without FRESH, a name the copy lacks, or holds as another object, means
+ * the copy is not what PRIM's record says: a full copy must follow. */
+static void test_merge_unlike(void **state)
+{
+	struct env *e = *state;
+	struct stat st;
+	char p[PATH_MAX];
+
+	bad_full(e, o_rcreate(2, ROOT_FID, "nope", S_IFREG | 0644, 0, 0, T(1), false), "lacks it");
+	assert_absent(e, "nope");
+
+	put_dir(e, "x");
+	put_file(e, "x/keep", "k");
+	bad_full(e, o_rcreate(2, ROOT_FID, "x", S_IFREG | 0644, 0, 0, T(1), false), "another type");
+	lst(e, "x", &st);                       /* left alone */
+	assert_true(S_ISDIR(st.st_mode));
+	assert_rel_content(e, "x/keep", "k", 1);
+
+	put_file(e, "r", "r");
+	bad_full(e, o_rcreate(2, ROOT_FID, "r", S_IFDIR | 0755, 0, 0, T(1), false), "another type");
+	assert_rel_content(e, "r", "r", 1);
+
+	path_of(e, "s", p);
+	assert_int_equal(symlink("old-target", p), 0);
+	bad_full(e, (struct wire_op){ .code = WIRE_OP_CREATE, .flags = WIRE_OPF_RESYNC, .fid = 2,
+	                              .arg = ROOT_FID, .mode = S_IFLNK | 0777, .name = "s",
+	                              .name_len = 1, .name2 = "new-target", .name2_len = 10 },
+	         "target differs");
+
+	/* in a subdirectory too */
+	ok(e, o_rcreate(3, ROOT_FID, "x", S_IFDIR | 0755, 0, 0, T(1), false));
+	bad_full(e, o_rcreate(4, 3, "gone", S_IFREG | 0644, 0, 0, T(1), false), "lacks it");
+}
+
+/* FRESH: whatever holds the name is replaced by a new, empty object. */
+static void test_merge_fresh(void **state)
+{
+	struct env *e = *state;
+	struct stat st, old;
+	int hf, ht, hu, hsub;
+	char p[PATH_MAX], buf[16];
+
+	put_file(e, "f", "old data");
+	path_of(e, "f", p);
+	assert_int_equal(setxattr(p, "user.x", "1", 1, 0), 0);
+	put_dir(e, "t");
+	put_file(e, "t/a", "a");
+	put_dir(e, "t/sub");
+	put_file(e, "t/sub/b", "b");
+	put_dir(e, "u");
+	put_file(e, "u/c", "c");
+	hf = hold(e, "f");
+	ht = hold(e, "t");
+	hu = hold(e, "u");
+	hsub = hold(e, "t/sub");
+	assert_int_equal(fstat(hf, &old), 0);
+
+	/* a file over a file */
+	ok(e, o_rcreate(2, ROOT_FID, "f", S_IFREG | 0644, 1, 2, T(1), true));
+	lst(e, "f", &st);
+	assert_true(st.st_ino != old.st_ino);
+	assert_int_equal(st.st_mode, S_IFREG | 0644);
+	assert_int_equal(st.st_uid, 1);
+	assert_int_equal(st.st_gid, 2);
+	assert_int_equal(mtime_of(&st), T(1));
+	assert_rel_content(e, "f", "", 0);
+	assert_int_equal(getxattr(p, "user.x", buf, sizeof(buf)), -1);
+	assert_gone(hf);
+	ok(e, o_write(2, 0, "new", 3));         /* the fid is the new file */
+	assert_rel_content(e, "f", "new", 3);
+
+	/* a directory over a non-empty tree: new and empty */
+	ok(e, o_rcreate(3, ROOT_FID, "t", S_IFDIR | 0755, 0, 0, T(2), true));
+	lst(e, "t", &st);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0755);
+	assert_absent(e, "t/a");
+	assert_absent(e, "t/sub");
+	assert_gone(ht);
+	assert_gone(hsub);
+	ok(e, o_rcreate(4, 3, "a", S_IFREG | 0600, 0, 0, T(3), true));
+	assert_rel_content(e, "t/a", "", 0);
+
+	/* a file over a tree */
+	ok(e, o_rcreate(5, ROOT_FID, "u", S_IFREG | 0600, 0, 0, T(4), true));
+	lst(e, "u", &st);
+	assert_true(S_ISREG(st.st_mode));
+	assert_rel_content(e, "u", "", 0);
+	assert_gone(hu);
+
+	/* a free name: simply made */
+	ok(e, o_rcreate(6, ROOT_FID, "n", S_IFDIR | 0700, 0, 0, T(5), true));
+	lst(e, "n", &st);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_false(rfs_applier_needs_full(e->a));
+}
+
+/* LINK|RESYNC: a name that already is the inode stays, another object at
+ * the name is replaced by the link. */
+static void test_merge_link(void **state)
+{
+	struct env *e = *state;
+	struct stat a, st;
+	char p[PATH_MAX], q[PATH_MAX];
+	int hc, hd;
+
+	put_file(e, "a", "AAA");
+	path_of(e, "a", p);
+	path_of(e, "b", q);
+	assert_int_equal(link(p, q), 0);
+	put_file(e, "c", "other");
+	put_dir(e, "d");
+	put_file(e, "d/x", "x");
+	hc = hold(e, "c");
+	hd = hold(e, "d");
+
+	ok(e, o_rcreate(2, ROOT_FID, "a", S_IFREG | 0644, 0, 0, T(1), false));
+	lst(e, "a", &a);
+	assert_int_equal(a.st_nlink, 2);
+
+	ok(e, o_rlink(2, ROOT_FID, "b", T(7)));
+	lst(e, "b", &st);
+	assert_int_equal(st.st_ino, a.st_ino);
+	assert_int_equal(st.st_nlink, 2);
+	lst(e, ".", &st);
+	assert_int_equal(mtime_of(&st), T(7));
+
+	ok(e, o_rlink(2, ROOT_FID, "c", T(8)));
+	lst(e, "c", &st);
+	assert_int_equal(st.st_ino, a.st_ino);
+	assert_int_equal(st.st_nlink, 3);
+	assert_rel_content(e, "c", "AAA", 3);
+	assert_gone(hc);
+
+	ok(e, o_rlink(2, ROOT_FID, "d", T(9)));
+	lst(e, "d", &st);
+	assert_int_equal(st.st_ino, a.st_ino);
+	assert_gone(hd);
+
+	ok(e, o_rlink(2, ROOT_FID, "e", T(10)));
+	lst(e, "e", &st);
+	assert_int_equal(st.st_ino, a.st_ino);
+	assert_int_equal(st.st_nlink, 5);
+	assert_false(rfs_applier_needs_full(e->a));
+
+	/* a listed link name is not pruned */
+	ok(e, o_rdone(ROOT_FID, T(11)));
+	lst(e, "b", &st);
+	assert_int_equal(st.st_nlink, 5);
+}
+
+/* A directory's RESYNC SETATTR ends its listing: what was not listed goes,
+ * except excluded names; its times are set after the removal. */
+static void test_merge_prune(void **state)
+{
+	static const char *const ex[] = { "*.tmp" };
+	struct env *e = *state;
+	struct stat st;
+	int hd;
+
+	assert_int_equal(rfs_exclude_set(ex, 1), 0);
+	put_file(e, "a", "a");
+	put_dir(e, "b");
+	put_file(e, "b/old", "o");
+	put_file(e, "b/kept", "k");
+	put_file(e, "c", "c");
+	put_dir(e, "d");
+	put_file(e, "d/x", "x");
+	put_dir(e, "d/y");
+	put_file(e, "d/y/z", "z");
+	put_file(e, "keep.tmp", "t");
+	put_dir(e, "dir.tmp");
+	put_file(e, "dir.tmp/in", "i");
+	put_dir(e, "e");
+	put_file(e, "e/gone", "g");
+	put_file(e, "b/old.tmp", "t");
+	hd = hold(e, "d");
+
+	ok(e, o_rcreate(2, ROOT_FID, "a", S_IFREG | 0644, 0, 0, T(1), false));
+	ok(e, o_rcreate(3, ROOT_FID, "b", S_IFDIR | 0755, 0, 0, T(2), false));
+	ok(e, o_rcreate(4, 3, "kept", S_IFREG | 0644, 0, 0, T(3), false));
+	/* a plain SETATTR of a directory prunes nothing */
+	ok(e, (struct wire_op){ .code = WIRE_OP_SETATTR, .fid = 3, .arg = WIRE_ATTR_MTIME,
+	                        .mtime_ns = T(4) });
+	assert_rel_content(e, "b/old", "o", 1);
+	ok(e, o_rdone(3, T(5)));
+	assert_absent(e, "b/old");
+	assert_rel_content(e, "b/kept", "k", 1);
+	assert_rel_content(e, "b/old.tmp", "t", 1);
+	lst(e, "b", &st);
+	assert_int_equal(mtime_of(&st), T(5));
+	/* a listed directory that lists nothing: emptied */
+	ok(e, o_rcreate(5, ROOT_FID, "e", S_IFDIR | 0755, 0, 0, T(6), false));
+	ok(e, o_rdone(5, T(7)));
+	assert_absent(e, "e/gone");
+	lst(e, "e", &st);
+	assert_int_equal(mtime_of(&st), T(7));
+
+	ok(e, o_rdone(ROOT_FID, T(8)));
+	assert_rel_content(e, "a", "a", 1);
+	assert_rel_content(e, "b/kept", "k", 1);
+	assert_absent(e, "c");
+	assert_absent(e, "d");
+	assert_gone(hd);
+	assert_rel_content(e, "keep.tmp", "t", 1);
+	assert_rel_content(e, "dir.tmp/in", "i", 1);
+	lst(e, ".", &st);
+	assert_int_equal(mtime_of(&st), T(8));
+	assert_false(rfs_applier_needs_full(e->a));
+
+	/* the listing ended with it: a new one starts empty */
+	ok(e, o_rdone(ROOT_FID, T(9)));
+	assert_absent(e, "a");
+	assert_absent(e, "b");
+	assert_absent(e, "e");
+	assert_rel_content(e, "keep.tmp", "t", 1);
+
+	/* a new connection drops the listings made so far */
+	put_file(e, "p", "p");
+	put_file(e, "q", "q");
+	ok(e, o_rcreate(6, ROOT_FID, "p", S_IFREG | 0644, 0, 0, T(1), false));
+	ok(e, o_rcreate(7, ROOT_FID, "q", S_IFREG | 0644, 0, 0, T(1), false));
+	rfs_applier_reset(e->a);
+	e->seq = 0;
+	ok(e, o_bind(ROOT_FID, 0, ""));
+	ok(e, o_rcreate(7, ROOT_FID, "q", S_IFREG | 0644, 0, 0, T(1), false));
+	ok(e, o_rdone(ROOT_FID, T(10)));
+	assert_absent(e, "p");
+	assert_rel_content(e, "q", "q", 1);
+	assert_int_equal(rfs_exclude_set(NULL, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -578,6 +975,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_symlink_escape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lru, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_keep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_unlike, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_fresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_link, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_prune, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
