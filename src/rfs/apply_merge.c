@@ -119,13 +119,31 @@ void rfs_merge_reset(struct rfs_applier *a)
 	a->needs_full = false;
 }
 
+/* A directory stream of what is at dirfd/name (no symlink followed), or
+ * NULL with errno. */
+static DIR *open_dir(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), e;
+	DIR *dp;
+
+	if (fd < 0)
+		return NULL;
+	dp = fdopendir(fd);
+	if (!dp) {
+		e = errno;
+		close(fd);
+		errno = e;
+	}
+	return dp;
+}
+
 /* Removes name in dfd, a whole tree if a directory. */
 static int rm_at(int dfd, const char *name, int depth)
 {
 	struct stat st;
 	DIR *dp;
 	struct dirent *de;
-	int fd, e = 0;
+	int e = 0;
 
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : errno;
@@ -133,18 +151,11 @@ static int rm_at(int dfd, const char *name, int depth)
 		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? errno : 0;
 	if (depth > RM_DEPTH_MAX)
 		return ELOOP;
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	if (!(dp = open_dir(dfd, name)))
 		return errno;
-	dp = fdopendir(fd);
-	if (!dp) {
-		e = errno;
-		close(fd);
-		return e;
-	}
 	while (!e && (de = readdir(dp)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			e = rm_at(fd, de->d_name, depth + 1);
+			e = rm_at(dirfd(dp), de->d_name, depth + 1);
 	closedir(dp);
 	if (e)
 		return e;
@@ -258,18 +269,12 @@ int rfs_merge_prune(struct rfs_applier *a, uint64_t fid, int pfd, const char **w
 	size_t ngone = 0, cap = 0;
 	struct dirent *de;
 	DIR *dp;
-	int fd, e = 0;
+	int e = 0;
 
+	/* The proc link, followed, is the bound directory itself. */
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
-	fd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	if (!(dp = opendir(proc)))
 		return errno;
-	dp = fdopendir(fd);
-	if (!dp) {
-		e = errno;
-		close(fd);
-		return e;
-	}
 	/* Names first, removal after: readdir and unlink do not mix. */
 	while ((de = readdir(dp))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||

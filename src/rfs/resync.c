@@ -463,6 +463,19 @@ static void preallocated(struct file_rec *f, int fd)
 	}
 }
 
+/* Before reading a chunk: room in the queue, then the gate, so no change
+ * of the file falls between the read and the queueing. False (gate not
+ * held) once the stream is lost or stopping. */
+static bool gate_for_chunk(void)
+{
+	rfs_stream_wait_queue_below(RESYNC_QUEUE_MAX);
+	rfs_stream_gate_exclusive(true);
+	if (rfs_stream_connected() && !rfs_stream_stopping())
+		return true;
+	rfs_stream_gate_exclusive(false);
+	return false;
+}
+
 static void punch(struct file_rec *f, uint64_t off, uint64_t len)
 {
 	struct wire_op w = { .code = WIRE_OP_FALLOCATE, .dir = f->dir, .fid = f->fid, .arg = off,
@@ -487,12 +500,8 @@ static int copy_ranges(struct rfs_resync *r, struct file_rec *f, int fd)
 			off_t data, hole;
 			ssize_t n;
 
-			rfs_stream_wait_queue_below(RESYNC_QUEUE_MAX);
-			rfs_stream_gate_exclusive(true);
-			if (!rfs_stream_connected() || rfs_stream_stopping()) {
-				rfs_stream_gate_exclusive(false);
+			if (!gate_for_chunk())
 				return -1;
-			}
 			size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
 			if (end > size)
 				end = size;
@@ -559,10 +568,7 @@ static int copy_file(struct rfs_resync *r, struct file_rec *f)
 		ssize_t n;
 		size_t want;
 
-		rfs_stream_wait_queue_below(RESYNC_QUEUE_MAX);
-		rfs_stream_gate_exclusive(true);
-		if (!rfs_stream_connected() || rfs_stream_stopping()) {
-			rfs_stream_gate_exclusive(false);
+		if (!gate_for_chunk()) {
 			close(fd);
 			return -1;
 		}

@@ -559,6 +559,27 @@ def cmd_restart(a):
     return res
 
 
+def stop_rejoined(pair, res):
+    """The end of a reintegration scenario: PRIM's last status, unmount, stop."""
+    res["prim_status"] = pair.prim.status()
+    res["umount_rc"] = pair.unmount_prim()
+    res["second_rc"] = pair.stop_second()
+
+
+def end_rejoined(pair, a, res, stop):
+    """Whatever happened: the writer stopped, both killed, every log kept
+    (second2.log is the SECOND that came back)."""
+    if stop:
+        stop.set()
+    pair.kill()
+    res["output"] = pair.outputs()
+    try:
+        with open(os.path.join(a.base, "second2.log"), errors="replace") as f:
+            res["output"]["second2"] = f.read()
+    except OSError:
+        pass
+
+
 def cmd_reintegrate(a):
     """Content before the first start (initial copy); SECOND killed while
     PRIM changes things; SECOND back: reintegration while a writer keeps
@@ -630,20 +651,9 @@ def cmd_reintegrate(a):
         res["aside"] = sorted(os.listdir(aside))
         res["aside_entries"] = sorted(os.listdir(os.path.join(aside, res["aside"][0], "0"))) \
             if any(x.startswith("aside-") for x in res["aside"]) else []
-        res["prim_status"] = pair.prim.status()
-        res["umount_rc"] = pair.unmount_prim()
-        res["second_rc"] = pair.stop_second()
+        stop_rejoined(pair, res)
     finally:
-        stop_ev = locals().get("stop")
-        if stop_ev:
-            stop_ev.set()
-        pair.kill()
-        res["output"] = pair.outputs()
-        try:
-            with open(os.path.join(a.base, "second2.log"), errors="replace") as f:
-                res["output"]["second2"] = f.read()
-        except OSError:
-            pass
+        end_rejoined(pair, a, res, locals().get("stop"))
     return res
 
 
@@ -768,20 +778,9 @@ def cmd_incremental(a):
         res["writes_during"] = len(written)
         step("after reintegration")
         res["aside"] = sorted(os.listdir(os.path.join(a.base, "state-second")))
-        res["prim_status"] = pair.prim.status()
-        res["umount_rc"] = pair.unmount_prim()
-        res["second_rc"] = pair.stop_second()
+        stop_rejoined(pair, res)
     finally:
-        stop_ev = locals().get("stop")
-        if stop_ev:
-            stop_ev.set()
-        pair.kill()
-        res["output"] = pair.outputs()
-        try:
-            with open(os.path.join(a.base, "second2.log"), errors="replace") as f:
-                res["output"]["second2"] = f.read()
-        except OSError:
-            pass
+        end_rejoined(pair, a, res, locals().get("stop"))
     return res
 
 
