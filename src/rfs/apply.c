@@ -192,14 +192,10 @@ static int op_create(struct ctx *c)
 		if (e)
 			return e;
 		if (keep >= 0) {
+			/* Kept: the walk sends PRIM's xattrs after this. */
 			rfs_merge_clear_xattrs(keep);
-			if (rfs_fid_bind(c->a, op->fid, keep) < 0)
-				return errno;
-			f = rfs_fid_find(c->a, op->fid);
-			if ((e = set_owner(f, op->uid, op->gid)) || (e = set_mode(f, op->mode)))
-				return e;
-			return op->mtime_ns ? set_times(f->pfd, op->mtime_ns, true, op->mtime_ns, true)
-			                    : 0;
+			fd = keep;
+			goto bind;
 		}
 	}
 	switch (type) {
@@ -245,6 +241,7 @@ static int op_create(struct ctx *c)
 		c->why = "mode has no file type";
 		return EINVAL;
 	}
+bind:
 	if (fd < 0) {
 		e = errno;
 		if (wfd >= 0)

@@ -194,6 +194,11 @@ enum rfs_relation rfs_gen_relation(const struct rfs_gen *a, const struct rfs_gen
 	return r;
 }
 
+bool rfs_gen_incremental(const struct rfs_gen *prim, const struct rfs_gen *second, bool record)
+{
+	return record && second->b == 0 && rfs_gen_relation(prim, second) == RFS_REL_A_NEWER;
+}
+
 /* ---- HELLO bytes ---- */
 
 static void put64(uint8_t *p, uint64_t v)

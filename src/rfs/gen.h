@@ -128,6 +128,14 @@ bool rfs_relation_p_newer(enum rfs_relation r);
  * rfs_gen_relation(p, a) is always rfs_relation_mirror(rfs_gen_relation(a, p)). */
 enum rfs_relation rfs_gen_relation(const struct rfs_gen *a, const struct rfs_gen *p);
 
+/* Whether a reintegration merges PRIM's record into SECOND's copy instead
+ * of setting the copy aside (docs/design/rfs.md §5.5): PRIM is newer by
+ * its record (A_NEWER from PRIM's side), says the record is complete
+ * (record, its HELLO flag), and SECOND changed nothing itself (B = 0).
+ * Both sides call it with the same arguments in the same order, so they
+ * cannot decide differently. */
+bool rfs_gen_incremental(const struct rfs_gen *prim, const struct rfs_gen *second, bool record);
+
 /* ---- HELLO bytes ---- */
 
 /* Writes the 64 bytes and sets or clears WIRE_HELLO_OUTDATED and

@@ -231,7 +231,6 @@ static void *link_main(void *arg)
 		struct rfs_gen peer;
 		enum rfs_relation rel;
 		char err[160];
-
 		bool incremental;
 
 		pthread_mutex_lock(&P.mu);
@@ -267,8 +266,7 @@ static void *link_main(void *arg)
 		rel = rfs_gen_relation(&P.gen, &peer);
 		/* SECOND decides the same from the same gens and flag: its copy
 		 * is merged, not set aside. */
-		incremental = (lc.hello_flags & WIRE_HELLO_RECORD) && rel == RFS_REL_A_NEWER &&
-		              peer.b == 0;
+		incremental = rfs_gen_incremental(&P.gen, &peer, lc.hello_flags & WIRE_HELLO_RECORD);
 		if (rel == RFS_REL_EQUAL) {
 			if (P.gen.b) {
 				/* Equal copies: a record left from before is void. */

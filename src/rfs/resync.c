@@ -476,6 +476,17 @@ static bool gate_for_chunk(void)
 	return false;
 }
 
+/* A chunk read at off: shipped and counted. */
+static void ship_chunk(struct rfs_resync *r, struct file_rec *f, off_t off, ssize_t n)
+{
+	struct wire_op w = { .code = WIRE_OP_WRITE, .dir = f->dir, .fid = f->fid,
+	                     .arg = (uint64_t)off, .flags = WIRE_OPF_RESYNC,
+	                     .data = (uint8_t *)r->buf, .data_len = (uint32_t)n };
+
+	rfs_stream_ship(&w, 1, false, false);
+	r->queued += (uint64_t)n;
+}
+
 static void punch(struct file_rec *f, uint64_t off, uint64_t len)
 {
 	struct wire_op w = { .code = WIRE_OP_FALLOCATE, .dir = f->dir, .fid = f->fid, .arg = off,
@@ -522,12 +533,7 @@ static int copy_ranges(struct rfs_resync *r, struct file_rec *f, int fd)
 				hole = data + WIRE_DATA_MAX;
 			n = pread(fd, r->buf, (size_t)(hole - data), data);
 			if (n > 0) {
-				struct wire_op w = { .code = WIRE_OP_WRITE, .dir = f->dir, .fid = f->fid,
-				                     .arg = (uint64_t)data, .flags = WIRE_OPF_RESYNC,
-				                     .data = (uint8_t *)r->buf, .data_len = (uint32_t)n };
-
-				rfs_stream_ship(&w, 1, false, false);
-				r->queued += (uint64_t)n;
+				ship_chunk(r, f, data, n);
 				off = (uint64_t)data + (uint64_t)n;
 			} else {
 				break;          /* the size moved under us: TRUNCATE follows */
@@ -580,12 +586,7 @@ static int copy_file(struct rfs_resync *r, struct file_rec *f)
 		                                                              : WIRE_DATA_MAX;
 		n = pread(fd, r->buf, want, data);
 		if (n > 0) {
-			struct wire_op w = { .code = WIRE_OP_WRITE, .dir = f->dir, .fid = f->fid,
-			                     .arg = (uint64_t)data, .flags = WIRE_OPF_RESYNC,
-			                     .data = (uint8_t *)r->buf, .data_len = (uint32_t)n };
-
-			rfs_stream_ship(&w, 1, false, false);
-			r->queued += (uint64_t)n;
+			ship_chunk(r, f, data, n);
 			off = (uint64_t)data + (uint64_t)n;
 		}
 		rfs_stream_gate_exclusive(false);

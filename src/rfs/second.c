@@ -284,8 +284,7 @@ static void serve(const struct rfs_second_cfg *cfg, struct rfs_conn *c, struct r
 		rel = rfs_gen_relation(&gen, &peer);
 		/* PRIM decides the same from the same gens and flag: its walk
 		 * is merged into this copy, which is only older than PRIM's. */
-		incremental = (c->hello.flags & WIRE_HELLO_RECORD) && rel == RFS_REL_P_NEWER &&
-		              gen.b == 0;
+		incremental = rfs_gen_incremental(&peer, &gen, c->hello.flags & WIRE_HELLO_RECORD);
 		log_info("%s: PRIM %s: data %s%s", c->peer, c->hello.node, rfs_relation_str(rel),
 		         incremental ? ", incremental from PRIM's record" : "");
 		if (rel != RFS_REL_EQUAL) {

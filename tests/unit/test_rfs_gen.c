@@ -149,6 +149,30 @@ static void table_exhaustive(void **st)
 	assert_string_equal(rfs_relation_str(0), "?");
 }
 
+/* The merge decision: only a PRIM newer by a complete record, towards a
+ * SECOND that changed nothing itself. */
+static void incremental(void **st)
+{
+	struct rfs_gen prim = G(7, 5, 5, 0), second = G(5, 0, 0, 0), out = G(5, 0, 0, 0);
+
+	(void)st;
+	assert_true(rfs_gen_incremental(&prim, &second, true));
+	assert_false(rfs_gen_incremental(&prim, &second, false));       /* record incomplete */
+	assert_false(rfs_gen_incremental(&second, &prim, true));        /* roles the other way */
+	second = G(8, 5, 5, 0);                                          /* SECOND went alone too */
+	assert_false(rfs_gen_incremental(&prim, &second, true));
+	assert_false(rfs_gen_incremental(&prim, &prim, true));          /* equal */
+	prim.outdated = true;                                            /* PRIM outdated: a split */
+	prim.outdated_since_ms = 1;
+	assert_false(rfs_gen_incremental(&prim, &out, true));
+	prim = G(7, 0, 5, 0);                                            /* newer, but no record */
+	assert_false(rfs_gen_incremental(&prim, &out, true));
+	out.outdated = true;                                             /* an outdated SECOND merges */
+	out.outdated_since_ms = 1;
+	prim = G(7, 5, 5, 0);
+	assert_true(rfs_gen_incremental(&prim, &out, true));
+}
+
 /* ---- transitions ---- */
 
 static void transitions(void **st)
@@ -788,6 +812,7 @@ int main(void)
 		cmocka_unit_test(table_exhaustive),
 		cmocka_unit_test(transitions),
 		cmocka_unit_test(random_walk),
+		cmocka_unit_test(incremental),
 		cmocka_unit_test(hello_round_trip),
 		cmocka_unit_test(hello_malformed),
 		cmocka_unit_test(meta_round_trip),
