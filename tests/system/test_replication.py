@@ -45,8 +45,17 @@ def start_pair(lab, cluster=None):
 
 
 def wait_state(lab, k, name, state, color="green", timeout=TIMEOUT):
-    lab.wait_for(lambda: lab.states(k).get(name, ("?", "?"))[:2] == (state, color), timeout,
-                 what=f"node{k} to show {name} {state} (last {lab.states(k).get(name)})")
+    seen = []
+
+    def reached():
+        seen[:] = [lab.states(k).get(name)]
+        return seen[0] is not None and seen[0][:2] == (state, color)
+    # Not a status call in the message: it would run before the wait, and
+    # fail while a just started vigild is not yet listening.
+    try:
+        lab.wait_for(reached, timeout, what=f"node{k} to show {name} {state} {color}")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; last state seen: {seen}") from None
 
 
 def rfs_pids(lab, k):
