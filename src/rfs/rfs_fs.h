@@ -32,7 +32,12 @@ struct rfs_file {
 	int fd;
 	int flags;                      /* open flags as the application gave them */
 	bool direct;                    /* FOPEN_DIRECT_IO: no kernel page cache */
+	struct rfs_file *prev, *next;   /* the open files (rfs_files_close_all) */
 };
+
+/* After the sessions end: closes the files the kernel never released (a
+ * RELEASE is sent after close() returns, so a stop can come first). */
+void rfs_files_close_all(void);
 
 static inline struct rfs_fs *rfs_fs_of(fuse_req_t req)
 {

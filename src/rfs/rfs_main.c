@@ -363,6 +363,7 @@ int main(int argc, char **argv)
 	}
 	rc = rfs_serve(&fs, real, o.foreground, o.verbose);
 	rfs_log_stats(&fs);
+	rfs_files_close_all();
 	rfs_itable_destroy(&fs.itab);
 	return rc;
 }

@@ -4,6 +4,7 @@
  * behave on the backing file as they would without the mount. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,15 +68,52 @@ static int journal_trunc(struct rfs_inode *inode, int fd)
 	return rfs_journal_op(&op);
 }
 
+static pthread_mutex_t files_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct rfs_file *files;
+
+static void file_untrack(struct rfs_file *f)
+{
+	pthread_mutex_lock(&files_mu);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	pthread_mutex_unlock(&files_mu);
+}
+
+void rfs_files_close_all(void)
+{
+	pthread_mutex_lock(&files_mu);
+	while (files) {
+		struct rfs_file *f = files;
+
+		files = f->next;
+		close(f->fd);
+		free(f);
+	}
+	pthread_mutex_unlock(&files_mu);
+}
+
 static void reply_opened(fuse_req_t req, struct fuse_file_info *fi, struct rfs_file *f,
 			 const struct fuse_entry_param *e)
 {
 	int r;
 
 	set_open_flags(rfs_fs_of(req), fi, f);
+	/* Tracked before the reply: the RELEASE may come right after it. */
+	pthread_mutex_lock(&files_mu);
+	f->prev = NULL;
+	f->next = files;
+	if (files)
+		files->prev = f;
+	files = f;
+	pthread_mutex_unlock(&files_mu);
 	r = e ? fuse_reply_create(req, e, fi) : fuse_reply_open(req, fi);
 	if (r == -ENOENT) {
 		/* Interrupted: the kernel will never release this handle. */
+		file_untrack(f);
 		close(f->fd);
 		free(f);
 	}
@@ -358,6 +396,7 @@ static void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 {
 	struct rfs_file *f = rfs_file_of(fi);
 
+	file_untrack(f);
 	close(f->fd);
 	free(f);
 	fuse_reply_err(req, 0);

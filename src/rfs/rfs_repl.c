@@ -503,6 +503,7 @@ out:
 	for (int d = ntab; d < o->ndirs; d++)
 		close(root_fd[d]);
 out_tables:
+	rfs_files_close_all();
 	for (int d = 0; d < ntab; d++)
 		rfs_itable_destroy(&fs[d].itab);
 	return rc;
