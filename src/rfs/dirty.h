@@ -45,7 +45,9 @@ struct dirty_ival {
 	uint64_t start, end;            /* [start, end), multiples of DIRTY_BLOCK */
 };
 
-/* Callers read these fields and may write mark; the rest is dirty.c's. */
+/* Callers read these fields and may write mark, busy, epoch and seq (their
+ * words, 0 when the file enters, kept while it stays); the rest is
+ * dirty.c's. */
 struct dirty_file {
 	uint64_t ino;
 	uint8_t dir;
@@ -54,6 +56,9 @@ struct dirty_file {
 	uint32_t cap;
 	struct dirty_ival *iv;
 	uint64_t mark;                  /* the caller's word, 0 when the file enters */
+	uint64_t seq;                   /* the caller's word (journal.c: last op's seq) */
+	uint32_t busy;                  /* the caller's word (journal.c: ops under way) */
+	uint32_t epoch;                 /* the caller's word (journal.c: last touched) */
 	struct dirty_file *next;        /* hash chain */
 };
 
@@ -101,7 +106,7 @@ size_t dirty_clear(struct dirty_set *s, bool keep_hot);
 size_t dirty_hot_to_unsure(struct dirty_set *s);
 
 /* Calls fn for each file, in no particular order, until fn returns non-zero
- * (which is returned). fn must not change the set, except f->mark. */
+ * (which is returned). fn must not change the set, except the caller's words. */
 typedef int (*dirty_fn)(struct dirty_file *f, void *arg);
 int dirty_foreach(struct dirty_set *s, dirty_fn fn, void *arg);
 

@@ -1,5 +1,6 @@
-/* The dirty record on disk: codec and replay (pure), then the file with
- * its group commit and compaction. See journal.h for the format and rules. */
+/* The dirty record's file: group commit, compaction, hot files and their
+ * cooling. See journal.h for the format and rules; journal_codec.c has the
+ * codec and replay. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -12,192 +13,6 @@
 
 #include "common/log.h"
 #include "rfs/journal.h"
-
-#define PAYLOAD_ID 9u                   /* dir u8 | ino u64 */
-#define PAYLOAD_EXT 25u                 /* + off u64 | len u64 */
-
-const char *journal_rec_str(enum journal_rec type)
-{
-	switch (type) {
-	case JREC_HOT: return "HOT";
-	case JREC_COOL: return "COOL";
-	case JREC_SURE: return "SURE";
-	case JREC_UNSURE: return "UNSURE";
-	case JREC_EXT: return "EXT";
-	case JREC_WHOLE: return "WHOLE";
-	case JREC_FORGET: return "FORGET";
-	case JREC_CLEAR: return "CLEAR";
-	}
-	return "?";
-}
-
-/* ---- CRC-32C, one byte per step: records are tiny, speed is no issue. */
-
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-		crc_table[i] = c;
-	}
-}
-
-/* c is the running (inverted) state, so a record's pieces chain. */
-static uint32_t crc_update(uint32_t c, const uint8_t *p, size_t n)
-{
-	pthread_once(&crc_once, crc_init);
-	while (n--)
-		c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
-	return c;
-}
-
-uint32_t journal_crc32c(const void *buf, size_t len)
-{
-	return ~crc_update(~0u, buf, len);
-}
-
-/* ---- codec */
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
-/* Payload length of a type; -1 if the type is unknown. */
-static int payload_len(unsigned type)
-{
-	switch (type) {
-	case JREC_HOT: case JREC_COOL: case JREC_SURE: case JREC_UNSURE:
-	case JREC_WHOLE: case JREC_FORGET:
-		return PAYLOAD_ID;
-	case JREC_EXT:
-		return PAYLOAD_EXT;
-	case JREC_CLEAR:
-		return 0;
-	}
-	return -1;
-}
-
-size_t journal_encode(uint8_t *buf, enum journal_rec type, uint8_t dir, uint64_t ino,
-                      uint64_t off, uint64_t len)
-{
-	uint32_t plen = (uint32_t)payload_len(type);
-	uint8_t *b = buf + JOURNAL_HDR_LEN;
-
-	put32(buf, 1 + plen);
-	b[0] = (uint8_t)type;
-	if (plen) {
-		b[1] = dir;
-		put64(b + 2, ino);
-	}
-	if (type == JREC_EXT) {
-		put64(b + 10, off);
-		put64(b + 18, len);
-	}
-	put32(buf + 4, ~crc_update(crc_update(~0u, buf, 4), b, 1 + plen));
-	return JOURNAL_HDR_LEN + 1 + plen;
-}
-
-/* One good record into the set: the dirty.h call of the same name. */
-static int apply_rec(struct dirty_set *set, unsigned type, const uint8_t *p)
-{
-	uint8_t dir;
-	uint64_t ino;
-	int rc = 0;
-
-	/* CLEAR has no payload: p may be the end of the buffer. */
-	if (type == JREC_CLEAR) {
-		dirty_clear(set, true);
-		return 0;
-	}
-	dir = p[0];
-	ino = get64(p + 1);
-	switch (type) {
-	case JREC_HOT: rc = dirty_hot(set, dir, ino); break;
-	case JREC_COOL: rc = dirty_cool(set, dir, ino); break;
-	case JREC_SURE: rc = dirty_sure(set, dir, ino); break;
-	case JREC_UNSURE: rc = dirty_unsure(set, dir, ino); break;
-	case JREC_WHOLE: rc = dirty_whole(set, dir, ino); break;
-	case JREC_FORGET: rc = dirty_forget(set, dir, ino); break;
-	case JREC_EXT:
-		/* journal_ext() never writes such an offset; if one got here
-		 * with a good CRC, the file was still written: resend it. */
-		if (get64(p + 9) >= DIRTY_LIMIT)
-			rc = dirty_whole(set, dir, ino);
-		else
-			rc = dirty_add(set, dir, ino, get64(p + 9), get64(p + 17));
-		break;
-	}
-	return rc < 0 ? -1 : 0;
-}
-
-int journal_replay_buf(const uint8_t *buf, size_t len, struct dirty_set *set, struct journal_replay *r)
-{
-	size_t pos = 0;
-
-	memset(r, 0, sizeof(*r));
-	while (pos < len) {
-		const uint8_t *h = buf + pos;
-		uint32_t rl;
-		int plen;
-
-		if (len - pos < JOURNAL_HDR_LEN) {
-			r->cut = "short record header";
-			break;
-		}
-		rl = get32(h);
-		if (rl < 1 || rl > JOURNAL_REC_MAX - JOURNAL_HDR_LEN) {
-			r->cut = "bad record length";
-			break;
-		}
-		if (len - pos - JOURNAL_HDR_LEN < rl) {
-			r->cut = "short record";
-			break;
-		}
-		if (~crc_update(crc_update(~0u, h, 4), h + JOURNAL_HDR_LEN, rl) != get32(h + 4)) {
-			r->cut = "bad CRC";
-			break;
-		}
-		plen = payload_len(h[JOURNAL_HDR_LEN]);
-		if (plen < 0) {
-			r->cut = "unknown record type";
-			break;
-		}
-		if ((uint32_t)plen != rl - 1) {
-			r->cut = "wrong length for the record type";
-			break;
-		}
-		if (apply_rec(set, h[JOURNAL_HDR_LEN], h + JOURNAL_HDR_LEN + 1) < 0)
-			return -1;
-		pos += JOURNAL_HDR_LEN + rl;
-		r->records++;
-		r->good = pos;
-	}
-	r->unsure = dirty_hot_to_unsure(set);
-	return 0;
-}
 
 /* ---- the file */
 
@@ -220,6 +35,9 @@ struct journal {
 	uint64_t compact_bytes;
 	uint64_t last_compact;          /* size right after the last compaction */
 	uint64_t syncs, compactions;
+	uint64_t base;                  /* see JREC_BASE */
+	uint32_t epoch;                 /* journal_cool_idle() periods */
+	bool mem;                       /* no file: every sync is a no-op */
 	bool flushing;                  /* a round runs without the mutex */
 	bool broken;                    /* the file may hold a torn write */
 };
@@ -338,6 +156,16 @@ static int compact_locked(struct journal *j)
 	const char *what;
 	int fd;
 
+	if (j->mem) {
+		j->buf.len = 0;
+		j->durable = j->appended;
+		return 0;
+	}
+	if (j->base) {
+		struct dirty_file b = { .ino = j->base };
+
+		image_add(&im, JREC_BASE, &b, 0, 0);
+	}
 	dirty_foreach(j->set, image_file, &im);
 	if (im.err) {
 		free(im.b.p);
@@ -450,7 +278,8 @@ static int sync_to(struct journal *j, uint64_t seq)
 				return -1;
 			continue;
 		}
-		if (!j->buf.len) {
+		if (!j->buf.len || j->mem) {
+			j->buf.len = 0;
 			j->durable = j->appended;
 			continue;
 		}
@@ -524,6 +353,7 @@ static int load(struct journal *j, bool *need_compact)
 		return -1;
 	}
 	free(data);
+	j->base = r.base;
 	if (r.cut)
 		log_warn("journal %s: cut at byte %zu of %zu: %s (%zu bytes dropped, %zu records kept)",
 		         j->path, r.good, len, r.cut, len - r.good, r.records);
@@ -544,6 +374,21 @@ struct journal *journal_open(const char *path, uint64_t compact_bytes)
 	struct journal *j = calloc(1, sizeof(*j));
 	bool need_compact = true;
 
+	if (j && !path) {
+		j->fd = -1;
+		j->mem = true;
+		pthread_mutex_init(&j->mu, NULL);
+		pthread_cond_init(&j->cv, NULL);
+		j->path = strdup("(in memory)");
+		j->set = dirty_new();
+		if (j->path && j->set)
+			return j;
+		journal_close(j);
+		log_error("journal in memory: out of memory");
+		return NULL;
+	}
+	if (!path)
+		path = "(in memory)";
 	if (!j) {
 		log_error("journal %s: out of memory", path);
 		return NULL;
@@ -621,11 +466,82 @@ int journal_hot(struct journal *j, uint8_t dir, uint64_t ino)
 		}
 		append(j, JREC_HOT, dir, ino, 0, 0);
 		seq = j->appended;
-		dirty_find(j->set, dir, ino)->mark = seq;
+		f = dirty_find(j->set, dir, ino);
+		f->mark = seq;
 	}
+	f->busy++;
+	f->epoch = j->epoch;
 	rc = seq <= j->durable ? 0 : sync_to(j, seq);
 	pthread_mutex_unlock(&j->mu);
 	return rc;
+}
+
+void journal_done(struct journal *j, uint8_t dir, uint64_t ino, uint64_t seq)
+{
+	struct dirty_file *f;
+
+	pthread_mutex_lock(&j->mu);
+	f = dirty_find(j->set, dir, ino);
+	/* Not there: cleared or forgotten meanwhile, nothing to keep hot. */
+	if (f && f->busy) {
+		f->busy--;
+		if (seq > f->seq)
+			f->seq = seq;
+	}
+	pthread_mutex_unlock(&j->mu);
+}
+
+struct cool_arg {
+	struct dirty_file **v;
+	size_t n, cap;
+	uint64_t covered;
+	uint32_t epoch;
+	bool oom;
+};
+
+static int pick_cool(struct dirty_file *f, void *arg)
+{
+	struct cool_arg *a = arg;
+
+	if (!(f->flags & DIRTY_HOT) || f->busy || f->epoch == a->epoch || f->seq > a->covered)
+		return 0;
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? 2 * a->cap : 64;
+		struct dirty_file **v = realloc(a->v, cap * sizeof(*v));
+
+		if (!v) {
+			a->oom = true;
+			return 1;
+		}
+		a->v = v;
+		a->cap = cap;
+	}
+	a->v[a->n++] = f;
+	return 0;
+}
+
+size_t journal_cool_idle(struct journal *j, uint64_t covered)
+{
+	struct cool_arg a = { .covered = covered };
+	size_t cooled = 0;
+
+	pthread_mutex_lock(&j->mu);
+	a.epoch = j->epoch;
+	/* Collected first: cooling may remove a file from the set. */
+	dirty_foreach(j->set, pick_cool, &a);
+	for (size_t i = 0; i < a.n; i++) {
+		uint8_t dir = a.v[i]->dir;
+		uint64_t ino = a.v[i]->ino;
+
+		if (dirty_cool(j->set, dir, ino) > 0) {
+			append(j, JREC_COOL, dir, ino, 0, 0);
+			cooled++;
+		}
+	}
+	j->epoch++;
+	pthread_mutex_unlock(&j->mu);
+	free(a.v);
+	return cooled;
 }
 
 typedef int (*flag_op)(struct dirty_set *s, uint8_t dir, uint64_t ino);
@@ -718,9 +634,47 @@ int journal_clear(struct journal *j)
 	 * memory holds (journal_truncate). */
 	dirty_clear(j->set, true);
 	append(j, JREC_CLEAR, 0, 0, 0, 0);
+	j->base = 0;
 	rc = sync_to(j, j->appended);
 	pthread_mutex_unlock(&j->mu);
 	return rc;
+}
+
+int journal_reset(struct journal *j, uint64_t gen)
+{
+	int rc;
+
+	pthread_mutex_lock(&j->mu);
+	dirty_clear(j->set, true);
+	append(j, JREC_CLEAR, 0, 0, 0, 0);
+	j->base = gen;
+	if (gen)
+		append(j, JREC_BASE, 0, gen, 0, 0);
+	rc = sync_to(j, j->appended);
+	pthread_mutex_unlock(&j->mu);
+	return rc;
+}
+
+int journal_set_base(struct journal *j, uint64_t gen)
+{
+	int rc;
+
+	pthread_mutex_lock(&j->mu);
+	j->base = gen;
+	append(j, JREC_BASE, 0, gen, 0, 0);
+	rc = sync_to(j, j->appended);
+	pthread_mutex_unlock(&j->mu);
+	return rc;
+}
+
+uint64_t journal_base(struct journal *j)
+{
+	uint64_t b;
+
+	pthread_mutex_lock(&j->mu);
+	b = j->base;
+	pthread_mutex_unlock(&j->mu);
+	return b;
 }
 
 int journal_flush(struct journal *j)
@@ -770,6 +724,34 @@ uint64_t journal_bytes(struct journal *j, dirty_size_fn size_fn, void *arg)
 	b = dirty_bytes(j->set, size_fn, arg);
 	pthread_mutex_unlock(&j->mu);
 	return b;
+}
+
+int journal_get(struct journal *j, uint8_t dir, uint64_t ino, uint8_t *flags,
+                struct dirty_ival **iv, uint32_t *n)
+{
+	const struct dirty_file *f;
+	int r = 1;
+
+	*flags = 0;
+	*iv = NULL;
+	*n = 0;
+	pthread_mutex_lock(&j->mu);
+	f = dirty_find(j->set, dir, ino);
+	if (f) {
+		r = 0;
+		*flags = f->flags;
+		if (f->n) {
+			*iv = malloc(f->n * sizeof(**iv));
+			if (*iv) {
+				memcpy(*iv, f->iv, f->n * sizeof(**iv));
+				*n = f->n;
+			} else {
+				r = -1;
+			}
+		}
+	}
+	pthread_mutex_unlock(&j->mu);
+	return r;
 }
 
 int journal_flags(struct journal *j, uint8_t dir, uint64_t ino)

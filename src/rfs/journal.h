@@ -10,12 +10,15 @@
  *   HOT, COOL, SURE, UNSURE, WHOLE, FORGET   dir u8 | ino u64
  *   EXT                                      dir u8 | ino u64 | off u64 | len u64
  *   CLEAR                                    -
+ *   BASE                                     dir u8 (0) | gen u64
  * Each record is applied to the set as the dirty.h call of the same name
  * (EXT = dirty_add). CLEAR voids everything before it except the HOT flag
  * of files HOT at that point (dirty_clear(keep_hot)): a finished
  * reintegration covers past changes, not those in flight. UNSURE is not in
  * §5.1's list: without it, a file made UNSURE (a lost non-data op) and then
- * cooled would replay as sure.
+ * cooled would replay as sure. BASE names the generation at which the set
+ * was last emptied because the copies were equal (journal_reset): the set
+ * holds every change since then. CLEAR alone leaves no base (0).
  *
  * Replay reads records up to the first short one, bad CRC, unknown type or
  * wrong length for its type, and cuts the file there (logged, with the byte
@@ -61,6 +64,7 @@ enum journal_rec {
 	JREC_WHOLE = 6,
 	JREC_FORGET = 7,
 	JREC_CLEAR = 8,
+	JREC_BASE = 9,
 };
 
 const char *journal_rec_str(enum journal_rec type);
@@ -80,6 +84,7 @@ struct journal_replay {
 	size_t records;                 /* good records */
 	size_t unsure;                  /* HOTs turned UNSURE at the end */
 	const char *cut;                /* NULL if every byte was good; else why not */
+	uint64_t base;                  /* the last BASE's generation, 0 if none since a CLEAR */
 };
 
 /* Pure: applies the records of buf[0, len) to set (usually empty) as
@@ -90,7 +95,8 @@ int journal_replay_buf(const uint8_t *buf, size_t len, struct dirty_set *set, st
 struct journal;
 
 /* Opens the record at path (created if absent), replays it, and leaves it
- * ready to append. If replay cut a tail or turned HOTs to UNSURE, the file
+ * ready to append. path NULL: a record in memory only, every sync a no-op
+ * (tests, and vigil-rfs without a state directory). If replay cut a tail or turned HOTs to UNSURE, the file
  * is compacted first, so the cut bytes are gone before anything is
  * appended, and the UNSURE flags are durable. compact_bytes 0 means
  * JOURNAL_COMPACT_DEFAULT. NULL on error (logged). */
@@ -98,10 +104,21 @@ struct journal *journal_open(const char *path, uint64_t compact_bytes);
 /* Flushes (a failure is logged) and frees. NULL is fine. */
 void journal_close(struct journal *j);
 
-/* Before the first local mutation of a cold file: returns 0 once HOT is
- * durable. No I/O and only the mutex when the file is already hot. -1 if
- * it cannot be made durable (logged): the caller fails the mutation. */
+/* Before each local mutation of a file: returns 0 once HOT is durable. No
+ * I/O and only the mutex when the file is already hot. -1 if it cannot be
+ * made durable (logged): the caller fails the mutation. Either way the
+ * file counts one more op under way until journal_done(), which the caller
+ * owes it, so that journal_cool_idle() leaves it hot meanwhile. */
 int journal_hot(struct journal *j, uint8_t dir, uint64_t ino);
+/* The op begun by journal_hot() is over; its changes were shipped with
+ * seqs up to seq (0: not shipped, its extents are in the set). */
+void journal_done(struct journal *j, uint8_t dir, uint64_t ino, uint64_t seq);
+/* Cools every hot file that no op is changing, that was not made hot
+ * since the previous call (idle for at least one period), and whose last
+ * shipped seq is at most covered (durable on the peer, or put back into
+ * the set at a loss: the COOL record follows those extents in the file).
+ * Returns how many were cooled. */
+size_t journal_cool_idle(struct journal *j, uint64_t covered);
 /* Buffered until journal_flush(). 0, or -1 if out of memory (logged: the
  * journal then rewrites itself from memory at the next sync). */
 int journal_cool(struct journal *j, uint8_t dir, uint64_t ino);
@@ -116,6 +133,14 @@ int journal_ext(struct journal *j, uint8_t dir, uint64_t ino, uint64_t off, uint
 int journal_truncate(struct journal *j, uint8_t dir, uint64_t ino, uint64_t size);
 /* Reintegration done: CLEAR, durable on return. */
 int journal_clear(struct journal *j);
+/* The copies are equal at generation gen: CLEAR then BASE(gen), durable on
+ * return. gen 0 only clears (the record is no longer complete). */
+int journal_reset(struct journal *j, uint64_t gen);
+/* BASE(gen) without clearing, durable on return: gen 0 says the set no
+ * longer holds every change since its base (something was dropped). */
+int journal_set_base(struct journal *j, uint64_t gen);
+/* The BASE the record holds every change since (0: none). */
+uint64_t journal_base(struct journal *j);
 /* Makes every record so far durable. No I/O if there is none. */
 int journal_flush(struct journal *j);
 /* Rewrites the file from memory now. */
@@ -125,6 +150,10 @@ int journal_compact(struct journal *j);
 int journal_foreach(struct journal *j, dirty_fn fn, void *arg);
 void journal_count(struct journal *j, struct dirty_count *c);
 uint64_t journal_bytes(struct journal *j, dirty_size_fn size_fn, void *arg);
+/* One file's flags and intervals (malloc'ed, *iv NULL when none): 0, 1 if
+ * the file is not in the set, -1 out of memory. */
+int journal_get(struct journal *j, uint8_t dir, uint64_t ino, uint8_t *flags,
+                struct dirty_ival **iv, uint32_t *n);
 /* The file's flags, or -1 if it is not in the set. */
 int journal_flags(struct journal *j, uint8_t dir, uint64_t ino);
 
