@@ -187,7 +187,7 @@ static int op_create(struct ctx *c)
 			cname(target, WIRE_TARGET_MAX + 1, op->name2, op->name2_len);
 		}
 		e = rfs_merge_create(c->a, dfd, op->arg, name, op->mode, op->rdev, target,
-		                     op->flags & WIRE_OPF_FRESH, &keep, &c->why);
+		                     op->flags, &keep, &c->why);
 		free(target);
 		if (e)
 			return e;

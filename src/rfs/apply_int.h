@@ -55,11 +55,12 @@ void rfs_fid_set_wfd(struct rfs_applier *a, struct rfs_fid *f, int wfd);
  * set when a plain strerror would mislead; an errno with needs_full set
  * means the copy is not what PRIM's record says (a full copy must
  * follow). */
-/* A CREATE's name in dfd (directory fid parent): *reuse is an O_PATH fd of
- * the object to keep and bind, or -1 if the caller creates it (the name is
- * free by then). */
+/* A CREATE's name in dfd (directory fid parent), flags the op's
+ * (WIRE_OPF_FRESH, WIRE_OPF_MAYBE): *reuse is an O_PATH fd of the object to
+ * keep and bind, or -1 if the caller creates it (the name is free by
+ * then). */
 int rfs_merge_create(struct rfs_applier *a, int dfd, uint64_t parent, const char *name,
-                     mode_t mode, uint64_t rdev, const char *target, bool fresh, int *reuse,
+                     mode_t mode, uint64_t rdev, const char *target, uint32_t flags, int *reuse,
                      const char **why);
 /* A LINK's name: true in *done if it already names the fid's inode. */
 int rfs_merge_link(struct rfs_applier *a, int dfd, uint64_t parent, const char *name, int pfd,

@@ -191,10 +191,11 @@ static bool same_target(int dfd, const char *name, const char *target)
 }
 
 int rfs_merge_create(struct rfs_applier *a, int dfd, uint64_t parent, const char *name,
-                     mode_t mode, uint64_t rdev, const char *target, bool fresh, int *reuse,
+                     mode_t mode, uint64_t rdev, const char *target, uint32_t flags, int *reuse,
                      const char **why)
 {
 	mode_t type = mode & S_IFMT;
+	bool fresh = flags & WIRE_OPF_FRESH, maybe = flags & WIRE_OPF_MAYBE;
 	struct stat st;
 	int e;
 
@@ -204,24 +205,33 @@ int rfs_merge_create(struct rfs_applier *a, int dfd, uint64_t parent, const char
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno != ENOENT)
 			return errno;
-		if (fresh)
+		if (fresh || maybe)
 			return 0;
 		a->needs_full = true;
 		*why = "PRIM lists it as unchanged, but this copy lacks it";
 		return ENOENT;
 	}
+	if (maybe && type == S_IFREG && S_ISREG(st.st_mode) && st.st_nlink > 1) {
+		/* PRIM sends no data for it: if the name now holds another file
+		 * there, truncating this one would change its other names. */
+		a->needs_full = true;
+		*why = "PRIM's record lost this name's history, and this copy has a file with "
+		       "other links there";
+		return EEXIST;
+	}
 	if (!fresh) {
-		if ((st.st_mode & S_IFMT) != type) {
+		bool like = (st.st_mode & S_IFMT) == type &&
+		            (type != S_IFLNK || same_target(dfd, name, target));
+
+		if (!like && !maybe) {
 			a->needs_full = true;
-			*why = "PRIM lists it as unchanged, but this copy has another type there";
+			*why = (st.st_mode & S_IFMT) != type ?
+			       "PRIM lists it as unchanged, but this copy has another type there" :
+			       "PRIM lists the symlink as unchanged, but its target differs here";
 			return EEXIST;
 		}
-		if (type == S_IFLNK && !same_target(dfd, name, target)) {
-			a->needs_full = true;
-			*why = "PRIM lists the symlink as unchanged, but its target differs here";
-			return EEXIST;
-		}
-		if ((type != S_IFCHR && type != S_IFBLK) || st.st_rdev == (dev_t)rdev) {
+		/* A device node with another number is simply made again. */
+		if (like && ((type != S_IFCHR && type != S_IFBLK) || st.st_rdev == (dev_t)rdev)) {
 			int fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC |
 			                           (type == S_IFDIR ? O_DIRECTORY : 0));
 

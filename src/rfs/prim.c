@@ -333,6 +333,24 @@ int rfs_prim_start(const struct rfs_prim_cfg *cfg)
 		log_error("cannot store a first generation in %s", cfg->meta);
 		return -1;
 	}
+	/* Without its record on disk no change could be promised safe. */
+	if (cfg->journal && rfs_record_open(cfg->journal) < 0) {
+		log_error("cannot open the record of changes %s", cfg->journal);
+		return -1;
+	}
+	if (cfg->journal && P.gen.b == 0 && !rfs_record_clean(P.gen.c)) {
+		/* The copies were equal at C, but this node may hold changes
+		 * SECOND lacks (files hot at a crash), or its record does not
+		 * reach back to C: a new generation, so that the next handshake
+		 * reintegrates instead of taking the copies as equal. */
+		if (move_on(&P.gen) < 0 || rfs_gen_store(cfg->meta, &P.gen) < 0) {
+			log_error("cannot store a new generation in %s", cfg->meta);
+			return -1;
+		}
+		if (rfs_record_complete(P.gen.b))
+			log_info("this copy may hold changes SECOND lacks (files hot at a crash): "
+			         "they go at the next reintegration");
+	}
 	rfs_stream_init(&cfg->stream);
 	rfs_stream_set_hooks(go_alone, NULL);
 	if (pthread_create(&P.thread, NULL, link_main, NULL) != 0) {
@@ -355,7 +373,13 @@ bool rfs_prim_stop(uint32_t timeout_ms)
 	pthread_cond_broadcast(&P.cond);
 	pthread_mutex_unlock(&P.mu);
 	all = rfs_stream_drain(timeout_ms);
+	/* SECOND checkpoints within a second: then nothing stays hot, and
+	 * this copy can come back as a SECOND that merges. */
+	if (all)
+		rfs_stream_wait_durable(timeout_ms);
 	pthread_join(P.thread, NULL);
 	rfs_stream_stop(0);
+	if (P.cfg.journal)
+		rfs_record_close();
 	return all;
 }

@@ -18,6 +18,7 @@ struct rfs_prim_cfg {
 	const char *peer;               /* ADDR:PORT */
 	uint64_t connect_timeout_ms;    /* first attempt: how long to wait for SECOND */
 	const char *meta;               /* generations file */
+	const char *journal;            /* the record on disk (record.h) */
 	int root_fd[RFS_MAX_DIRS];      /* backing roots, for the resync walk */
 	/* Under vigild: before going on without SECOND, hold every change
 	 * until rfs_prim_release (vigild has marked the peer's copy outdated,

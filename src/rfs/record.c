@@ -10,7 +10,15 @@
 #include <sys/stat.h>
 
 #include "common/log.h"
+#include "common/util.h"
+#include "rfs/journal.h"
 #include "rfs/wire.h"
+
+/* A hot file cools after one to two of these without a change, once SECOND
+ * has its changes durably: a file written all the time stays hot and costs
+ * one journal sync in total, not one per write. */
+#define COOL_PERIOD_MS 10000
+#define FLUSH_PERIOD_MS 1000
 
 enum kind { K_EXT, K_WHOLE };
 
@@ -24,12 +32,17 @@ struct entry {
 
 static struct {
 	pthread_mutex_t mu;
-	struct dirty_set *set;
+	struct journal *j;              /* the set: on disk once rfs_record_open() ran */
 	struct entry *ring;             /* circular: head .. head + n */
 	size_t cap, head, n;
 	bool complete;
 	uint64_t gen;                   /* the copies were equal at this generation */
-} R = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	uint64_t covered;               /* every change up to this seq is durable there, or in the set */
+	pthread_t ticker;
+	bool ticking;
+	pthread_cond_t cv;              /* wakes the ticker to stop */
+	bool stop;
+} R = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 /* Lock held. */
 static void incomplete_locked(const char *why)
@@ -42,7 +55,7 @@ static void incomplete_locked(const char *why)
 
 static bool have_set_locked(void)
 {
-	if (!R.set && !(R.set = dirty_new())) {
+	if (!R.j && !(R.j = journal_open(NULL, 0))) {
 		incomplete_locked("out of memory");
 		return false;
 	}
@@ -55,12 +68,10 @@ static void apply_locked(const struct entry *e)
 
 	if (!have_set_locked())
 		return;
-	if (e->kind == K_WHOLE)
-		r = dirty_whole(R.set, e->dir, e->ino);
-	else if (e->off >= DIRTY_LIMIT)
-		r = dirty_whole(R.set, e->dir, e->ino);
+	if (e->kind == K_WHOLE || e->off >= DIRTY_LIMIT)
+		r = journal_whole(R.j, e->dir, e->ino);
 	else
-		r = dirty_add(R.set, e->dir, e->ino, e->off, e->len);
+		r = journal_ext(R.j, e->dir, e->ino, e->off, e->len);
 	if (r < 0)
 		incomplete_locked("out of memory");
 }
@@ -193,6 +204,8 @@ void rfs_record_op(const struct rfs_op *op, uint64_t seq)
 void rfs_record_ckpt(uint64_t ckpt)
 {
 	pthread_mutex_lock(&R.mu);
+	if (ckpt > R.covered)
+		R.covered = ckpt;
 	while (R.n && R.ring[R.head].seq <= ckpt) {
 		R.head = (R.head + 1) % R.cap;
 		R.n--;
@@ -200,11 +213,15 @@ void rfs_record_ckpt(uint64_t ckpt)
 	pthread_mutex_unlock(&R.mu);
 }
 
-void rfs_record_lost(void)
+void rfs_record_lost(uint64_t seq)
 {
 	size_t moved;
 
 	pthread_mutex_lock(&R.mu);
+	/* Every change shipped so far is now either durable there or, below,
+	 * in the set; one shipped but not yet noted here is noted unshipped. */
+	if (seq > R.covered)
+		R.covered = seq;
 	moved = R.n;
 	for (size_t i = 0; i < R.n; i++)
 		apply_locked(&R.ring[(R.head + i) % R.cap]);
@@ -218,19 +235,26 @@ void rfs_record_lost(void)
 void rfs_record_reset(uint64_t gen)
 {
 	pthread_mutex_lock(&R.mu);
-	dirty_free(R.set);
-	R.set = NULL;
 	/* The ring stays: changes shipped but not yet durable on SECOND are
 	 * not covered by the copies being equal, a loss must still bring
-	 * them back (docs/design/rfs.md §5.5). */
-	R.complete = true;
-	R.gen = gen;
+	 * them back (docs/design/rfs.md §5.5). So do HOT flags, for the same
+	 * changes after a crash. */
+	if (have_set_locked()) {
+		if (journal_reset(R.j, gen) < 0) {
+			incomplete_locked("the journal cannot record that the copies are equal");
+		} else {
+			R.complete = true;
+			R.gen = gen;
+		}
+	}
 	pthread_mutex_unlock(&R.mu);
 }
 
 void rfs_record_incomplete(const char *why)
 {
 	pthread_mutex_lock(&R.mu);
+	if (R.complete && R.j && journal_set_base(R.j, 0) < 0)
+		log_error("record: cannot mark the journal incomplete");
 	incomplete_locked(why);
 	pthread_mutex_unlock(&R.mu);
 }
@@ -247,25 +271,11 @@ bool rfs_record_complete(uint64_t gen)
 
 int rfs_record_get(uint8_t dir, uint64_t ino, struct rfs_record_file *out)
 {
-	struct dirty_file *f;
-	int r = 1;
+	int r;
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&R.mu);
-	f = R.set ? dirty_find(R.set, dir, ino) : NULL;
-	if (f) {
-		r = 0;
-		out->flags = f->flags;
-		if (f->n) {
-			out->iv = malloc(f->n * sizeof(*out->iv));
-			if (out->iv) {
-				memcpy(out->iv, f->iv, f->n * sizeof(*out->iv));
-				out->n = f->n;
-			} else {
-				r = -1;
-			}
-		}
-	}
+	r = R.j ? journal_get(R.j, dir, ino, &out->flags, &out->iv, &out->n) : 1;
 	pthread_mutex_unlock(&R.mu);
 	return r;
 }
@@ -275,13 +285,166 @@ void rfs_record_count(size_t *files, uint64_t *ext_bytes, bool *complete)
 	struct dirty_count c = { 0 };
 
 	pthread_mutex_lock(&R.mu);
-	if (R.set) {
-		dirty_count(R.set, &c);
-		*ext_bytes = dirty_bytes(R.set, NULL, NULL);
+	if (R.j) {
+		journal_count(R.j, &c);
+		*ext_bytes = journal_bytes(R.j, NULL, NULL);
 	} else {
 		*ext_bytes = 0;
 	}
 	*files = c.files;
 	*complete = R.complete;
 	pthread_mutex_unlock(&R.mu);
+}
+
+/* ---- on disk */
+
+static void *ticker_main(void *arg)
+{
+	uint64_t next_cool = mono_ms() + COOL_PERIOD_MS;
+
+	(void)arg;
+	pthread_mutex_lock(&R.mu);
+	while (!R.stop) {
+		struct timespec ts;
+		struct journal *j = R.j;
+		uint64_t covered = R.covered;
+
+		pthread_mutex_unlock(&R.mu);
+		/* Unshipped changes reach the disk within a period; nothing
+		 * waits for it (HOT made them safe already). */
+		journal_flush(j);
+		if (mono_ms() >= next_cool) {
+			size_t n = journal_cool_idle(j, covered);
+
+			if (n)
+				log_debug("record: %zu files cooled", n);
+			next_cool = mono_ms() + COOL_PERIOD_MS;
+		}
+		pthread_mutex_lock(&R.mu);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += FLUSH_PERIOD_MS / 1000;
+		if (!R.stop)
+			pthread_cond_timedwait(&R.cv, &R.mu, &ts);
+	}
+	pthread_mutex_unlock(&R.mu);
+	return NULL;
+}
+
+int rfs_record_open(const char *path)
+{
+	struct journal *j = journal_open(path, 0);
+	struct dirty_count c;
+	pthread_condattr_t ca;
+
+	if (!j)
+		return -1;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&R.cv);
+	pthread_cond_init(&R.cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_lock(&R.mu);
+	journal_close(R.j);
+	R.j = j;
+	R.gen = journal_base(j);
+	R.complete = R.gen != 0;
+	R.stop = false;
+	journal_count(j, &c);
+	pthread_mutex_unlock(&R.mu);
+	if (pthread_create(&R.ticker, NULL, ticker_main, NULL) != 0) {
+		log_error("record: cannot start its thread");
+		return -1;
+	}
+	R.ticking = true;
+	log_info("record %s: %zu files (%zu unsure, %zu whole), complete since generation "
+	         "%016" PRIx64, path, c.files, c.unsure, c.whole, R.gen);
+	return 0;
+}
+
+void rfs_record_close(void)
+{
+	struct journal *j;
+
+	pthread_mutex_lock(&R.mu);
+	R.stop = true;
+	pthread_cond_broadcast(&R.cv);
+	pthread_mutex_unlock(&R.mu);
+	if (R.ticking)
+		pthread_join(R.ticker, NULL);
+	R.ticking = false;
+	pthread_mutex_lock(&R.mu);
+	j = R.j;
+	R.j = NULL;
+	R.complete = false;
+	if (j) {
+		/* No op runs any more: the first call ends the idle period,
+		 * the second cools whatever SECOND has durably. */
+		struct dirty_count c;
+
+		journal_cool_idle(j, R.covered);
+		journal_cool_idle(j, R.covered);
+		journal_count(j, &c);
+		if (c.files)
+			log_info("record: %zu files kept for the next reintegration (%zu hot: SECOND "
+			         "had changes durably up to seq %" PRIu64 " only)", c.files, c.hot,
+			         R.covered);
+	}
+	pthread_mutex_unlock(&R.mu);
+	journal_close(j);
+}
+
+int rfs_record_hot(const struct rfs_id *id)
+{
+	struct journal *j;
+
+	if (id->excluded)
+		return 0;
+	pthread_mutex_lock(&R.mu);
+	if (!have_set_locked()) {
+		pthread_mutex_unlock(&R.mu);
+		return 0;
+	}
+	j = R.j;
+	pthread_mutex_unlock(&R.mu);
+	/* Without R.mu: a sync may take a while, record_op must not wait. */
+	return journal_hot(j, id->dir, id->ino) < 0 ? -1 : 0;
+}
+
+void rfs_record_done(const struct rfs_id *id, uint64_t seq)
+{
+	pthread_mutex_lock(&R.mu);
+	if (R.j && !id->excluded)
+		journal_done(R.j, id->dir, id->ino, seq);
+	pthread_mutex_unlock(&R.mu);
+}
+
+int rfs_record_whole_now(const struct rfs_id *id)
+{
+	struct journal *j;
+
+	if (id->excluded)
+		return 0;
+	pthread_mutex_lock(&R.mu);
+	if (!have_set_locked()) {
+		pthread_mutex_unlock(&R.mu);
+		return 0;
+	}
+	j = R.j;
+	pthread_mutex_unlock(&R.mu);
+	if (journal_whole(j, id->dir, id->ino) < 0 || journal_flush(j) < 0)
+		return -1;
+	return 0;
+}
+
+bool rfs_record_clean(uint64_t gen)
+{
+	struct dirty_count c = { 0 };
+	uint64_t base;
+
+	pthread_mutex_lock(&R.mu);
+	base = R.j ? journal_base(R.j) : 0;
+	if (R.j)
+		journal_count(R.j, &c);
+	pthread_mutex_unlock(&R.mu);
+	return gen != 0 && base == gen && c.files == 0;
 }

@@ -23,10 +23,11 @@
  *
  * The record is complete only from a point where the copies were equal
  * (rfs_record_reset: an EQUAL handshake, or a finished reintegration) and
- * as long as nothing was dropped (ring full, out of memory). It lives in
- * memory: a PRIM that restarts starts with an incomplete record, and its
- * next reintegration is a full copy (persisting it is journal.c's job, not
- * yet wired).
+ * as long as nothing was dropped (ring full, out of memory). The set is a
+ * journal (journal.h), on disk once rfs_record_open() ran, so a PRIM that
+ * restarts keeps it. The ring lives in memory: the HOT flags of
+ * rfs_record_hot() stand for it across a crash (those files come back
+ * UNSURE and are sent whole).
  *
  * Thread-safe (one mutex). */
 #ifndef VIGIL_RFS_RECORD_H
@@ -45,8 +46,9 @@
 void rfs_record_op(const struct rfs_op *op, uint64_t seq);
 /* SECOND made every change up to ckpt durable. */
 void rfs_record_ckpt(uint64_t ckpt);
-/* The link is lost: every change not known durable there goes into the set. */
-void rfs_record_lost(void);
+/* The link is lost after seq was shipped: every change not known durable
+ * there goes into the set. */
+void rfs_record_lost(uint64_t seq);
 /* The copies are equal now, at generation gen: an empty set and a complete
  * record. The ring stays: changes still in flight are not covered. */
 void rfs_record_reset(uint64_t gen);
@@ -68,5 +70,29 @@ int rfs_record_get(uint8_t dir, uint64_t ino, struct rfs_record_file *out);
 /* Files in the set, and the bytes of their intervals (WHOLE files count 0:
  * their size is the walk's to find). */
 void rfs_record_count(size_t *files, uint64_t *ext_bytes, bool *complete);
+
+/* ---- On disk (journal.h; docs/design/rfs.md §5.1 as built). Until
+ * rfs_record_open() the set lives in memory only. */
+
+/* Replays the journal at path (a crash's HOT files come back UNSURE) and
+ * keeps the set there from now on; complete since the generation of its
+ * last reset. A thread flushes it every second and cools idle files. 0, or
+ * -1 (logged): nothing can be promised durable then. */
+int rfs_record_open(const char *path);
+/* Flushes and closes; the set is in memory only afterwards. */
+void rfs_record_close(void);
+/* Before a local change to the object id (its data, or a directory's
+ * names): its HOT flag is durable on return, so a crash before SECOND has
+ * the change leaves it UNSURE, never forgotten. 0, or -1: the caller fails
+ * the change (EIO). Each call owes one rfs_record_done() after the change,
+ * with the last seq shipped by then. Excluded objects cost nothing. */
+int rfs_record_hot(const struct rfs_id *id);
+void rfs_record_done(const struct rfs_id *id, uint64_t seq);
+/* Before renaming a directory: WHOLE, durable on return (a crash must
+ * bring its whole subtree to its new name). 0 or -1. */
+int rfs_record_whole_now(const struct rfs_id *id);
+/* True if the set is empty and complete since gen: this node changed
+ * nothing its peer at gen lacks (SECOND's check at start). */
+bool rfs_record_clean(uint64_t gen);
 
 #endif

@@ -208,32 +208,41 @@ static int remember(struct rfs_resync *r, uint8_t dir, uint64_t fid, int dirfd, 
 	return 0;
 }
 
-/* Incremental: what the record says of an object SECOND had at the walk's
- * start. 1 new to SECOND (WHOLE); 0 SECOND has it, *iv and *niv its changed
- * ranges if any; -1 out of memory. */
-static int recorded(uint8_t dir, uint64_t ino, struct dirty_ival **iv, uint32_t *niv)
+/* Incremental: what the record says of an object at the walk's start.
+ * 1: new to SECOND or not known to be what SECOND has (WHOLE; UNSURE for
+ * anything but a directory): sent whole. 0: SECOND has it, *iv and *niv
+ * its changed ranges if any, and *unsure_dir if it is a directory whose
+ * names PRIM may not have recorded (a crash: its entries go with MAYBE).
+ * -1 out of memory. HOT alone says nothing here: it guards changes in
+ * flight, which are in the ranges already. */
+static int recorded(uint8_t dir, uint64_t ino, bool is_dir, struct dirty_ival **iv, uint32_t *niv,
+                    bool *unsure_dir)
 {
 	struct rfs_record_file rf;
 	int r = rfs_record_get(dir, ino, &rf);
 
 	*iv = NULL;
 	*niv = 0;
+	*unsure_dir = false;
 	if (r < 0)
 		return -1;
 	if (r == 1)
 		return 0;
-	if (rf.flags & (DIRTY_WHOLE | DIRTY_UNSURE | DIRTY_HOT)) {
+	if ((rf.flags & DIRTY_WHOLE) || ((rf.flags & DIRTY_UNSURE) && !is_dir)) {
 		free(rf.iv);
 		return 1;
 	}
+	*unsure_dir = is_dir && (rf.flags & DIRTY_UNSURE);
 	*iv = rf.iv;
 	*niv = rf.n;
 	return 0;
 }
 
-/* fresh: this directory is new to SECOND, so is everything under it. */
+/* fresh: this directory is new to SECOND, so is everything under it.
+ * maybe: PRIM may not have recorded every change of its names (its
+ * entries go with MAYBE). */
 static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino, int depth,
-                    bool fresh)
+                    bool fresh, bool maybe)
 {
 	int lfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *dp = lfd >= 0 ? fdopendir(lfd) : NULL;
@@ -257,7 +266,7 @@ static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino
 		char target[WIRE_TARGET_MAX + 1];
 		struct dirty_ival *iv = NULL;
 		uint32_t niv = 0;
-		bool new_here = fresh || !r->incremental;
+		bool new_here = fresh || !r->incremental, unsure_dir = false;
 
 		if (!strcmp(name, ".") || !strcmp(name, "..") || rfs_excluded_name(name))
 			continue;
@@ -273,7 +282,7 @@ static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino
 			continue;
 		}
 		if (!new_here) {
-			int k = recorded(d, st.st_ino, &iv, &niv);
+			int k = recorded(d, st.st_ino, S_ISDIR(st.st_mode), &iv, &niv, &unsure_dir);
 
 			if (k < 0) {
 				rfs_stream_unsure_why("resync: out of memory");
@@ -284,7 +293,8 @@ static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino
 		}
 		{
 			struct wire_op c = { .code = WIRE_OP_CREATE, .dir = d, .fid = st.st_ino,
-			                     .flags = WIRE_OPF_RESYNC | (new_here ? WIRE_OPF_FRESH : 0),
+			                     .flags = WIRE_OPF_RESYNC | (new_here ? WIRE_OPF_FRESH :
+			                                                 maybe ? WIRE_OPF_MAYBE : 0),
 			                     .arg = dir_ino, .mode = st.st_mode, .uid = st.st_uid,
 			                     .gid = st.st_gid, .mtime_ns = rfs_ns_of(&st.st_mtim),
 			                     .name = name, .name_len = nlen(name) };
@@ -318,13 +328,22 @@ static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino
 			rfs_ship_xattrs(d, st.st_ino, ofd);
 			if (S_ISDIR(st.st_mode)) {
 				free(iv);
-				rc = walk_dir(r, d, ofd, st.st_ino, depth + 1, new_here);
+				rc = walk_dir(r, d, ofd, st.st_ino, depth + 1, new_here, unsure_dir);
 				/* Post-order: its entries are in, its times final. */
 				attrs(d, st.st_ino, &st);
 			} else if (S_ISREG(st.st_mode) && !new_here && !niv) {
-				/* SECOND has it, data unchanged. */
+				/* SECOND has it, data unchanged. Under MAYBE the name
+				 * may hold an older file there, or none: this one was
+				 * never written since (or it would be in the record),
+				 * so its size says it all. */
 				free(iv);
 				r->kept++;
+				if (maybe) {
+					struct wire_op t = { .code = WIRE_OP_TRUNCATE, .dir = d,
+					                     .fid = st.st_ino, .arg = (uint64_t)st.st_size };
+
+					rfs_stream_ship(&t, 1, false, false);
+				}
 				attrs(d, st.st_ino, &st);
 			} else if (S_ISREG(st.st_mode)) {
 				if (remember(r, d, st.st_ino, dirfd, name, (uint64_t)st.st_size,
@@ -365,13 +384,27 @@ static int build_map(struct rfs_resync *r)
 	return 0;
 }
 
+/* The root's own record: whether its names go with MAYBE. */
+static bool root_unsure(const struct rfs_resync *r, uint8_t d, uint64_t ino)
+{
+	struct rfs_record_file rf;
+	bool u;
+
+	if (!r->incremental || rfs_record_get(d, ino, &rf) != 0)
+		return false;
+	u = rf.flags & DIRTY_UNSURE;
+	free(rf.iv);
+	return u;
+}
+
 int rfs_resync_walk(struct rfs_resync *r)
 {
 	for (int d = 0; d < r->n; d++) {
 		struct stat st;
 
 		if (fstatat(r->root[d], "", &st, AT_EMPTY_PATH) < 0 ||
-		    walk_dir(r, (uint8_t)d, r->root[d], st.st_ino, 0, false) < 0)
+		    walk_dir(r, (uint8_t)d, r->root[d], st.st_ino, 0, false,
+		             root_unsure(r, (uint8_t)d, st.st_ino)) < 0)
 			return -1;
 		rfs_ship_xattrs((uint8_t)d, st.st_ino, r->root[d]);
 		attrs((uint8_t)d, st.st_ino, &st);

@@ -46,6 +46,7 @@ struct ropts {
 	int ndirs;
 	const char *addr, *secret_file, *cluster, *node, *status, *state, *aside;
 	char meta[PATH_MAX];
+	char journal[PATH_MAX];
 	const char *exclude[RFS_EXCLUDE_MAX];
 	size_t nexclude;
 	enum rfs_mode mode;
@@ -214,7 +215,9 @@ static int parse(int argc, char **argv, struct ropts *o)
 		        "aside go there too, so it must be on the dirs' file system)\n", argv[1]);
 		return -1;
 	}
-	if (rfs_gen_meta_path(o->state, o->meta, sizeof(o->meta)) < 0)
+	if (rfs_gen_meta_path(o->state, o->meta, sizeof(o->meta)) < 0 ||
+	    (size_t)snprintf(o->journal, sizeof(o->journal), "%s/journal", o->state) >=
+	            sizeof(o->journal))
 		return bad("--state", o->state, "must be an absolute path");
 	return 0;
 }
@@ -414,6 +417,7 @@ static int run_second(const struct ropts *o, const int *root_fd,
 {
 	struct rfs_second_cfg cfg = { .ndirs = (uint8_t)o->ndirs, .listen = o->addr, .link = *link,
 	                              .ckpt_ms = (uint32_t)o->ckpt_ms, .meta = o->meta,
+	                              .journal = o->journal,
 	                              .aside_dir = o->aside ? o->aside : o->state };
 	struct sigaction sa = { .sa_handler = on_stop };
 	int rc;
@@ -436,7 +440,8 @@ static int run_prim(const struct ropts *o, const int *root_fd, char (*real)[PATH
 	                                       .ack_timeout_ms = (uint32_t)o->ack_timeout_ms,
 	                                       .ndirs = (uint8_t)o->ndirs },
 	                           .link = *link, .peer = o->addr,
-	                           .connect_timeout_ms = o->connect_timeout_ms, .meta = o->meta };
+	                           .connect_timeout_ms = o->connect_timeout_ms, .meta = o->meta,
+	                           .journal = o->journal };
 	struct rfs_fs fs[RFS_MAX_DIRS] = { 0 }, *fsp[RFS_MAX_DIRS];
 	struct stat st;
 	int rc = EXIT_RUNTIME, ntab = 0;

@@ -23,6 +23,7 @@
 #include "common/util.h"
 #include "rfs/apply.h"
 #include "rfs/gen.h"
+#include "rfs/record.h"
 
 #define POLL_MS 200
 
@@ -121,14 +122,17 @@ static int setgen(struct rx *x, uint64_t prim_c, char *text, size_t len)
 	st.uptodate = true;
 	st.error[0] = 0;
 	pthread_mutex_unlock(&lock);
+	/* This copy is PRIM's at prim_c: the record a takeover starts from. */
+	if (x->cfg->journal)
+		rfs_record_reset(prim_c);
 	log_info("copy up to date (generation %016" PRIx64 ")", prim_c);
 	return 0;
 }
 
-/* The merge of an incremental reintegration met a copy unlike PRIM's
- * record: forget this copy's generations, so the next PRIM meets a copy it
- * does not know, sets it aside and copies everything. */
-static void forget_copy(struct rx *x)
+/* This copy cannot be merged into (why): forget its generations, so the
+ * next PRIM meets a copy it does not know, sets it aside and copies
+ * everything. */
+static void forget_copy(struct rx *x, const char *why)
 {
 	struct rfs_gen g = { 0 };
 
@@ -138,8 +142,7 @@ static void forget_copy(struct rx *x)
 		return;
 	}
 	gen = g;
-	log_warn("this copy differs from what PRIM's record says: the next reintegration "
-	         "copies everything");
+	log_warn("%s: the next reintegration copies everything", why);
 }
 
 /* Moves every entry of each copy's root under aside_dir/aside-<UTC>/<d>/:
@@ -252,7 +255,7 @@ static int take_ops(struct rfs_conn *c, struct rx *x, const struct wire_hdr *hdr
 
 			rfs_applier_diverged(a, &es, &en);
 			if (rfs_applier_needs_full(a))
-				forget_copy(x);
+				forget_copy(x, "this copy differs from what PRIM's record says");
 			send_error(c, x, op.seq, en, text);
 			return -1;
 		}
@@ -366,6 +369,19 @@ int rfs_second_run(const struct rfs_second_cfg *cfg, volatile sig_atomic_t *stop
 		log_error("%s", err);
 		return -1;
 	}
+	if (cfg->journal) {
+		if (rfs_record_open(cfg->journal) < 0)
+			return -1;
+		if (gen.c && !rfs_record_clean(gen.c)) {
+			/* This node changed its copy as PRIM after it was last
+			 * equal to the peer's (a crash left files hot, or it went
+			 * on alone), or its record does not say: only a full copy
+			 * can be trusted, and what it holds is set aside first. */
+			log_warn("record %s: not empty, or not since generation %016" PRIx64,
+			         cfg->journal, gen.c);
+			forget_copy(&x, "this copy may hold changes of its own as PRIM");
+		}
+	}
 	pthread_mutex_lock(&lock);
 	st.uptodate = gen.c != 0 && !gen.outdated;
 	pthread_mutex_unlock(&lock);
@@ -408,5 +424,7 @@ out:
 		close(lfd);
 	for (uint8_t d = 0; d < x.n; d++)
 		rfs_applier_free(x.a[d]);
+	if (cfg->journal)
+		rfs_record_close();
 	return rc;
 }

@@ -29,6 +29,7 @@ struct rfs_second_cfg {
 	struct rfs_link_cfg link;
 	uint32_t ckpt_ms;
 	const char *meta;               /* generations file */
+	const char *journal;            /* the record on disk (record.h) */
 	const char *aside_dir;          /* where copies are set aside (dirs' file system) */
 };
 

@@ -110,7 +110,7 @@ static void lose(const char *fmt, ...)
 	          "here only from now on)", S.conn.peer, S.st.error);
 	/* Before any waiter returns: what SECOND may lack is recorded, and
 	 * the generation moves on. */
-	rfs_record_lost();
+	rfs_record_lost(S.st.seq);
 	if (S.on_lost)
 		S.on_lost();
 	free_queue();
@@ -490,7 +490,10 @@ static void *receiver_main(void *arg)
 		int r;
 
 		pthread_mutex_lock(&S.lock);
-		if (S.st.state != RFS_LINK_CONNECTED || (S.stopping && S.st.applied >= S.st.seq)) {
+		/* Stopping: on until SECOND's checkpoint covers everything too
+		 * (rfs_stream_wait_durable), or the detach. */
+		if (S.st.state != RFS_LINK_CONNECTED ||
+		    (S.stopping && S.st.applied >= S.st.seq && S.st.ckpt >= S.st.seq)) {
 			pthread_mutex_unlock(&S.lock);
 			break;
 		}
@@ -686,6 +689,20 @@ bool rfs_stream_wait_applied(uint32_t timeout_ms)
 	return ok;
 }
 
+bool rfs_stream_wait_durable(uint32_t timeout_ms)
+{
+	uint64_t end = mono_ms() + timeout_ms, target;
+	bool ok;
+
+	pthread_mutex_lock(&S.lock);
+	target = S.st.seq;
+	while (S.st.state == RFS_LINK_CONNECTED && S.st.ckpt < target && mono_ms() < end)
+		wait_acked_a_while();
+	ok = S.st.ckpt >= target;
+	pthread_mutex_unlock(&S.lock);
+	return ok;
+}
+
 bool rfs_stream_stopping(void)
 {
 	return __atomic_load_n(&S.stopping, __ATOMIC_RELAXED);
@@ -699,6 +716,16 @@ bool rfs_stream_connected(void)
 	c = S.st.state == RFS_LINK_CONNECTED;
 	pthread_mutex_unlock(&S.lock);
 	return c;
+}
+
+uint64_t rfs_stream_seq(void)
+{
+	uint64_t q;
+
+	pthread_mutex_lock(&S.lock);
+	q = S.st.seq;
+	pthread_mutex_unlock(&S.lock);
+	return q;
 }
 
 void rfs_gate_enter(void)

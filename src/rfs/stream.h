@@ -63,6 +63,11 @@ bool rfs_stream_drain(uint32_t timeout_ms);
 /* drain, detach, and no stream any more. */
 bool rfs_stream_stop(uint32_t timeout_ms);
 bool rfs_stream_connected(void);
+/* Waits until SECOND has made every change shipped durable (its
+ * checkpoint); true if it has. */
+bool rfs_stream_wait_durable(uint32_t timeout_ms);
+/* The last seq handed out (0 before any, or without a stream). */
+uint64_t rfs_stream_seq(void);
 bool rfs_stream_stopping(void);
 /* Waits until SECOND applied every op queued so far. False on loss or
  * timeout. */

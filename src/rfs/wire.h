@@ -149,12 +149,18 @@ const char *wire_code_str(unsigned code);
  * a RESYNC SETATTR of a directory ends its listing, and what it holds that
  * the walk did not list is removed); FRESH with RESYNC on CREATE (the
  * object is new to SECOND: whatever holds its name there is replaced; a
- * CREATE without FRESH names an object SECOND must already hold). */
+ * CREATE without FRESH names an object SECOND must already hold); MAYBE
+ * with RESYNC on CREATE, not with FRESH (the name is in a directory whose
+ * changes PRIM may not have recorded before a crash: SECOND keeps an object
+ * of the same type with one link, a symlink with the same target, creates
+ * it if missing, and replaces anything else). */
 enum {
 	WIRE_OPF_DSYNC = 1 << 0,        /* O_DSYNC/RWF_DSYNC write: fdatasync, ack durable */
 	WIRE_OPF_SYNC = 1 << 1,         /* O_SYNC: fsync, ack durable */
 	WIRE_OPF_RESYNC = 1 << 2,       /* sent by reintegration, not by the application */
 	WIRE_OPF_FRESH = 1 << 3,        /* CREATE: replace whatever holds the name */
+	WIRE_OPF_MAYBE = 1 << 4,        /* CREATE: keep an object of the same type, else
+	                                 * replace (PRIM's record lost this name's history) */
 };
 /* SETATTR/TIMES mask: the values of RFS_ATTR_* (SIZE is not allowed). */
 enum {

@@ -100,10 +100,12 @@ enum wire_err wire_op_check(const struct wire_op *op, const char **why)
 		if (op->flags & ~(WIRE_OPF_DSYNC | WIRE_OPF_SYNC | WIRE_OPF_RESYNC))
 			FAIL(WIRE_ERR_FLAGS, "unknown WRITE flags");
 	} else if (op->code == WIRE_OP_CREATE) {
-		if (op->flags & ~(WIRE_OPF_RESYNC | WIRE_OPF_FRESH))
+		if (op->flags & ~(WIRE_OPF_RESYNC | WIRE_OPF_FRESH | WIRE_OPF_MAYBE))
 			FAIL(WIRE_ERR_FLAGS, "unknown CREATE flags");
-		if ((op->flags & WIRE_OPF_FRESH) && !(op->flags & WIRE_OPF_RESYNC))
-			FAIL(WIRE_ERR_FLAGS, "FRESH without RESYNC");
+		if ((op->flags & (WIRE_OPF_FRESH | WIRE_OPF_MAYBE)) && !(op->flags & WIRE_OPF_RESYNC))
+			FAIL(WIRE_ERR_FLAGS, "FRESH or MAYBE without RESYNC");
+		if ((op->flags & WIRE_OPF_FRESH) && (op->flags & WIRE_OPF_MAYBE))
+			FAIL(WIRE_ERR_FLAGS, "FRESH with MAYBE");
 	} else if (op->code == WIRE_OP_LINK || op->code == WIRE_OP_SETATTR) {
 		if (op->flags & ~WIRE_OPF_RESYNC)
 			FAIL(WIRE_ERR_FLAGS, "flags other than RESYNC on LINK or SETATTR");

@@ -784,6 +784,92 @@ def cmd_incremental(a):
     return res
 
 
+def cmd_crashalone(a):
+    """SECOND away; PRIM changes ranges of files, waits until they have
+    cooled (their extents are on disk, nothing is hot), then changes more
+    (creates, a rename, a new directory, appends) and is SIGKILLed at once.
+    Restarted alone, it changes one more range. SECOND back: the record
+    survived the crash, so the reintegration is incremental: the cooled
+    files go as their ranges, the files hot at the crash whole, and the
+    trees end equal with nothing set aside."""
+    nfiles, fsize = 10, 4 * MiB
+
+    def prefill(d):
+        os.makedirs(f"{d}/data")
+        for i in range(nfiles):
+            with open(f"{d}/data/f{i:02d}", "wb") as f:
+                f.write(os.urandom(fsize))
+        os.symlink("f00", f"{d}/data/sym")
+    pair = Pair(a.rfs, a.base, verbose=a.verbose, prefill=prefill)
+    d = pair.pdir
+    res = {"steps": {}}
+    expect = {"min": 0, "max": 0}
+
+    def step(name):
+        b = pair.barrier(timeout=120)
+        tp, ts = pair.snapshots()
+        res["steps"][name] = {"barrier": b, "prim": tp, "second": ts,
+                              "second_status": pair.second.status()}
+
+    def ranged(path, off, length):
+        with open(path, "r+b") as f:
+            f.seek(off)
+            f.write(os.urandom(length))
+        expect["min"] += length
+        expect["max"] += _span(off, length)
+
+    try:
+        step("initial copy")
+        pair.second.kill()
+        wait_until(lambda: (pair.prim.status() or {}).get("link") == "lost", 10,
+                   "PRIM to lose SECOND")
+        # Cooled before the crash: their extents must survive it.
+        ranged(f"{d}/data/f01", MiB + 100, 64 * 1024)
+        ranged(f"{d}/data/f02", 0, 8192)
+        time.sleep(22)      # two cooling periods of 10 s, and a flush
+        # Hot at the crash: sent whole.
+        with open(f"{d}/data/f03", "ab") as f:
+            f.write(os.urandom(100 * 1024))
+        os.rename(f"{d}/data/f04", f"{d}/data/f04r")
+        os.mkdir(f"{d}/newdir")
+        with open(f"{d}/newdir/x", "wb") as f:
+            f.write(os.urandom(300 * 1024))
+        with open(f"{d}/data/new1", "wb") as f:
+            f.write(os.urandom(200 * 1024))
+        os.unlink(f"{d}/data/f05")
+        os.unlink(f"{d}/data/sym")
+        os.symlink("f06", f"{d}/data/sym")
+        expect["max"] += 2 * fsize + 100 * 1024 + 300 * 1024 + 200 * 1024  # f03, f04r, x, new1
+        pair.prim.proc.kill()
+        pair.prim.proc.wait(10)
+        res["prim_killed_rc"] = pair.prim.proc.returncode
+        first_log = pair.prim.output()
+        subprocess.run(["fusermount3", "-uz", d], capture_output=True)
+        pair.prim = Rfs(pair.prim_argv + ["--connect-timeout", "500"],
+                        os.path.join(a.base, "prim2.log"), os.path.join(a.base, "prim.status"))
+        wait_until(lambda: mounted(d) or pair.prim.proc.poll() is not None, 20, "the mount")
+        # Alone again after the restart: exact ranges once more.
+        ranged(f"{d}/data/f07", 2 * MiB, 4096)
+        res["expect"] = expect
+        res["full_bytes"] = sum(os.path.getsize(os.path.join(r, n))
+                                for r, _, fs in os.walk(d) for n in fs
+                                if os.path.isfile(os.path.join(r, n)) and
+                                not os.path.islink(os.path.join(r, n)))
+        pair.second = Rfs(pair.second_argv, os.path.join(a.base, "second2.log"),
+                          os.path.join(a.base, "second.status"))
+        wait_until(lambda: (pair.prim.status() or {}).get("link") == "connected", 20,
+                   "PRIM to reconnect")
+        wait_until(lambda: (pair.second.status() or {}).get("uptodate") is True, 60,
+                   "SECOND to be up to date")
+        step("after reintegration")
+        res["aside"] = sorted(os.listdir(os.path.join(a.base, "state-second")))
+        stop_rejoined(pair, res)
+    finally:
+        end_rejoined(pair, a, res, None)
+        res["output"]["prim_before_crash"] = locals().get("first_log", "")
+    return res
+
+
 class Timed(threading.Thread):
     """Runs fn in a daemon thread and notes when it returned."""
 
@@ -905,7 +991,7 @@ def cmd_lost(a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("command", choices=["repl", "sigstop", "lost", "multi", "exclude",
-                                        "reintegrate", "restart", "zeroloss", "diskfull",
+                                        "reintegrate", "restart", "zeroloss", "diskfull", "crashalone",
                                         "lossy", "incremental"])
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--rounds", type=int, default=5)
@@ -925,6 +1011,7 @@ def main():
         res = {"repl": cmd_repl, "sigstop": cmd_sigstop, "lost": cmd_lost,
                "multi": cmd_multi, "exclude": cmd_exclude,
                "reintegrate": cmd_reintegrate, "restart": cmd_restart,
+               "crashalone": cmd_crashalone,
                "zeroloss": cmd_zeroloss, "diskfull": cmd_diskfull,
                "lossy": cmd_lossy, "incremental": cmd_incremental}[a.command](a)
     except Exception:

@@ -351,6 +351,34 @@ def test_incremental_reintegration_sends_only_what_changed(base):
     check_outputs(res)
 
 
+def test_prim_crash_while_alone_keeps_its_record(base):
+    """SECOND away; PRIM changes ranges, lets them cool, changes more and is
+    SIGKILLed; restarted alone it changes one more range. SECOND back: the
+    journal survived the crash, so the reintegration is incremental, the
+    cooled and later ranges go as ranges, the files hot at the crash whole,
+    nothing is set aside and the trees are equal."""
+    res = in_namespace(base, "crashalone", timeout=240)
+    out = res["output"]
+    assert res["prim_killed_rc"] == -9, res["prim_killed_rc"]
+    assert "files were hot at the crash" in out["prim"], out["prim"][-3000:]
+    m = INCR_DONE.search(out["prim"])
+    assert m, out["prim"][-3000:]
+    sent, exp = int(m.group(2)), res["expect"]
+    assert exp["min"] <= sent <= exp["max"], (sent, exp, out["prim"][-2000:])
+    assert sent < res["full_bytes"] // 3, (sent, res["full_bytes"])
+    assert sum(x.startswith("aside-") for x in res["aside"]) <= 1, res["aside"]
+    after = res["steps"]["after reintegration"]
+    diff = tree_difference(after["prim"], after["second"], ("prim mount", "second"))
+    if diff:
+        pytest.fail(f"after the reintegration:\n{diff}")
+    paths = {r["path"] for r in after["second"]}
+    assert {"data/f04r", "newdir/x", "data/new1"} <= paths, sorted(paths)
+    assert not {"data/f04", "data/f05"} & paths
+    assert after["second_status"]["uptodate"] is True, after["second_status"]
+    assert res["umount_rc"] == 0 and res["second_rc"] == 0, out
+    check_outputs(res)
+
+
 def test_clean_restart_keeps_the_copy(base):
     """Both stopped cleanly, then started again: equal generations, so no
     rebuild and nothing set aside; the stream goes on."""

@@ -100,7 +100,7 @@ static void test_complete(void **state)
 	rfs_record_reset(3);
 	rec_write(0, 10, 0, 1, 0);
 	rec_write(0, 10, 0, 1, 4);
-	rfs_record_lost();
+	rfs_record_lost(0);
 	assert_true(rfs_record_complete(3));
 }
 
@@ -140,7 +140,7 @@ static void test_shipped_write(void **state)
 	rec_write(0, 200, 8192, 100, 5);
 	expect_absent(0, 200);
 	rfs_record_ckpt(5);
-	rfs_record_lost();
+	rfs_record_lost(0);
 	expect_absent(0, 200);
 
 	/* not yet durable there: a loss puts it in the set */
@@ -148,19 +148,19 @@ static void test_shipped_write(void **state)
 	expect_absent(0, 201);
 	rfs_record_ckpt(5);
 	expect_absent(0, 201);
-	rfs_record_lost();
+	rfs_record_lost(0);
 	expect_file(0, 201, 0, 1, (uint64_t[]){ 2 * K, 3 * K });
 
 	/* the loss emptied the ring: a second one adds nothing more */
 	rfs_record_reset(2);
-	rfs_record_lost();
+	rfs_record_lost(0);
 	expect_absent(0, 201);
 
 	/* the brief's case: seq 5, ckpt 4 */
 	rec_write(0, 202, 100, 4096, 5);
 	rfs_record_ckpt(4);
 	expect_absent(0, 202);
-	rfs_record_lost();
+	rfs_record_lost(0);
 	expect_file(0, 202, 0, 1, (uint64_t[]){ 0, 2 * K });
 
 	/* a checkpoint between entries: only the later ones stay */
@@ -169,7 +169,7 @@ static void test_shipped_write(void **state)
 	rec_write(0, 204, 0, 1, 11);
 	rec_write(0, 205, 0, 1, 12);
 	rfs_record_ckpt(11);
-	rfs_record_lost();
+	rfs_record_lost(0);
 	expect_absent(0, 203);
 	expect_absent(0, 204);
 	expect_file(0, 205, 0, 1, (uint64_t[]){ 0, K });
@@ -189,7 +189,7 @@ static void test_sequential_coalesce(void **state)
 	rec_write(0, 300, 2 * K + 100, 50, 4);
 	rfs_record_ckpt(3);
 	expect_absent(0, 300);
-	rfs_record_lost();
+	rfs_record_lost(0);
 	expect_file(0, 300, 0, 1, (uint64_t[]){ 0, 3 * K });
 
 	/* the same, fully checkpointed: nothing */
@@ -197,7 +197,7 @@ static void test_sequential_coalesce(void **state)
 	rec_write(0, 301, 0, K, 5);
 	rec_write(0, 301, K, K, 6);
 	rfs_record_ckpt(6);
-	rfs_record_lost();
+	rfs_record_lost(0);
 	expect_absent(0, 301);
 
 	/* interleaved files and a backwards write: each lands with its range */
@@ -208,7 +208,7 @@ static void test_sequential_coalesce(void **state)
 	rec_write(0, 302, 10 * K, K, 10);
 	rec_write(0, 302, 5 * K, K, 11);
 	rec_write(1, 302, 11 * K, K, 12);       /* another dir: not merged */
-	rfs_record_lost();
+	rfs_record_lost(0);
 	expect_file(0, 302, 0, 3, (uint64_t[]){ 0, 2 * K, 5 * K, 6 * K, 10 * K, 11 * K });
 	expect_file(0, 303, 0, 1, (uint64_t[]){ 0, K });
 	expect_file(1, 302, 0, 1, (uint64_t[]){ 11 * K, 12 * K });
@@ -298,7 +298,7 @@ static void test_effects(void **state)
 	op.attr = &st;
 	rfs_record_op(&op, 20);
 	expect_absent(0, 460);
-	rfs_record_lost();
+	rfs_record_lost(0);
 	expect_whole(0, 460);
 
 	rfs_record_count(&files, &bytes, &complete);
@@ -343,7 +343,7 @@ static void test_rename_exchange(void **state)
 	rfs_record_op(&op, 30);
 	expect_absent(2, 501);
 	expect_absent(2, st.st_ino);
-	rfs_record_lost();
+	rfs_record_lost(0);
 	expect_whole(2, 501);
 	expect_whole(2, st.st_ino);
 
@@ -387,7 +387,7 @@ static void test_reset_keeps_ring(void **state)
 	expect_absent(0, 601);
 	/* the change in flight is not covered by the copies being equal: a
 	 * loss before SECOND made it durable still brings it back */
-	rfs_record_lost();
+	rfs_record_lost(0);
 	expect_file(0, 600, 0, 1, (uint64_t[]){ 0, K });
 	assert_true(rfs_record_complete(11));
 
@@ -396,7 +396,7 @@ static void test_reset_keeps_ring(void **state)
 	rec_write(0, 602, 0, 1, 13);
 	rfs_record_reset(14);
 	rfs_record_ckpt(13);
-	rfs_record_lost();
+	rfs_record_lost(0);
 	expect_absent(0, 602);
 }
 
@@ -423,7 +423,7 @@ static void test_count(void **state)
 	assert_int_equal(bytes, 5 * K);
 	assert_true(complete);
 
-	rfs_record_lost();
+	rfs_record_lost(0);
 	rfs_record_count(&files, &bytes, &complete);
 	assert_int_equal(files, 4);
 	assert_int_equal(bytes, 7 * K);
@@ -454,7 +454,7 @@ static void test_ring_full(void **state)
 	assert_false(rfs_record_complete(1));
 	/* half checkpointed, then lost: only the other half lands */
 	rfs_record_ckpt(n / 2);
-	rfs_record_lost();
+	rfs_record_lost(0);
 	expect_absent(0, 1000000);
 	expect_absent(0, 1000000 + n / 2 - 1);
 	expect_file(0, 1000000 + n / 2, 0, 1, (uint64_t[]){ 0, K });
