@@ -625,46 +625,39 @@ int journal_truncate(struct journal *j, uint8_t dir, uint64_t ino, uint64_t size
 	return 0;
 }
 
-int journal_clear(struct journal *j)
+/* CLEAR if clear, then BASE(gen) unless clear and gen 0; durable. */
+static int rebase(struct journal *j, bool clear, uint64_t gen)
 {
 	int rc;
 
 	pthread_mutex_lock(&j->mu);
-	/* Written even if memory is empty: the file may replay to more than
-	 * memory holds (journal_truncate). */
-	dirty_clear(j->set, true);
-	append(j, JREC_CLEAR, 0, 0, 0, 0);
-	j->base = 0;
-	rc = sync_to(j, j->appended);
-	pthread_mutex_unlock(&j->mu);
-	return rc;
-}
-
-int journal_reset(struct journal *j, uint64_t gen)
-{
-	int rc;
-
-	pthread_mutex_lock(&j->mu);
-	dirty_clear(j->set, true);
-	append(j, JREC_CLEAR, 0, 0, 0, 0);
+	if (clear) {
+		/* Written even if memory is empty: the file may replay to more
+		 * than memory holds (journal_truncate). */
+		dirty_clear(j->set, true);
+		append(j, JREC_CLEAR, 0, 0, 0, 0);
+	}
 	j->base = gen;
-	if (gen)
+	if (gen || !clear)
 		append(j, JREC_BASE, 0, gen, 0, 0);
 	rc = sync_to(j, j->appended);
 	pthread_mutex_unlock(&j->mu);
 	return rc;
 }
 
+int journal_clear(struct journal *j)
+{
+	return rebase(j, true, 0);
+}
+
+int journal_reset(struct journal *j, uint64_t gen)
+{
+	return rebase(j, true, gen);
+}
+
 int journal_set_base(struct journal *j, uint64_t gen)
 {
-	int rc;
-
-	pthread_mutex_lock(&j->mu);
-	j->base = gen;
-	append(j, JREC_BASE, 0, gen, 0, 0);
-	rc = sync_to(j, j->appended);
-	pthread_mutex_unlock(&j->mu);
-	return rc;
+	return rebase(j, false, gen);
 }
 
 uint64_t journal_base(struct journal *j)

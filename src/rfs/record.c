@@ -44,12 +44,16 @@ static struct {
 	bool stop;
 } R = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
-/* Lock held. */
+/* Lock held. Durable at once (a rare event, worth a sync): a restart must
+ * not find the record complete again. */
 static void incomplete_locked(const char *why)
 {
-	if (R.complete)
+	if (R.complete) {
 		log_warn("the record of changes SECOND lacks is incomplete (%s): its next "
 		         "reintegration copies everything", why);
+		if (R.j && journal_set_base(R.j, 0) < 0)
+			log_error("record: cannot mark the journal incomplete");
+	}
 	R.complete = false;
 }
 
@@ -253,8 +257,6 @@ void rfs_record_reset(uint64_t gen)
 void rfs_record_incomplete(const char *why)
 {
 	pthread_mutex_lock(&R.mu);
-	if (R.complete && R.j && journal_set_base(R.j, 0) < 0)
-		log_error("record: cannot mark the journal incomplete");
 	incomplete_locked(why);
 	pthread_mutex_unlock(&R.mu);
 }
@@ -393,21 +395,27 @@ void rfs_record_close(void)
 	journal_close(j);
 }
 
-int rfs_record_hot(const struct rfs_id *id)
+/* The journal a change to id goes to, NULL if none (excluded). Used
+ * without R.mu: a sync may take a while, and rfs_record_op must not wait
+ * for it. */
+static struct journal *journal_of(const struct rfs_id *id)
 {
-	struct journal *j;
+	struct journal *j = NULL;
 
 	if (id->excluded)
-		return 0;
+		return NULL;
 	pthread_mutex_lock(&R.mu);
-	if (!have_set_locked()) {
-		pthread_mutex_unlock(&R.mu);
-		return 0;
-	}
-	j = R.j;
+	if (have_set_locked())
+		j = R.j;
 	pthread_mutex_unlock(&R.mu);
-	/* Without R.mu: a sync may take a while, record_op must not wait. */
-	return journal_hot(j, id->dir, id->ino) < 0 ? -1 : 0;
+	return j;
+}
+
+int rfs_record_hot(const struct rfs_id *id)
+{
+	struct journal *j = journal_of(id);
+
+	return j && journal_hot(j, id->dir, id->ino) < 0 ? -1 : 0;
 }
 
 void rfs_record_done(const struct rfs_id *id, uint64_t seq)
@@ -420,18 +428,9 @@ void rfs_record_done(const struct rfs_id *id, uint64_t seq)
 
 int rfs_record_whole_now(const struct rfs_id *id)
 {
-	struct journal *j;
+	struct journal *j = journal_of(id);
 
-	if (id->excluded)
-		return 0;
-	pthread_mutex_lock(&R.mu);
-	if (!have_set_locked()) {
-		pthread_mutex_unlock(&R.mu);
-		return 0;
-	}
-	j = R.j;
-	pthread_mutex_unlock(&R.mu);
-	if (journal_whole(j, id->dir, id->ino) < 0 || journal_flush(j) < 0)
+	if (j && (journal_whole(j, id->dir, id->ino) < 0 || journal_flush(j) < 0))
 		return -1;
 	return 0;
 }

@@ -964,6 +964,212 @@ static void test_merge_prune(void **state)
 	assert_int_equal(rfs_exclude_set(NULL, 0), 0);
 }
 
+/* CREATE with RESYNC|MAYBE: the name is in a directory whose history PRIM's
+ * record may have lost, so SECOND keeps what matches and fixes the rest. */
+static struct wire_op o_mcreate(uint64_t fid, uint64_t parent, const char *name, uint32_t mode,
+                                int64_t mtime)
+{
+	struct wire_op op = o_create(fid, parent, name, mode, 3, 4, mtime, 0);
+
+	op.flags = WIRE_OPF_RESYNC | WIRE_OPF_MAYBE;
+	return op;
+}
+
+static struct wire_op o_mlink(uint64_t fid, uint64_t parent, const char *name, const char *target)
+{
+	struct wire_op op = o_mcreate(fid, parent, name, S_IFLNK | 0777, T(9));
+
+	op.name2 = target;
+	op.name2_len = (uint16_t)strlen(target);
+	return op;
+}
+
+static void assert_target(const struct env *e, const char *rel, const char *want)
+{
+	char p[PATH_MAX], buf[PATH_MAX];
+	ssize_t n;
+
+	path_of(e, rel, p);
+	n = readlink(p, buf, sizeof(buf) - 1);
+	assert_true(n >= 0);
+	buf[n] = 0;
+	assert_string_equal(buf, want);
+}
+
+/* A name the copy lacks is simply made: no error, no full copy. */
+static void test_merge_maybe_missing(void **state)
+{
+	struct env *e = *state;
+	struct stat st;
+
+	ok(e, o_mcreate(2, ROOT_FID, "f", S_IFREG | 0640, T(1)));
+	lst(e, "f", &st);
+	assert_int_equal(st.st_mode, S_IFREG | 0640);
+	assert_int_equal(st.st_uid, 3);
+	assert_int_equal(st.st_gid, 4);
+	assert_int_equal(mtime_of(&st), T(1));
+	assert_rel_content(e, "f", "", 0);
+	ok(e, o_write(2, 0, "abc", 3));         /* the fid is the new file */
+	assert_rel_content(e, "f", "abc", 3);
+
+	ok(e, o_mcreate(3, ROOT_FID, "d", S_IFDIR | 0750, T(2)));
+	lst(e, "d", &st);
+	assert_int_equal(st.st_mode, S_IFDIR | 0750);
+	ok(e, o_mcreate(4, 3, "in", S_IFREG | 0600, T(3)));
+	assert_rel_content(e, "d/in", "", 0);
+
+	ok(e, o_mlink(5, ROOT_FID, "s", "some/where"));
+	assert_target(e, "s", "some/where");
+	ok(e, o_mcreate(6, ROOT_FID, "p", S_IFIFO | 0600, T(4)));
+	lst(e, "p", &st);
+	assert_true(S_ISFIFO(st.st_mode));
+	assert_false(rfs_applier_needs_full(e->a));
+	assert_false(rfs_applier_diverged(e->a, NULL, NULL));
+	assert_int_equal(rfs_applier_nfids(e->a), 6);
+}
+
+/* An object of the same type (a file with one link, a directory, a symlink
+ * with the same target) is kept: same inode, data and content untouched,
+ * the op's owner, mode and times. */
+static void test_merge_maybe_keep(void **state)
+{
+	struct env *e = *state;
+	struct stat bf, bd, bs, st;
+	char p[PATH_MAX];
+
+	put_file(e, "f", "old data");
+	put_dir(e, "d");
+	put_file(e, "d/inner", "in");
+	path_of(e, "s", p);
+	assert_int_equal(symlink("same", p), 0);
+	lst(e, "f", &bf);
+	lst(e, "d", &bd);
+	lst(e, "s", &bs);
+
+	ok(e, o_mcreate(2, ROOT_FID, "f", S_IFREG | 0604, T(1)));
+	lst(e, "f", &st);
+	assert_int_equal(st.st_ino, bf.st_ino);
+	assert_int_equal(st.st_mode, S_IFREG | 0604);
+	assert_int_equal(st.st_uid, 3);
+	assert_int_equal(mtime_of(&st), T(1));
+	assert_rel_content(e, "f", "old data", 8);
+
+	ok(e, o_mcreate(3, ROOT_FID, "d", S_IFDIR | 0711, T(2)));
+	lst(e, "d", &st);
+	assert_int_equal(st.st_ino, bd.st_ino);
+	assert_int_equal(st.st_mode, S_IFDIR | 0711);
+	assert_rel_content(e, "d/inner", "in", 2);
+	/* kept as a directory fid: names resolve in it, kept again */
+	ok(e, o_mcreate(4, 3, "inner", S_IFREG | 0600, T(3)));
+	assert_rel_content(e, "d/inner", "in", 2);
+
+	ok(e, o_mlink(5, ROOT_FID, "s", "same"));
+	lst(e, "s", &st);
+	assert_int_equal(st.st_ino, bs.st_ino);
+	assert_target(e, "s", "same");
+
+	/* the listing still ends the usual way: the kept content was listed */
+	ok(e, o_rdone(3, T(5)));
+	assert_rel_content(e, "d/inner", "in", 2);
+	assert_false(rfs_applier_needs_full(e->a));
+	assert_int_equal(rfs_applier_nfids(e->a), 5);
+}
+
+/* A regular file with another name here: keeping it would keep data PRIM
+ * never vouched for, truncating it would change the other name. Neither:
+ * the copy needs a full one, and the file is left as it was. */
+static void test_merge_maybe_links(void **state)
+{
+	struct env *e = *state;
+	struct stat before, st;
+	char p[PATH_MAX], q[PATH_MAX];
+
+	put_file(e, "a", "shared");
+	path_of(e, "a", p);
+	path_of(e, "b", q);
+	assert_int_equal(link(p, q), 0);
+	lst(e, "a", &before);
+
+	bad_full(e, o_mcreate(2, ROOT_FID, "a", S_IFREG | 0644, T(1)), "other links");
+	lst(e, "a", &st);
+	assert_int_equal(st.st_ino, before.st_ino);
+	assert_int_equal(st.st_nlink, 2);
+	assert_int_equal(st.st_mode, before.st_mode);
+	assert_rel_content(e, "a", "shared", 6);
+	assert_rel_content(e, "b", "shared", 6);
+
+	/* the same name as another type is only a name: replaced, the other
+	 * link keeps the data */
+	ok(e, o_mcreate(2, ROOT_FID, "a", S_IFDIR | 0755, T(2)));
+	lst(e, "a", &st);
+	assert_true(S_ISDIR(st.st_mode));
+	lst(e, "b", &st);
+	assert_int_equal(st.st_ino, before.st_ino);
+	assert_int_equal(st.st_nlink, 1);
+	assert_rel_content(e, "b", "shared", 6);
+	/* now it has one link: kept */
+	ok(e, o_mcreate(3, ROOT_FID, "b", S_IFREG | 0644, T(3)));
+	lst(e, "b", &st);
+	assert_int_equal(st.st_ino, before.st_ino);
+	assert_rel_content(e, "b", "shared", 6);
+	assert_false(rfs_applier_needs_full(e->a));
+}
+
+/* Anything else at the name is replaced, without a full copy. */
+static void test_merge_maybe_replace(void **state)
+{
+	struct env *e = *state;
+	struct stat st, old;
+	char p[PATH_MAX];
+	int hd, hsub, hf, hs;
+
+	put_dir(e, "d");
+	put_file(e, "d/x", "x");
+	put_dir(e, "d/sub");
+	put_file(e, "d/sub/y", "y");
+	put_file(e, "f", "file");
+	path_of(e, "s", p);
+	assert_int_equal(symlink("old-target", p), 0);
+	hd = hold(e, "d");
+	hsub = hold(e, "d/sub");
+	hf = hold(e, "f");
+	hs = hold(e, "s");
+	assert_int_equal(fstat(hs, &old), 0);
+
+	/* a tree where PRIM has a regular file */
+	ok(e, o_mcreate(2, ROOT_FID, "d", S_IFREG | 0644, T(1)));
+	lst(e, "d", &st);
+	assert_int_equal(st.st_mode, S_IFREG | 0644);
+	assert_int_equal(mtime_of(&st), T(1));
+	assert_rel_content(e, "d", "", 0);
+	assert_gone(hd);
+	assert_gone(hsub);
+	ok(e, o_write(2, 0, "new", 3));
+	assert_rel_content(e, "d", "new", 3);
+
+	/* a symlink with another target */
+	ok(e, o_mlink(3, ROOT_FID, "s", "new-target"));
+	assert_target(e, "s", "new-target");
+	lst(e, "s", &st);
+	assert_true(st.st_ino != old.st_ino);
+	assert_gone(hs);
+
+	/* a file where PRIM has a directory: new and empty */
+	ok(e, o_mcreate(4, ROOT_FID, "f", S_IFDIR | 0700, T(2)));
+	lst(e, "f", &st);
+	assert_int_equal(st.st_mode, S_IFDIR | 0700);
+	assert_gone(hf);
+	ok(e, o_mcreate(5, 4, "in", S_IFREG | 0600, T(3)));
+	assert_rel_content(e, "f/in", "", 0);
+
+	/* a symlink where PRIM has a regular file */
+	ok(e, o_mcreate(6, ROOT_FID, "s", S_IFREG | 0600, T(4)));
+	lst(e, "s", &st);
+	assert_true(S_ISREG(st.st_mode));
+	assert_false(rfs_applier_needs_full(e->a));
+	assert_false(rfs_applier_diverged(e->a, NULL, NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -980,6 +1186,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_merge_fresh, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_maybe_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_maybe_keep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_maybe_links, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_maybe_replace, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

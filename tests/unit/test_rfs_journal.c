@@ -1,6 +1,7 @@
 /* The dirty record on disk: codec, replay cut at every byte and at every
  * flipped bit, durability of HOT, compaction, CLEAR, recovery from a failed
  * write, many threads. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -345,7 +346,7 @@ static void test_crc_and_codec(void **state)
 	/* the CLEAR kept the hot file, as HOT, which replay made UNSURE */
 	assert_int_equal(r.unsure, 1);
 	expect_snap(snap(s, NULL), "3/72623859790382856 -U-\n");
-	for (int t = JREC_HOT; t <= JREC_CLEAR; t++)
+	for (int t = JREC_HOT; t <= JREC_BASE; t++)
 		assert_string_not_equal(journal_rec_str((enum journal_rec)t), "?");
 	assert_string_equal(journal_rec_str((enum journal_rec)0), "?");
 	dirty_free(s);
@@ -734,6 +735,490 @@ static void test_threads(void **state)
 	journal_close(j);
 }
 
+/* ---- BASE, the in-memory journal, hot files under way and their cooling */
+
+#define REC_ID (JOURNAL_HDR_LEN + 1 + 9)        /* HOT, COOL, BASE, ...: 18 bytes */
+#define REC_CLEAR (JOURNAL_HDR_LEN + 1)         /* 9 bytes */
+#define REC_EXT (JOURNAL_HDR_LEN + 1 + 25)      /* 34 bytes */
+
+/* The replay of a journal's file, pure: its base and its set. */
+static uint64_t file_base(const char *path, char **set)
+{
+	struct dirty_set *s = dirty_new();
+	struct journal_replay r;
+	uint8_t *data;
+	size_t len;
+
+	data = slurp(path, &len);
+	assert_int_equal(journal_replay_buf(data, len, s, &r), 0);
+	assert_null(r.cut);
+	free(data);
+	if (set)
+		*set = snap(s, NULL);
+	dirty_free(s);
+	return r.base;
+}
+
+/* journal_replay_buf: the last BASE wins, a CLEAR voids it, BASE leaves
+ * the set alone. */
+static void test_base_replay(void **state)
+{
+	uint8_t b[JOURNAL_REC_MAX * 8];
+	struct dirty_set *s;
+	struct journal_replay r;
+	size_t n = 0;
+
+	n += journal_encode(b + n, JREC_BASE, 0, 0x0102030405060708ull, 0, 0);
+	assert_int_equal(n, REC_ID);
+	assert_int_equal(b[JOURNAL_HDR_LEN], JREC_BASE);
+	assert_string_equal(journal_rec_str(JREC_BASE), "BASE");
+	s = dirty_new();
+	assert_int_equal(journal_replay_buf(b, n, s, &r), 0);
+	assert_null(r.cut);
+	assert_int_equal(r.records, 1);
+	assert_true(r.base == 0x0102030405060708ull);
+	expect_snap(snap(s, NULL), "");
+	dirty_free(s);
+
+	/* EXT, BASE 3, BASE 4: 4, and the EXT stays */
+	n = journal_encode(b, JREC_EXT, 0, 1, 0, K);
+	n += journal_encode(b + n, JREC_BASE, 0, 3, 0, 0);
+	n += journal_encode(b + n, JREC_BASE, 0, 4, 0, 0);
+	s = dirty_new();
+	assert_int_equal(journal_replay_buf(b, n, s, &r), 0);
+	assert_int_equal(r.base, 4);
+	expect_snap(snap(s, NULL), "0/1 --- 0-1000\n");
+	dirty_free(s);
+
+	/* ... then CLEAR: no base */
+	n += journal_encode(b + n, JREC_CLEAR, 0, 0, 0, 0);
+	s = dirty_new();
+	assert_int_equal(journal_replay_buf(b, n, s, &r), 0);
+	assert_int_equal(r.base, 0);
+	expect_snap(snap(s, NULL), "");
+	dirty_free(s);
+
+	/* ... then BASE 6 and an EXT: 6 with the EXT */
+	n += journal_encode(b + n, JREC_BASE, 0, 6, 0, 0);
+	n += journal_encode(b + n, JREC_EXT, 0, 2, K, 1);
+	s = dirty_new();
+	assert_int_equal(journal_replay_buf(b, n, s, &r), 0);
+	assert_int_equal(r.base, 6);
+	assert_int_equal(r.records, 6);
+	expect_snap(snap(s, NULL), "0/2 --- 1000-2000\n");
+	dirty_free(s);
+
+	/* ... then BASE 0 (journal_set_base(0)): 0, the set kept */
+	n += journal_encode(b + n, JREC_BASE, 0, 0, 0, 0);
+	s = dirty_new();
+	assert_int_equal(journal_replay_buf(b, n, s, &r), 0);
+	assert_int_equal(r.base, 0);
+	expect_snap(snap(s, NULL), "0/2 --- 1000-2000\n");
+	dirty_free(s);
+
+	/* a torn BASE at the end does not count */
+	n = journal_encode(b, JREC_BASE, 0, 8, 0, 0);
+	n += journal_encode(b + n, JREC_BASE, 0, 9, 0, 0);
+	s = dirty_new();
+	assert_int_equal(journal_replay_buf(b, n - 1, s, &r), 0);
+	assert_string_equal(r.cut, "short record");
+	assert_int_equal(r.good, REC_ID);
+	assert_int_equal(r.base, 8);
+	dirty_free(s);
+
+	/* a BASE without its payload: wrong length for its type */
+	memset(b, 0, sizeof(b));
+	b[3] = 1;
+	b[JOURNAL_HDR_LEN] = JREC_BASE;
+	recrc(b);
+	expect_cut(b, REC_CLEAR, "wrong length for the record type");
+}
+
+/* reset, set_base and clear through the file: durable on return, kept by
+ * close + open and by compaction. */
+static void test_base_journal(void **state)
+{
+	char path[PATH_MAX], *set;
+	struct journal *j;
+	uint64_t size;
+	uint8_t *data;
+	size_t len;
+
+	j = fresh(path, sizeof(path), "base", 0);
+	assert_int_equal(journal_base(j), 0);
+	assert_int_equal(file_size(path), 0);
+
+	/* reset: CLEAR + BASE, on disk at once; HOT files stay HOT */
+	assert_int_equal(journal_ext(j, 0, 1, 0, K), 0);
+	assert_int_equal(journal_hot(j, 0, 2), 0);
+	assert_int_equal(journal_ext(j, 0, 2, 0, K), 0);
+	assert_int_equal(journal_reset(j, 7), 0);
+	assert_int_equal(journal_base(j), 7);
+	expect_snap(snap(NULL, j), "0/2 H--\n");
+	assert_int_equal(file_size(path), REC_EXT + REC_ID + REC_EXT + REC_CLEAR + REC_ID);
+	assert_int_equal(file_base(path, NULL), 7);
+	journal_done(j, 0, 2, 0);
+	assert_int_equal(journal_sure(j, 0, 2), 0);
+	j = reopen(j, path, 0);
+	assert_int_equal(journal_base(j), 7);
+	expect_snap(snap(NULL, j), "");
+
+	/* set_base keeps the set, and is durable on return */
+	assert_int_equal(journal_ext(j, 0, 3, 0, K), 0);
+	size = file_size(path);
+	assert_int_equal(journal_set_base(j, 9), 0);
+	/* the buffered EXT went with it */
+	assert_int_equal(file_size(path), size + REC_EXT + REC_ID);
+	assert_int_equal(journal_base(j), 9);
+	expect_snap(snap(NULL, j), "0/3 --- 0-1000\n");
+	assert_int_equal(file_base(path, &set), 9);
+	expect_snap(set, "0/3 --- 0-1000\n");
+	j = reopen(j, path, 0);
+	assert_int_equal(journal_base(j), 9);
+	expect_snap(snap(NULL, j), "0/3 --- 0-1000\n");
+
+	/* compaction writes BASE first, then the set */
+	assert_int_equal(journal_compact(j), 0);
+	assert_int_equal(file_size(path), REC_ID + REC_EXT);
+	data = slurp(path, &len);
+	assert_int_equal(data[JOURNAL_HDR_LEN], JREC_BASE);
+	assert_int_equal(data[REC_ID + JOURNAL_HDR_LEN], JREC_EXT);
+	free(data);
+	assert_int_equal(file_base(path, NULL), 9);
+	j = reopen(j, path, 0);
+	assert_int_equal(journal_base(j), 9);
+	expect_snap(snap(NULL, j), "0/3 --- 0-1000\n");
+
+	/* clear: no base, in memory, on disk, after compaction */
+	assert_int_equal(journal_clear(j), 0);
+	assert_int_equal(journal_base(j), 0);
+	assert_int_equal(file_base(path, NULL), 0);
+	assert_int_equal(journal_compact(j), 0);
+	assert_int_equal(file_size(path), 0);
+	j = reopen(j, path, 0);
+	assert_int_equal(journal_base(j), 0);
+
+	/* reset(0) only clears */
+	assert_int_equal(journal_set_base(j, 4), 0);
+	assert_int_equal(journal_ext(j, 0, 5, 0, K), 0);
+	size = file_size(path);
+	assert_int_equal(journal_reset(j, 0), 0);
+	assert_int_equal(file_size(path), size + REC_EXT + REC_CLEAR);
+	assert_int_equal(journal_base(j), 0);
+	expect_snap(snap(NULL, j), "");
+	j = reopen(j, path, 0);
+	assert_int_equal(journal_base(j), 0);
+
+	/* set_base(0) after reset(g): base 0, the set kept, through replay
+	 * and through compaction */
+	assert_int_equal(journal_reset(j, 11), 0);
+	assert_int_equal(journal_ext(j, 0, 6, 2 * K, K), 0);
+	assert_int_equal(journal_whole(j, 1, 7), 0);
+	assert_int_equal(journal_set_base(j, 0), 0);
+	assert_int_equal(journal_base(j), 0);
+	assert_int_equal(file_base(path, &set), 0);
+	expect_snap(set, "0/6 --- 2000-3000\n1/7 --W\n");
+	j = reopen(j, path, 0);
+	assert_int_equal(journal_base(j), 0);
+	expect_snap(snap(NULL, j), "0/6 --- 2000-3000\n1/7 --W\n");
+	assert_int_equal(journal_compact(j), 0);
+	assert_int_equal(file_size(path), REC_EXT + REC_ID);        /* no BASE */
+	j = reopen(j, path, 0);
+	assert_int_equal(journal_base(j), 0);
+	expect_snap(snap(NULL, j), "0/6 --- 2000-3000\n1/7 --W\n");
+
+	/* the base survives the compaction journal_open does after a cut */
+	assert_int_equal(journal_reset(j, 12), 0);
+	assert_int_equal(journal_hot(j, 0, 8), 0);
+	journal_close(j);
+	data = slurp(path, &len);
+	spit(path, data, len - 1);              /* tear the HOT */
+	free(data);
+	log_init("test_rfs_journal", true, LOG_LVL_ERROR);
+	j = journal_open(path, 0);
+	log_init("test_rfs_journal", true, LOG_LVL_WARN);
+	assert_non_null(j);
+	assert_int_equal(journal_base(j), 12);
+	assert_int_equal(file_base(path, NULL), 12);
+	journal_close(j);
+}
+
+static size_t dir_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* journal_open(NULL): every call works, nothing reaches any file. */
+static void test_memory(void **state)
+{
+	char dir[PATH_MAX];
+	struct journal_stats st;
+	struct dirty_ival *iv;
+	struct journal *j;
+	uint8_t flags;
+	uint32_t n;
+	int cwd;
+
+	/* run in an empty directory: anything written relative shows up */
+	PATHF(dir, "%s/mem", tmpdir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(cwd >= 0);
+	assert_int_equal(chdir(dir), 0);
+
+	j = journal_open(NULL, 0);
+	assert_non_null(j);
+	assert_int_equal(journal_base(j), 0);
+	assert_int_equal(journal_hot(j, 0, 1), 0);
+	assert_int_equal(journal_hot(j, 0, 1), 0);
+	assert_int_equal(journal_ext(j, 0, 1, K, 1), 0);
+	log_init("test_rfs_journal", true, LOG_LVL_ERROR);      /* past 2^63: warned */
+	assert_int_equal(journal_ext(j, 0, 2, DIRTY_LIMIT, 1), 0);      /* WHOLE */
+	log_init("test_rfs_journal", true, LOG_LVL_WARN);
+	assert_int_equal(journal_unsure(j, 0, 3), 0);
+	assert_int_equal(journal_whole(j, 0, 4), 0);
+	assert_int_equal(journal_forget(j, 0, 4), 0);
+	assert_int_equal(journal_ext(j, 0, 5, 0, 4 * K), 0);
+	assert_int_equal(journal_truncate(j, 0, 5, K), 0);
+	assert_int_equal(journal_flush(j), 0);
+	expect_snap(snap(NULL, j), "0/1 H-- 1000-2000\n0/2 --W\n0/3 -U-\n0/5 --- 0-1000\n");
+	assert_int_equal(journal_get(j, 0, 1, &flags, &iv, &n), 0);
+	assert_int_equal(flags, DIRTY_HOT);
+	assert_int_equal(n, 1);
+	assert_true(iv[0].start == K && iv[0].end == 2 * K);
+	free(iv);
+	/* hot, busy, done, cooled as with a file */
+	assert_int_equal(journal_cool_idle(j, 0), 0);   /* busy (two ops) */
+	journal_done(j, 0, 1, 0);
+	assert_int_equal(journal_cool_idle(j, 0), 0);   /* one still under way */
+	journal_done(j, 0, 1, 0);
+	assert_int_equal(journal_cool_idle(j, 0), 1);
+	assert_int_equal(journal_flags(j, 0, 1), 0);
+	assert_int_equal(journal_cool(j, 0, 5), 0);
+	assert_int_equal(journal_sure(j, 0, 3), 0);
+	assert_int_equal(journal_flags(j, 0, 3), -1);
+	assert_int_equal(journal_reset(j, 5), 0);
+	assert_int_equal(journal_base(j), 5);
+	expect_snap(snap(NULL, j), "");
+	assert_int_equal(journal_ext(j, 1, 1, 0, 1), 0);
+	assert_int_equal(journal_set_base(j, 6), 0);
+	assert_int_equal(journal_base(j), 6);
+	assert_int_equal(journal_compact(j), 0);
+	assert_int_equal(journal_base(j), 6);
+	expect_snap(snap(NULL, j), "1/1 --- 0-1000\n");
+	assert_int_equal(journal_clear(j), 0);
+	assert_int_equal(journal_base(j), 0);
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(journal_hot(j, 2, (uint64_t)i), 0);
+		assert_int_equal(journal_ext(j, 2, (uint64_t)i, 0, 1), 0);
+		journal_done(j, 2, (uint64_t)i, (uint64_t)i);
+	}
+	assert_int_equal(journal_flush(j), 0);
+	journal_stats(j, &st);
+	assert_int_equal(st.file_bytes, 0);
+	assert_int_equal(st.syncs, 0);
+	assert_int_equal(st.compactions, 0);
+	assert_false(st.broken);
+	assert_int_equal(dir_entries(dir), 0);
+	journal_close(j);
+	assert_int_equal(dir_entries(dir), 0);
+	journal_close(NULL);
+
+	assert_int_equal(fchdir(cwd), 0);
+	close(cwd);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* journal_get copies out; the caller frees; 1 when the file is absent. */
+static void test_get(void **state)
+{
+	struct dirty_ival *iv = (struct dirty_ival *)&iv;       /* overwritten */
+	struct journal *j = journal_open(NULL, 0);
+	uint8_t flags = 0xff;
+	uint32_t n = 77;
+
+	assert_non_null(j);
+	assert_int_equal(journal_get(j, 0, 1, &flags, &iv, &n), 1);
+	assert_int_equal(flags, 0);
+	assert_null(iv);
+	assert_int_equal(n, 0);
+
+	assert_int_equal(journal_ext(j, 0, 1, 0, 1), 0);
+	assert_int_equal(journal_ext(j, 0, 1, 4 * K, 2 * K), 0);
+	assert_int_equal(journal_ext(j, 0, 1, 10 * K, 1), 0);
+	assert_int_equal(journal_unsure(j, 0, 1), 0);
+	assert_int_equal(journal_get(j, 0, 1, &flags, &iv, &n), 0);
+	assert_int_equal(flags, DIRTY_UNSURE);
+	assert_int_equal(n, 3);
+	assert_true(iv[0].start == 0 && iv[0].end == K);
+	assert_true(iv[1].start == 4 * K && iv[1].end == 6 * K);
+	assert_true(iv[2].start == 10 * K && iv[2].end == 11 * K);
+	/* a copy: the set changing later does not change it */
+	assert_int_equal(journal_forget(j, 0, 1), 0);
+	assert_true(iv[1].start == 4 * K && iv[1].end == 6 * K);
+	free(iv);
+	assert_int_equal(journal_get(j, 0, 1, &flags, &iv, &n), 1);
+
+	/* flags only: no array */
+	assert_int_equal(journal_whole(j, 3, 9), 0);
+	n = 5;
+	assert_int_equal(journal_get(j, 3, 9, &flags, &iv, &n), 0);
+	assert_int_equal(flags, DIRTY_WHOLE);
+	assert_null(iv);
+	assert_int_equal(n, 0);
+	/* another dir, same ino: another file */
+	assert_int_equal(journal_get(j, 2, 9, &flags, &iv, &n), 1);
+	journal_close(j);
+}
+
+/* journal_cool_idle: only hot files that are not busy, whose seq is
+ * covered, and that were not made hot since the previous call. */
+static void test_cool_idle(void **state)
+{
+	char path[PATH_MAX];
+	struct dirty_ival *iv;
+	struct journal *j;
+	uint8_t flags;
+	uint32_t n;
+
+	j = fresh(path, sizeof(path), "cool", 0);
+	assert_int_equal(journal_cool_idle(j, 100), 0);         /* empty */
+
+	/* hot and busy: never cooled, whatever the periods and covered */
+	assert_int_equal(journal_hot(j, 0, 1), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(journal_cool_idle(j, UINT64_MAX), 0);
+	assert_int_equal(journal_flags(j, 0, 1), DIRTY_HOT);
+	/* done with seq 10: covered 5 is not enough, 10 is */
+	journal_done(j, 0, 1, 10);
+	assert_int_equal(journal_cool_idle(j, 5), 0);
+	assert_int_equal(journal_cool_idle(j, 9), 0);
+	assert_int_equal(journal_flags(j, 0, 1), DIRTY_HOT);
+	assert_int_equal(journal_cool_idle(j, 10), 1);
+	assert_int_equal(journal_flags(j, 0, 1), -1);           /* nothing else: left */
+
+	/* made hot between two calls: survives the next, cooled by the one after */
+	assert_int_equal(journal_hot(j, 0, 2), 0);
+	journal_done(j, 0, 2, 0);
+	assert_int_equal(journal_cool_idle(j, 0), 0);
+	assert_int_equal(journal_flags(j, 0, 2), DIRTY_HOT);
+	assert_int_equal(journal_cool_idle(j, 0), 1);
+	assert_int_equal(journal_flags(j, 0, 2), -1);
+
+	/* an op on a file already hot counts as being made hot again */
+	assert_int_equal(journal_hot(j, 0, 3), 0);
+	journal_done(j, 0, 3, 1);
+	assert_int_equal(journal_cool_idle(j, 1), 0);
+	assert_int_equal(journal_hot(j, 0, 3), 0);
+	journal_done(j, 0, 3, 2);
+	assert_int_equal(journal_cool_idle(j, 2), 0);
+	assert_int_equal(journal_flags(j, 0, 3), DIRTY_HOT);
+	/* the max seq is kept: a later done with a lower seq does not lower it */
+	assert_int_equal(journal_hot(j, 0, 3), 0);
+	journal_done(j, 0, 3, 1);
+	assert_int_equal(journal_cool_idle(j, 1), 0);
+	assert_int_equal(journal_cool_idle(j, 1), 0);           /* seq 2 > 1 */
+	assert_int_equal(journal_cool_idle(j, 2), 1);
+
+	/* two ops under way: one done is not enough */
+	assert_int_equal(journal_hot(j, 0, 4), 0);
+	assert_int_equal(journal_hot(j, 0, 4), 0);
+	journal_done(j, 0, 4, 0);
+	assert_int_equal(journal_cool_idle(j, 0), 0);
+	assert_int_equal(journal_cool_idle(j, 0), 0);
+	assert_int_equal(journal_flags(j, 0, 4), DIRTY_HOT);
+	journal_done(j, 0, 4, 0);
+	assert_int_equal(journal_cool_idle(j, 0), 1);
+	/* a done the file does not owe (busy 0, or not in the set) is harmless */
+	journal_done(j, 0, 4, 0);
+	journal_done(j, 9, 9, 100);
+	assert_int_equal(journal_flags(j, 9, 9), -1);
+
+	/* extents stay after cooling, without HOT; UNSURE stays too */
+	assert_int_equal(journal_hot(j, 0, 5), 0);
+	assert_int_equal(journal_ext(j, 0, 5, 3 * K, 1), 0);
+	journal_done(j, 0, 5, 0);
+	assert_int_equal(journal_hot(j, 0, 6), 0);
+	assert_int_equal(journal_unsure(j, 0, 6), 0);
+	journal_done(j, 0, 6, 0);
+	assert_int_equal(journal_hot(j, 0, 7), 0);          /* stays hot: busy */
+	assert_int_equal(journal_cool_idle(j, 0), 0);
+	assert_int_equal(journal_cool_idle(j, 0), 2);       /* 0/5 and 0/6, not 0/7 */
+	assert_int_equal(journal_get(j, 0, 5, &flags, &iv, &n), 0);
+	assert_int_equal(flags, 0);
+	assert_int_equal(n, 1);
+	assert_true(iv[0].start == 3 * K && iv[0].end == 4 * K);
+	free(iv);
+	assert_int_equal(journal_flags(j, 0, 6), DIRTY_UNSURE);
+	assert_int_equal(journal_flags(j, 0, 7), DIRTY_HOT);
+	expect_snap(snap(NULL, j), "0/5 --- 3000-4000\n0/6 -U-\n0/7 H--\n");
+
+	/* the COOLs reach the file: after a reopen the cooled file is not
+	 * UNSURE; the one hot at close (close flushes) is */
+	assert_int_equal(journal_flush(j), 0);
+	j = reopen(j, path, 0);
+	expect_snap(snap(NULL, j), "0/5 --- 3000-4000\n0/6 -U-\n0/7 -U-\n");
+	assert_int_equal(journal_flags(j, 0, 1), -1);
+	assert_int_equal(journal_flags(j, 0, 2), -1);
+	assert_int_equal(journal_flags(j, 0, 3), -1);
+	assert_int_equal(journal_flags(j, 0, 4), -1);
+	/* nothing is hot after replay: nothing to cool */
+	assert_int_equal(journal_cool_idle(j, UINT64_MAX), 0);
+	assert_int_equal(journal_cool_idle(j, UINT64_MAX), 0);
+	journal_close(j);
+}
+
+/* A COOL from journal_cool_idle is buffered, like journal_cool: it reaches
+ * the file with the next flush, or with close, and a cooled file replays
+ * as sure. */
+static void test_cool_idle_durable(void **state)
+{
+	char path[PATH_MAX];
+	struct journal *j;
+	uint64_t size;
+
+	j = fresh(path, sizeof(path), "cooldur", 0);
+	assert_int_equal(journal_hot(j, 0, 1), 0);
+	assert_int_equal(journal_ext(j, 0, 1, 0, K), 0);
+	journal_done(j, 0, 1, 4);
+	assert_int_equal(journal_hot(j, 0, 2), 0);
+	journal_done(j, 0, 2, 4);
+	assert_int_equal(journal_flush(j), 0);
+	size = file_size(path);
+	assert_int_equal(journal_cool_idle(j, 4), 0);
+	assert_int_equal(journal_cool_idle(j, 4), 2);
+	assert_int_equal(file_size(path), size);                /* buffered */
+	assert_int_equal(journal_flush(j), 0);
+	assert_int_equal(file_size(path), size + 2 * REC_ID);
+	j = reopen(j, path, 0);
+	expect_snap(snap(NULL, j), "0/1 --- 0-1000\n");
+
+	/* cooled and closed without a flush: close writes the COOL */
+	assert_int_equal(journal_hot(j, 0, 3), 0);
+	journal_done(j, 0, 3, 0);
+	assert_int_equal(journal_cool_idle(j, 0), 0);
+	assert_int_equal(journal_cool_idle(j, 0), 1);
+	j = reopen(j, path, 0);
+	assert_int_equal(journal_flags(j, 0, 3), -1);
+	/* hot at close, never cooled: UNSURE */
+	assert_int_equal(journal_hot(j, 0, 4), 0);
+	journal_done(j, 0, 4, 0);
+	assert_int_equal(journal_cool_idle(j, 0), 0);           /* too soon */
+	j = reopen(j, path, 0);
+	assert_int_equal(journal_flags(j, 0, 4), DIRTY_UNSURE);
+	expect_snap(snap(NULL, j), "0/1 --- 0-1000\n0/4 -U-\n");
+	journal_close(j);
+}
+
 static void test_open_errors(void **state)
 {
 	char path[PATH_MAX];
@@ -791,6 +1276,12 @@ int main(void)
 		cmocka_unit_test_teardown(test_write_failure, restore_fsize),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_base_replay),
+		cmocka_unit_test(test_base_journal),
+		cmocka_unit_test(test_memory),
+		cmocka_unit_test(test_get),
+		cmocka_unit_test(test_cool_idle),
+		cmocka_unit_test(test_cool_idle_durable),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

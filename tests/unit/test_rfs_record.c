@@ -1,7 +1,8 @@
-/* The PRIM's in-memory record of what SECOND lacks (src/rfs/record.c):
- * completeness per generation, the ring of shipped changes against
- * SECOND's checkpoints, what each op records, reset and totals. The record
- * is process-global: each test starts from an empty ring and set. */
+/* The PRIM's record of what SECOND lacks (src/rfs/record.c): completeness
+ * per generation, the ring of shipped changes against SECOND's
+ * checkpoints, what each op records, reset and totals, and the record on
+ * disk (open, close, hot marks across a crash-like reopen). The record is
+ * process-global: each test starts from an empty ring and set. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include <cmocka.h>
 
 #include "testutil.h"
+#include "rfs/dirty.h"
 #include "rfs/record.h"
 #include "rfs/wire.h"
 
@@ -470,6 +472,69 @@ static void test_ring_full(void **state)
 	}
 }
 
+/* The record on disk: what it holds and its completeness survive a close
+ * and reopen; a file marked hot and never done comes back UNSURE; a record
+ * made incomplete stays so after the reopen (a restart must not trust it);
+ * rfs_record_clean says whether a node changed nothing since gen. */
+static void test_on_disk(void **state)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct rfs_id hot = { .dev = 1, .ino = 900, .dir = 0 };
+	struct rfs_id cold = { .dev = 1, .ino = 901, .dir = 0 };
+	struct rfs_record_file f;
+	struct rfs_op op;
+
+	(void)state;
+	assert_int_equal(tu_mkdtemp(dir, "record-disk"), 0);
+	FMT(path, sizeof(path), "%s/journal", dir);
+	assert_int_equal(rfs_record_open(path), 0);
+	assert_false(rfs_record_complete(5));           /* a new journal has no base */
+	assert_false(rfs_record_clean(5));
+	rfs_record_reset(5);
+	assert_true(rfs_record_complete(5));
+	assert_true(rfs_record_clean(5));
+	rec_write(0, 800, 3 * K, 10, 0);               /* unshipped: into the set */
+	assert_false(rfs_record_clean(5));
+	assert_int_equal(rfs_record_hot(&hot), 0);     /* an op under way at the "crash" */
+	assert_int_equal(rfs_record_hot(&cold), 0);
+	rfs_record_done(&cold, 0);
+	/* Close cools what no op changes (and SECOND has: covered 0 here). */
+	rfs_record_close();
+
+	assert_int_equal(rfs_record_open(path), 0);
+	assert_true(rfs_record_complete(5));
+	assert_int_equal(rfs_record_get(0, 800, &f), 0);
+	assert_int_equal(f.n, 1);
+	assert_int_equal(f.iv[0].start, 3 * K);
+	assert_int_equal(f.iv[0].end, 4 * K);
+	free(f.iv);
+	assert_int_equal(rfs_record_get(0, 900, &f), 0);
+	assert_true(f.flags & DIRTY_UNSURE);
+	free(f.iv);
+	assert_int_equal(rfs_record_get(0, 901, &f), 1);        /* cooled at the close */
+
+	/* An exchanged object that cannot be found: incomplete, durably. */
+	op = op_of(RFS_OP_RENAME, 0, 902);
+	op.flags = WIRE_RENAME_EXCHANGE;
+	op.parent_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(op.parent_fd >= 0);
+	op.name = "no-such-name";
+	rfs_record_op(&op, 0);
+	close(op.parent_fd);
+	assert_false(rfs_record_complete(5));
+	rfs_record_close();
+	assert_int_equal(rfs_record_open(path), 0);
+	assert_false(rfs_record_complete(5));
+	/* A reset makes it complete again, at the new generation. */
+	rfs_record_reset(6);
+	rfs_record_close();
+	assert_int_equal(rfs_record_open(path), 0);
+	assert_true(rfs_record_complete(6));
+	assert_true(rfs_record_clean(6));
+	rfs_record_close();
+	tu_rm_rf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -482,6 +547,7 @@ int main(void)
 		cmocka_unit_test_setup(test_reset_keeps_ring, fresh),
 		cmocka_unit_test_setup(test_count, fresh),
 		cmocka_unit_test_setup(test_ring_full, fresh),
+		cmocka_unit_test_setup(test_on_disk, fresh),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1066,6 +1066,87 @@ static void op_field_rules(void **st)
 #undef REFUSE
 }
 
+/* CREATE's MAYBE flag: only with RESYNC, never with FRESH, on CREATE only.
+ * Checked at the struct level (encode, check) and by the decoder, which
+ * must refuse the flags byte on its own. */
+static void create_maybe_flags(void **st)
+{
+	struct wire_op ops[64], create = { 0 }, link = { 0 }, got;
+	size_t n = sample_ops(ops), len;
+	struct wire_op_iter it;
+	uint8_t buf[600];
+	char why[256];
+	const char *w;
+	struct {
+		uint32_t flags;
+		enum wire_err want;
+		const char *text;
+	} c[] = {
+		{ WIRE_OPF_MAYBE, WIRE_ERR_FLAGS, "without RESYNC" },
+		{ WIRE_OPF_FRESH | WIRE_OPF_MAYBE, WIRE_ERR_FLAGS, "without RESYNC" },
+		{ WIRE_OPF_RESYNC | WIRE_OPF_FRESH | WIRE_OPF_MAYBE, WIRE_ERR_FLAGS, "FRESH with MAYBE" },
+		{ WIRE_OPF_RESYNC | WIRE_OPF_MAYBE, WIRE_OK, NULL },
+		{ WIRE_OPF_MAYBE << 1 | WIRE_OPF_RESYNC, WIRE_ERR_FLAGS, "unknown CREATE flags" },
+	};
+
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].code == WIRE_OP_CREATE && !create.code)
+			create = ops[i];
+		if (ops[i].code == WIRE_OP_LINK && !link.code)
+			link = ops[i];
+	}
+	assert_int_equal(create.code, WIRE_OP_CREATE);
+	assert_int_equal(link.code, WIRE_OP_LINK);
+	for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
+		struct wire_op o = create;
+
+		o.flags = c[i].flags;
+		w = NULL;
+		assert_int_equal(wire_op_check(&o, &w), c[i].want);
+		assert_int_equal(wire_op_encode(&o, buf, sizeof(buf), &len), c[i].want);
+		if (c[i].want == WIRE_OK) {
+			/* round trip keeps the flags */
+			wire_op_iter_init(&it, buf, len, 1, 0);
+			assert_int_equal(wire_op_next(&it, &got), 1);
+			assert_int_equal(got.flags, WIRE_OPF_RESYNC | WIRE_OPF_MAYBE);
+			assert_op_equal(&o, &got);
+			continue;
+		}
+		assert_non_null(w);
+		assert_non_null(strstr(w, c[i].text));
+		/* the decoder: a good op whose flags byte is then made bad */
+		o.flags = WIRE_OPF_RESYNC;
+		assert_int_equal(wire_op_encode(&o, buf, sizeof(buf), &len), WIRE_OK);
+		buf[11] = (uint8_t)c[i].flags;
+		wire_op_iter_init(&it, buf, len, 1, 0);
+		assert_int_equal(wire_op_next(&it, &got), -1);
+		assert_int_equal(it.err, WIRE_ERR_FLAGS);
+		wire_op_iter_explain(&it, why, sizeof(why));
+		assert_non_null(strstr(why, "CREATE"));
+		assert_non_null(strstr(why, c[i].text));
+	}
+	/* MAYBE belongs to CREATE: LINK (with or without RESYNC) and others refuse it */
+	link.flags = WIRE_OPF_MAYBE;
+	assert_int_equal(wire_op_check(&link, NULL), WIRE_ERR_FLAGS);
+	assert_int_equal(wire_op_encode(&link, buf, sizeof(buf), &len), WIRE_ERR_FLAGS);
+	link.flags = WIRE_OPF_RESYNC | WIRE_OPF_MAYBE;
+	assert_int_equal(wire_op_check(&link, NULL), WIRE_ERR_FLAGS);
+	link.flags = WIRE_OPF_RESYNC;
+	assert_int_equal(wire_op_encode(&link, buf, sizeof(buf), &len), WIRE_OK);
+	buf[11] = WIRE_OPF_RESYNC | WIRE_OPF_MAYBE;
+	wire_op_iter_init(&it, buf, len, 1, 0);
+	assert_int_equal(wire_op_next(&it, &got), -1);
+	assert_int_equal(it.err, WIRE_ERR_FLAGS);
+	for (size_t i = 0; i < n; i++) {
+		struct wire_op o = ops[i];
+
+		if (o.code == WIRE_OP_CREATE)
+			continue;
+		o.flags = WIRE_OPF_RESYNC | WIRE_OPF_MAYBE;
+		assert_int_equal(wire_op_check(&o, NULL), WIRE_ERR_FLAGS);
+	}
+}
+
 /* Writes an op header with any body_len, for bodies the encoder refuses. */
 static size_t raw_op(uint8_t *p, uint64_t seq, uint16_t code, uint8_t flags, uint32_t body_len,
                      uint64_t fid, uint64_t arg)
@@ -1439,6 +1520,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(ack_and_hashes_rules),
 		cmocka_unit_test(name_rules),
 		cmocka_unit_test(op_field_rules),
+		cmocka_unit_test(create_maybe_flags),
 		cmocka_unit_test(malformed_records),
 		cmocka_unit_test(every_truncation_fails),
 		cmocka_unit_test(fuzz_decoders),
