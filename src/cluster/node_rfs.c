@@ -253,7 +253,7 @@ struct sync_call {
 	void *arg;
 };
 
-static void on_estimate(uint64_t files, uint64_t bytes, const char *err, void *arg)
+static void on_estimate(uint64_t files, uint64_t bytes, bool full_copy, const char *err, void *arg)
 {
 	struct sync_call *sc = arg;
 
@@ -261,10 +261,14 @@ static void on_estimate(uint64_t files, uint64_t bytes, const char *err, void *a
 		sc->done(NULL, err, sc->arg);
 	else
 		sc->done(json_pack("{s:s, s:I, s:I, s:b, s:s}", "node", node_name(sc->n), "files",
-		                   (json_int_t)files, "bytes", (json_int_t)bytes, "full_copy", 1, "message",
-		                   "the peer's copy is not up to date: at most every replicated file "
-		                   "moves (an upper bound: a PRIM that kept running since sends only "
-		                   "what changed)"), NULL, sc->arg);
+		                   (json_int_t)files, "bytes", (json_int_t)bytes, "full_copy", full_copy,
+		                   "message", full_copy ?
+		                   "the peer's copy is not up to date and this node has no complete "
+		                   "record of what changed since they were equal: every replicated "
+		                   "file moves" :
+		                   "the peer's copy is not up to date: what this node's record names "
+		                   "moves, files that were being changed at a crash whole (a peer "
+		                   "that changed its copy itself gets every file)"), NULL, sc->arg);
 	free(sc);
 }
 

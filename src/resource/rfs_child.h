@@ -79,10 +79,12 @@ bool rfsc_resync(const struct rfs_child *c, uint64_t *total, uint64_t *done);
 /* On the PRIM: its SECOND is connected, holds everything and no
  * reintegration runs (why says what is missing if not). */
 bool rfsc_peer_uptodate(const struct rfs_child *c, char *why, size_t len);
-/* What a reintegration would send now (a child walks the dirs): done gets
- * files and bytes, or err. One at a time: -1 if one runs already. */
-int rfsc_estimate(struct rfs_child *c, void (*done)(uint64_t files, uint64_t bytes, const char *err,
-                                                    void *arg), void *arg);
+/* What a reintegration would send now (a child walks the dirs and reads
+ * the record on disk): done gets files and bytes, and full_copy false if
+ * the record is complete (a SECOND that is only older gets just that), or
+ * err. One at a time: -1 if one runs already. */
+int rfsc_estimate(struct rfs_child *c, void (*done)(uint64_t files, uint64_t bytes, bool full_copy,
+                                                    const char *err, void *arg), void *arg);
 
 /* The child's last error text, "" if none. */
 const char *rfsc_error(const struct rfs_child *c);

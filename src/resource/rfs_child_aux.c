@@ -18,25 +18,27 @@
 static void on_est_exit(const struct script_result *r, void *arg)
 {
 	struct rfs_child *c = arg;
-	void (*done)(uint64_t, uint64_t, const char *, void *) = c->est_done;
+	void (*done)(uint64_t, uint64_t, bool, const char *, void *) = c->est_done;
 	json_t *j = r->ok ? json_loads(r->tail, 0, NULL) : NULL;
 	json_t *f = json_object_get(j, "files"), *b = json_object_get(j, "bytes");
+	json_t *full = json_object_get(j, "full_copy");
 	char err[SCRIPT_TAIL_MAX + 64];
 
 	c->est = NULL;
 	c->est_done = NULL;
 	if (json_is_integer(f) && json_is_integer(b)) {
-		done((uint64_t)json_integer_value(f), (uint64_t)json_integer_value(b), NULL, c->est_arg);
+		done((uint64_t)json_integer_value(f), (uint64_t)json_integer_value(b),
+		     !json_is_false(full), NULL, c->est_arg);
 	} else {
 		snprintf(err, sizeof(err), "walking the replicated dirs failed: %s",
 		         r->tail[0] ? r->tail : "no output");
-		done(0, 0, err, c->est_arg);
+		done(0, 0, true, err, c->est_arg);
 	}
 	json_decref(j);
 }
 
-int rfsc_estimate(struct rfs_child *c, void (*done)(uint64_t files, uint64_t bytes, const char *err,
-                                                    void *arg), void *arg)
+int rfsc_estimate(struct rfs_child *c, void (*done)(uint64_t files, uint64_t bytes, bool full_copy,
+                                                    const char *err, void *arg), void *arg)
 {
 	char *cmd;
 	int e = 0;
@@ -52,6 +54,8 @@ int rfsc_estimate(struct rfs_child *c, void (*done)(uint64_t files, uint64_t byt
 		e |= rfsc_add_arg(cmd, CMD_MAX, "--exclude");
 		e |= rfsc_add_arg(cmd, CMD_MAX, c->cfg->repl_exclude[i]);
 	}
+	e |= rfsc_add_arg(cmd, CMD_MAX, "--state");
+	e |= rfsc_add_arg(cmd, CMD_MAX, c->state);
 	c->est = e ? NULL : script_run("vigil-rfs estimate", cmd, NULL, ESTIMATE_TIMEOUT_MS, on_est_exit, c);
 	free(cmd);
 	if (!c->est)

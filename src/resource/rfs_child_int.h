@@ -65,7 +65,7 @@ struct rfs_child {
 	char error[SCRIPT_TAIL_MAX + 160];
 
 	struct script *est;             /* estimate */
-	void (*est_done)(uint64_t files, uint64_t bytes, const char *err, void *arg);
+	void (*est_done)(uint64_t files, uint64_t bytes, bool full_copy, const char *err, void *arg);
 	void *est_arg;
 
 	bool data_ok;                   /* this copy may serve without the peer */

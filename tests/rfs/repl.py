@@ -559,6 +559,14 @@ def cmd_restart(a):
     return res
 
 
+def take_step(pair, res, name):
+    """After a barrier: both trees and the SECOND's status as res["steps"][name]."""
+    b = pair.barrier(timeout=120)
+    tp, ts = pair.snapshots()
+    res["steps"][name] = {"barrier": b, "prim": tp, "second": ts,
+                          "second_status": pair.second.status()}
+
+
 def stop_rejoined(pair, res):
     """The end of a reintegration scenario: PRIM's last status, unmount, stop."""
     res["prim_status"] = pair.prim.status()
@@ -596,10 +604,7 @@ def cmd_reintegrate(a):
     res = {"steps": {}}
 
     def step(name):
-        b = pair.barrier(timeout=120)
-        tp, ts = pair.snapshots()
-        res["steps"][name] = {"barrier": b, "prim": tp, "second": ts,
-                              "second_status": pair.second.status()}
+        take_step(pair, res, name)
     try:
         step("initial copy")
         for name in ("tree", "rename", "sparse"):
@@ -694,10 +699,7 @@ def cmd_incremental(a):
     expect = {"min": 0, "max": 0}
 
     def step(name):
-        b = pair.barrier(timeout=120)
-        tp, ts = pair.snapshots()
-        res["steps"][name] = {"barrier": b, "prim": tp, "second": ts,
-                              "second_status": pair.second.status()}
+        take_step(pair, res, name)
 
     def changed(off, length):
         expect["min"] += length
@@ -806,10 +808,7 @@ def cmd_crashalone(a):
     expect = {"min": 0, "max": 0}
 
     def step(name):
-        b = pair.barrier(timeout=120)
-        tp, ts = pair.snapshots()
-        res["steps"][name] = {"barrier": b, "prim": tp, "second": ts,
-                              "second_status": pair.second.status()}
+        take_step(pair, res, name)
 
     def ranged(path, off, length):
         with open(path, "r+b") as f:
@@ -851,6 +850,13 @@ def cmd_crashalone(a):
         # Alone again after the restart: exact ranges once more.
         ranged(f"{d}/data/f07", 2 * MiB, 4096)
         res["expect"] = expect
+        # What vigild's `sync estimate` runs: the record on disk (flushed
+        # within a second) against the tree.
+        time.sleep(1.5)
+        cp = subprocess.run([a.rfs, "estimate", d, "--state", os.path.join(a.base, "state-prim")],
+                            capture_output=True, text=True, timeout=60)
+        res["estimate"] = json.loads(cp.stdout.strip().splitlines()[-1]) if cp.returncode == 0 \
+            else {"rc": cp.returncode, "stderr": cp.stderr}
         res["full_bytes"] = sum(os.path.getsize(os.path.join(r, n))
                                 for r, _, fs in os.walk(d) for n in fs
                                 if os.path.isfile(os.path.join(r, n)) and

@@ -366,6 +366,11 @@ def test_prim_crash_while_alone_keeps_its_record(base):
     sent, exp = int(m.group(2)), res["expect"]
     assert exp["min"] <= sent <= exp["max"], (sent, exp, out["prim"][-2000:])
     assert sent < res["full_bytes"] // 3, (sent, res["full_bytes"])
+    # The estimate reads the same record and decides as the walk does,
+    # except that a file still hot (f07, written just before) counts whole:
+    # an upper bound.
+    assert res["estimate"].get("full_copy") is False, res["estimate"]
+    assert sent <= res["estimate"]["bytes"] <= sent + 4 * 1024 * 1024, (res["estimate"], sent)
     assert sum(x.startswith("aside-") for x in res["aside"]) <= 1, res["aside"]
     after = res["steps"]["after reintegration"]
     diff = tree_difference(after["prim"], after["second"], ("prim mount", "second"))
