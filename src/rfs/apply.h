@@ -56,6 +56,13 @@ void rfs_applier_free(struct rfs_applier *a);
  * and the applier diverged. op->seq must be above the last applied seq. */
 int rfs_apply(struct rfs_applier *a, const struct wire_op *op, char *err, size_t errlen);
 
+/* A HASHREQ (wire.h): the block hashes (hash.h) of the fid's [arg, arg +
+ * len) as this copy holds it, into out (rfs_hash_count(len, block) hashes);
+ * buf is scratch of len bytes. A fid that is not a readable regular file
+ * here gets zero hashes, which match nothing: PRIM then sends the data.
+ * Not an applied change: the seqs do not move. */
+void rfs_apply_hashes(struct rfs_applier *a, const struct wire_op *op, uint8_t *buf, uint8_t *out);
+
 /* Drops every fid and the diverged state, and restarts seqs at 0: for a new
  * connection, whose PRIM re-BINDs its table first. */
 void rfs_applier_reset(struct rfs_applier *a);

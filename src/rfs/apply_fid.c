@@ -10,6 +10,8 @@
 
 #include "rfs/apply.h"
 #include "rfs/apply_int.h"
+#include "rfs/hash.h"
+#include "rfs/wire.h"
 
 #define NBUCKETS_MIN 1024
 
@@ -256,4 +258,30 @@ void rfs_fd_relpath(const struct rfs_applier *a, int fd, char *buf, size_t len)
 			p = target;     /* a sibling with the root's name as prefix */
 	}
 	snprintf(buf, len, "%s", p);
+}
+
+void rfs_apply_hashes(struct rfs_applier *a, const struct wire_op *op, uint8_t *buf, uint8_t *out)
+{
+	struct rfs_fid *f = rfs_fid_find(a, op->fid);
+	uint32_t want = (uint32_t)op->len;
+	size_t have = 0;
+	int fd;
+
+	if (!f || f->type != S_IFREG || (fd = rfs_fid_wfd(a, f)) < 0)
+		goto zero;
+	while (have < want) {
+		ssize_t n = pread(fd, buf + have, want - have, (off_t)(op->arg + have));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto zero;
+		if (n == 0)
+			break;          /* shorter here: its last blocks differ */
+		have += (size_t)n;
+	}
+	if (rfs_hash_blocks(buf, have, want, op->block, out) == 0)
+		return;
+zero:
+	memset(out, 0, (size_t)rfs_hash_count(want, op->block) * WIRE_HASH_LEN);
 }

@@ -358,8 +358,8 @@ static int load(struct journal *j, bool *need_compact)
 		log_warn("journal %s: cut at byte %zu of %zu: %s (%zu bytes dropped, %zu records kept)",
 		         j->path, r.good, len, r.cut, len - r.good, r.records);
 	if (r.unsure)
-		log_info("journal %s: %zu files were hot at the crash: now unsure (compared whole)",
-		         j->path, r.unsure);
+		log_info("journal %s: %zu files were hot at the crash: now unsure (compared by "
+		         "block hashes)", j->path, r.unsure);
 	j->size = len;
 	*need_compact = r.cut || r.unsure || len >= j->compact_bytes;
 	if (!*need_compact && lseek(j->fd, 0, SEEK_END) < 0) {

@@ -31,6 +31,12 @@ uint64_t rfs_resync_total(const struct rfs_resync *r);
 uint64_t rfs_resync_queued(const struct rfs_resync *r);
 size_t rfs_resync_files(const struct rfs_resync *r);
 
+struct wire_hashes;
+/* SECOND's answer to a HASHREQ of the file being compared (the stream's
+ * receiver, under the stream's lock). Thread-safe; answers for anything
+ * else are ignored. */
+void rfs_resync_hashes(struct rfs_resync *r, const struct wire_hashes *h);
+
 /* An UNBIND of fid while its data is still to be sent: true when the
  * resync takes it over (sends it once the file is done). Thread-safe. */
 bool rfs_resync_defer_unbind(struct rfs_resync *r, uint8_t dir, uint64_t fid);

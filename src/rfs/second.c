@@ -23,6 +23,7 @@
 #include "common/util.h"
 #include "rfs/apply.h"
 #include "rfs/gen.h"
+#include "rfs/hash.h"
 #include "rfs/record.h"
 
 #define POLL_MS 200
@@ -203,6 +204,28 @@ static int set_aside(struct rx *x, char *text, size_t len)
 	return 0;
 }
 
+/* A HASHREQ, answered at its place in the stream: the hashes are of this
+ * copy as it is after every earlier op. 0, or -1 if the frame could not be
+ * sent (the connection ends). */
+static int answer_hashes(struct rfs_conn *c, struct rfs_applier *a, const struct wire_op *op)
+{
+	static uint8_t buf[WIRE_DATA_MAX];
+	uint8_t hashes[(WIRE_DATA_MAX / 4096) * WIRE_HASH_LEN];
+	uint8_t frame[WIRE_HASHES_FIXED_LEN + sizeof(hashes)];
+	struct wire_hashes h = { .seq = op->seq, .fid = op->fid, .off = op->arg,
+	                         .len = (uint32_t)op->len, .block = op->block, .dir = op->dir,
+	                         .count = rfs_hash_count((uint32_t)op->len, op->block),
+	                         .hashes = hashes };
+	struct iovec iov;
+	size_t len;
+
+	rfs_apply_hashes(a, op, buf, hashes);
+	if (wire_hashes_encode(&h, frame, sizeof(frame), &len) != WIRE_OK)
+		return -1;
+	iov = (struct iovec){ .iov_base = frame, .iov_len = len };
+	return rfs_conn_send(c, WIRE_HASHES, 0, &iov, 1);
+}
+
 /* One OPS frame: validate all, ack received, apply all, ack applied.
  * 0, or -1 when the connection must end. */
 static int take_ops(struct rfs_conn *c, struct rx *x, const struct wire_hdr *hdr,
@@ -241,6 +264,12 @@ static int take_ops(struct rfs_conn *c, struct rx *x, const struct wire_hdr *hdr
 	while (wire_op_next(&it, &op) == 1) {
 		struct rfs_applier *a = x->a[op.dir];
 
+		if (op.code == WIRE_OP_HASHREQ) {
+			if (answer_hashes(c, a, &op) < 0)
+				return -1;
+			x->applied = op.seq;
+			continue;
+		}
 		if (op.code == WIRE_OP_SETGEN) {
 			if (setgen(x, op.gen, text, sizeof(text)) < 0) {
 				send_error(c, x, op.seq, EIO, text);

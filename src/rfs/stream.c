@@ -481,6 +481,21 @@ static void take_ack(const struct wire_hdr *hdr, const uint8_t *body)
 	pthread_mutex_unlock(&S.lock);
 }
 
+/* SECOND's block hashes for the reintegration's compare. Under the lock:
+ * the resync may end meanwhile (rfs_stream_set_hooks clears it first). */
+static void take_hashes(const struct wire_hdr *hdr, const uint8_t *body)
+{
+	struct wire_hashes h;
+	enum wire_err e = wire_hashes_decode(body, hdr->len, &h);
+
+	pthread_mutex_lock(&S.lock);
+	if (e != WIRE_OK)
+		lose("bad HASHES from SECOND: %s", wire_err_str(e));
+	else if (S.resync)
+		rfs_resync_hashes(S.resync, &h);
+	pthread_mutex_unlock(&S.lock);
+}
+
 static void *receiver_main(void *arg)
 {
 	(void)arg;
@@ -511,6 +526,8 @@ static void *receiver_main(void *arg)
 		}
 		if (hdr.type == WIRE_ACK || hdr.type == WIRE_ERROR) {
 			take_ack(&hdr, body);
+		} else if (hdr.type == WIRE_HASHES) {
+			take_hashes(&hdr, body);
 		} else {
 			pthread_mutex_lock(&S.lock);
 			lose("unexpected %s frame from SECOND", wire_type_str(hdr.type));

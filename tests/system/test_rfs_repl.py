@@ -323,6 +323,7 @@ def test_reintegration_after_second_was_away(base):
 
 
 INCR_DONE = re.compile(r"reintegration done \(incremental\): (\d+) files, (\d+) bytes")
+HASHED = re.compile(r"resync: (\d+) files compared by block hashes: (\d+) bytes were equal")
 
 
 def test_incremental_reintegration_sends_only_what_changed(base):
@@ -355,8 +356,9 @@ def test_prim_crash_while_alone_keeps_its_record(base):
     """SECOND away; PRIM changes ranges, lets them cool, changes more and is
     SIGKILLed; restarted alone it changes one more range. SECOND back: the
     journal survived the crash, so the reintegration is incremental, the
-    cooled and later ranges go as ranges, the files hot at the crash whole,
-    nothing is set aside and the trees are equal."""
+    cooled and later ranges go as ranges, new and renamed files whole, and a
+    file hot at the crash is compared by block hashes (only what differs
+    travels); nothing is set aside and the trees are equal."""
     res = in_namespace(base, "crashalone", timeout=240)
     out = res["output"]
     assert res["prim_killed_rc"] == -9, res["prim_killed_rc"]
@@ -366,11 +368,15 @@ def test_prim_crash_while_alone_keeps_its_record(base):
     sent, exp = int(m.group(2)), res["expect"]
     assert exp["min"] <= sent <= exp["max"], (sent, exp, out["prim"][-2000:])
     assert sent < res["full_bytes"] // 3, (sent, res["full_bytes"])
-    # The estimate reads the same record and decides as the walk does,
-    # except that a file still hot (f07, written just before) counts whole:
-    # an upper bound.
+    # f03 (appended to, hot at the crash) was compared by block hashes: its
+    # first 4 MiB, equal there, did not travel.
+    h = HASHED.search(out["prim"])
+    assert h and int(h.group(1)) >= 1 and int(h.group(2)) >= 4 * 1024 * 1024, out["prim"][-3000:]
+    assert sent <= exp["max"] - 4 * 1024 * 1024, (sent, exp)
+    # The estimate reads the same record without hashing: files hot at the
+    # crash, and f07 (written just before), count whole; an upper bound.
     assert res["estimate"].get("full_copy") is False, res["estimate"]
-    assert sent <= res["estimate"]["bytes"] <= sent + 4 * 1024 * 1024, (res["estimate"], sent)
+    assert sent <= res["estimate"]["bytes"] <= exp["max"] + 4 * 1024 * 1024, (res["estimate"], sent)
     assert sum(x.startswith("aside-") for x in res["aside"]) <= 1, res["aside"]
     after = res["steps"]["after reintegration"]
     diff = tree_difference(after["prim"], after["second"], ("prim mount", "second"))
