@@ -279,8 +279,8 @@ static void on_full_answer(json_t *resp, const char *err, void *arg)
 	if (resp && json_is_true(json_object_get(resp, "ok"))) {
 		char m[256];
 
-		snprintf(m, sizeof(m), "%s's copy is set aside and rebuilt by a full copy; follow "
-		         "\"resync\" in status", node_peer_name(sc->n));
+		snprintf(m, sizeof(m), "%s's copy is compared whole with this node's by block hashes, "
+		         "and what differs is copied; follow \"resync\" in status", node_peer_name(sc->n));
 		log_info("%s: sync full: %s", node_name(sc->n), m);
 		sc->done(json_pack("{s:s, s:s}", "node", node_name(sc->n), "message", m), NULL, sc->arg);
 	} else {
@@ -326,9 +326,9 @@ void node_rfs_sync(struct node *n, const char *mode, void (*done)(json_t *res, c
 		}
 		return;
 	}
-	/* full: the SECOND's copy is marked outdated and its generations
-	 * forgotten, so that its vigil-rfs sets it aside and the PRIM copies
-	 * everything again (not only what its record holds). */
+	/* full: the SECOND's copy is marked outdated and to be verified, so
+	 * that at its next connection the PRIM compares every file by block
+	 * hashes (not only what its record holds) and sends what differs. */
 	if (!node_peer_reachable(n) || !n->link) {
 		free(sc);
 		snprintf(why, sizeof(why), "%s is not reachable", node_peer_name(n));

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -199,6 +200,14 @@ bool rfs_gen_incremental(const struct rfs_gen *prim, const struct rfs_gen *secon
 	return record && second->b == 0 && rfs_gen_relation(prim, second) == RFS_REL_A_NEWER;
 }
 
+bool rfs_gen_verify(const struct rfs_gen *prim, const struct rfs_gen *second, bool verify)
+{
+	enum rfs_relation r = rfs_gen_relation(prim, second);
+
+	return verify && second->b == 0 && second->c != 0 &&
+	       (r == RFS_REL_EQUAL || r == RFS_REL_A_NEWER);
+}
+
 /* ---- HELLO bytes ---- */
 
 static void put64(uint8_t *p, uint64_t v)
@@ -382,6 +391,36 @@ static int parse_meta(json_t *o, struct rfs_gen *g, char *why, size_t len)
 	}
 	g->outdated_since_ms = (uint64_t)json_integer_value(v);
 	return rfs_gen_check(g, why, len);
+}
+
+int rfs_gen_verify_path(const char *state_dir, char *out, size_t len)
+{
+	if (state_dir[0] != '/')
+		return -1;
+	return (size_t)snprintf(out, len, "%s/verify", state_dir) < len ? 0 : -1;
+}
+
+int rfs_gen_verify_mark(const char *path, bool on)
+{
+	static const char text[] = "compare this copy with the PRIM's by block hashes "
+	                           "(vigilctl sync full)\n";
+	int rc;
+
+	if (on) {
+		rc = write_file_atomic(path, text, sizeof(text) - 1, 0600);
+		if (rc < 0) {
+			log_error("%s: cannot write: %s", path, strerror(-rc));
+			return -1;
+		}
+		return 0;
+	}
+	/* Not durable at once: a mark that comes back after a crash only
+	 * costs one more compare. */
+	if (unlink(path) < 0 && errno != ENOENT) {
+		log_error("%s: cannot remove: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 int rfs_gen_meta_path(const char *state_dir, char *out, size_t len)

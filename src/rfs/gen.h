@@ -135,6 +135,13 @@ enum rfs_relation rfs_gen_relation(const struct rfs_gen *a, const struct rfs_gen
  * Both sides call it with the same arguments in the same order, so they
  * cannot decide differently. */
 bool rfs_gen_incremental(const struct rfs_gen *prim, const struct rfs_gen *second, bool record);
+/* Whether a reintegration compares SECOND's whole copy with PRIM's by
+ * block hashes and merges what differs (docs/design/rfs.md §5.6,
+ * `sync full`): SECOND asks for it (verify, its HELLO flag), changed
+ * nothing itself (B = 0), and PRIM's copy is the same or newer by its own
+ * line (EQUAL or A_NEWER from PRIM's side). Same rule as above for both
+ * sides. */
+bool rfs_gen_verify(const struct rfs_gen *prim, const struct rfs_gen *second, bool verify);
 
 /* ---- HELLO bytes ---- */
 
@@ -152,6 +159,12 @@ int rfs_gen_decode(const uint8_t in[RFS_GEN_LEN], uint32_t hello_flags, struct r
 /* The meta file of a replication state dir (DIR/meta) into out. 0, or -1
  * if DIR is not absolute or the path does not fit. */
 int rfs_gen_meta_path(const char *state_dir, char *out, size_t len);
+/* The verify mark of a state dir (DIR/verify): while it exists, this
+ * node's SECOND asks for a compare of its whole copy (rfs_gen_verify). */
+int rfs_gen_verify_path(const char *state_dir, char *out, size_t len);
+/* Sets (durably: write, fsync, rename, fsync dir) or removes the mark.
+ * 0, or -1 (logged). */
+int rfs_gen_verify_mark(const char *path, bool on);
 /* 0 loaded; 1 the file does not exist: a fresh node, *out all zero;
  * -1 unreadable or corrupt: err names the file and what is wrong, *out
  * zeroed. Never treat -1 as fresh: that would forget a dirty record. */

@@ -160,9 +160,9 @@ static bool nap(uint64_t ms)
 
 /* SECOND's copy is rebuilt: namespace with the gate held (the caller took
  * it), then data while changes flow, then BARRIER and SETGEN. */
-static void reintegrate(bool *first, bool incremental)
+static void reintegrate(bool *first, bool incremental, bool verify)
 {
-	struct rfs_resync *r = rfs_resync_new(P.cfg.root_fd, P.cfg.stream.ndirs, incremental);
+	struct rfs_resync *r = rfs_resync_new(P.cfg.root_fd, P.cfg.stream.ndirs, incremental, verify);
 	uint64_t t0 = mono_ms(), c;
 	int rc;
 
@@ -203,7 +203,8 @@ static void reintegrate(bool *first, bool incremental)
 			}
 			pthread_mutex_unlock(&P.mu);
 			log_info("reintegration done (%s): %zu files, %" PRIu64 " bytes in %" PRIu64
-			         " ms; SECOND is up to date", incremental ? "incremental" : "full copy",
+			         " ms; SECOND is up to date", verify ? "compare" :
+			         incremental ? "incremental" : "full copy",
 			         rfs_resync_files(r), rfs_resync_queued(r), mono_ms() - t0);
 		}
 	}
@@ -231,7 +232,7 @@ static void *link_main(void *arg)
 		struct rfs_gen peer;
 		enum rfs_relation rel;
 		char err[160];
-		bool incremental;
+		bool incremental, verify, rebuild;
 
 		pthread_mutex_lock(&P.mu);
 		rfs_gen_encode(&P.gen, lc.gens, &lc.hello_flags);
@@ -267,6 +268,8 @@ static void *link_main(void *arg)
 		/* SECOND decides the same from the same gens and flag: its copy
 		 * is merged, not set aside. */
 		incremental = rfs_gen_incremental(&P.gen, &peer, lc.hello_flags & WIRE_HELLO_RECORD);
+		verify = rfs_gen_verify(&P.gen, &peer, c.hello.flags & WIRE_HELLO_VERIFY);
+		rebuild = rel != RFS_REL_EQUAL || verify;
 		if (rel == RFS_REL_EQUAL) {
 			if (P.gen.b) {
 				/* Equal copies: a record left from before is void. */
@@ -277,20 +280,21 @@ static void *link_main(void *arg)
 		}
 		pthread_mutex_unlock(&P.mu);
 		log_info("%s: SECOND %s: data %s%s", c.peer, c.hello.node, rfs_relation_str(rel),
+		         verify ? ", compared whole by block hashes (sync full)" :
 		         incremental ? ", incremental from this node's record" : "");
 		/* A copy to rebuild: no change may reach it before the walk
 		 * has made the objects it names. */
-		if (rel != RFS_REL_EQUAL)
+		if (rebuild)
 			rfs_stream_gate_exclusive(true);
 		if (rfs_stream_attach(&c) < 0) {
-			if (rel != RFS_REL_EQUAL)
+			if (rebuild)
 				rfs_stream_gate_exclusive(false);
 			if (nap(REDIAL_MS))
 				break;
 			continue;
 		}
-		if (rel != RFS_REL_EQUAL)
-			reintegrate(&first, incremental);
+		if (rebuild)
+			reintegrate(&first, incremental || verify, verify);
 		if (first) {
 			set_ready();
 			first = false;

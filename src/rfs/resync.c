@@ -68,6 +68,7 @@ struct rfs_resync {
 	uint64_t total, queued;
 	char *buf;
 	bool incremental;
+	bool verify_all;                /* sync full: nothing trusted, everything compared */
 	size_t kept;                    /* regular files SECOND has already (incremental) */
 	size_t verified;                /* files compared by block hashes */
 	uint64_t matched;               /* their bytes found equal there */
@@ -112,7 +113,7 @@ static bool link_seen(struct rfs_resync *r, uint64_t k)
 	return false;
 }
 
-struct rfs_resync *rfs_resync_new(const int *root_fd, int ndirs, bool incremental)
+struct rfs_resync *rfs_resync_new(const int *root_fd, int ndirs, bool incremental, bool verify)
 {
 	struct rfs_resync *r = calloc(1, sizeof(*r));
 
@@ -136,6 +137,7 @@ struct rfs_resync *rfs_resync_new(const int *root_fd, int ndirs, bool incrementa
 	}
 	r->n = ndirs;
 	r->incremental = incremental;
+	r->verify_all = incremental && verify;
 	pthread_mutex_init(&r->lock, NULL);
 	{
 		pthread_condattr_t ca;
@@ -316,7 +318,12 @@ static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino
 			rfs_stream_ship(&l, 1, false, false);
 			continue;
 		}
-		if (!new_here) {
+		if (!new_here && r->verify_all) {
+			/* Hard links go whole: MAYBE keeps single-link files only. */
+			new_here = S_ISREG(st.st_mode) && st.st_nlink > 1;
+			verify = S_ISREG(st.st_mode) && !new_here;
+			unsure_dir = S_ISDIR(st.st_mode);
+		} else if (!new_here) {
 			int k = recorded(d, &st, &iv, &niv, &unsure_dir);
 
 			if (k < 0) {
@@ -426,6 +433,8 @@ static bool root_unsure(const struct rfs_resync *r, uint8_t d, uint64_t ino)
 	struct rfs_record_file rf;
 	bool u;
 
+	if (r->verify_all)
+		return true;
 	if (!r->incremental || rfs_record_get(d, ino, &rf) != 0)
 		return false;
 	u = rf.flags & DIRTY_UNSURE;

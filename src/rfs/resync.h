@@ -20,7 +20,10 @@
 struct rfs_resync;
 
 /* root_fd[d]: the backing roots (O_PATH); the ops are for dir d. */
-struct rfs_resync *rfs_resync_new(const int *root_fd, int ndirs, bool incremental);
+/* incremental: merge into SECOND's copy from the record; verify (with
+ * incremental): merge without the record, every directory's entries with
+ * MAYBE and every regular file compared by block hashes (sync full). */
+struct rfs_resync *rfs_resync_new(const int *root_fd, int ndirs, bool incremental, bool verify);
 void rfs_resync_free(struct rfs_resync *r);
 
 int rfs_resync_walk(struct rfs_resync *r);

@@ -167,7 +167,7 @@ static int usage(void)
 	        "       vigil-rfs forcestart --state DIR [--peer-name NAME]\n"
 	        "       vigil-rfs gen --state DIR\n"
 	        "  outdate: record that this copy lacks changes the peer acknowledged;\n"
-	        "           --full: also forget its generations, so it is copied whole\n"
+	        "           --full: also compare it whole with the PRIM's (block hashes)\n"
 	        "  forcestart: this copy serves whatever it lacks; says what may be lost\n"
 	        "  gen: print the generations as JSON\n");
 	return EXIT_USAGE;
@@ -215,8 +215,13 @@ int rfs_gencmd_main(int argc, char **argv)
 	}
 	before = g;
 	if (!strcmp(argv[1], "outdate")) {
-		if (full)
-			memset(&g, 0, sizeof(g));       /* a copy no PRIM knows */
+		char vpath[4096];
+
+		/* --full: compared whole by hashes at the next connection; a
+		 * copy without generations is copied whole anyway. */
+		if (full && (rfs_gen_verify_path(state, vpath, sizeof(vpath)) < 0 ||
+		             rfs_gen_verify_mark(vpath, true) < 0))
+			return EXIT_RUNTIME;
 		rfs_gen_set_outdated(&g, wall_ms());
 	} else {
 		uint64_t rnd = 0;
@@ -233,7 +238,7 @@ int rfs_gencmd_main(int argc, char **argv)
 		return EXIT_RUNTIME;
 	if (!strcmp(argv[1], "outdate")) {
 		log_info("%s: this copy is marked outdated: it lacks changes the peer acknowledged%s",
-		         meta, full ? "; its generations are forgotten: it will be copied whole" : "");
+		         meta, full ? "; it will be compared whole with the PRIM's by block hashes" : "");
 	} else {
 		rfs_gen_forcestart_msg(&before, peer, msg, sizeof(msg));
 		log_warn("forcestart: %s", msg);

@@ -47,6 +47,7 @@ struct ropts {
 	const char *addr, *secret_file, *cluster, *node, *status, *state, *aside;
 	char meta[PATH_MAX];
 	char journal[PATH_MAX];
+	char verify[PATH_MAX];
 	const char *exclude[RFS_EXCLUDE_MAX];
 	size_t nexclude;
 	enum rfs_mode mode;
@@ -217,7 +218,8 @@ static int parse(int argc, char **argv, struct ropts *o)
 	}
 	if (rfs_gen_meta_path(o->state, o->meta, sizeof(o->meta)) < 0 ||
 	    (size_t)snprintf(o->journal, sizeof(o->journal), "%s/journal", o->state) >=
-	            sizeof(o->journal))
+	            sizeof(o->journal) ||
+	    rfs_gen_verify_path(o->state, o->verify, sizeof(o->verify)) < 0)
 		return bad("--state", o->state, "must be an absolute path");
 	return 0;
 }
@@ -417,7 +419,7 @@ static int run_second(const struct ropts *o, const int *root_fd,
 {
 	struct rfs_second_cfg cfg = { .ndirs = (uint8_t)o->ndirs, .listen = o->addr, .link = *link,
 	                              .ckpt_ms = (uint32_t)o->ckpt_ms, .meta = o->meta,
-	                              .journal = o->journal,
+	                              .journal = o->journal, .verify = o->verify,
 	                              .aside_dir = o->aside ? o->aside : o->state };
 	struct sigaction sa = { .sa_handler = on_stop };
 	int rc;

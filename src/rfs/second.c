@@ -47,6 +47,7 @@ struct rx {
 	struct rfs_applier *a[RFS_MAX_DIRS];
 	uint8_t n;
 	uint64_t recv, applied, durable, ckpt;
+	bool verify;                    /* the sync-full mark is set */
 };
 
 static void publish(const struct rx *x)
@@ -126,6 +127,10 @@ static int setgen(struct rx *x, uint64_t prim_c, char *text, size_t len)
 	/* This copy is PRIM's at prim_c: the record a takeover starts from. */
 	if (x->cfg->journal)
 		rfs_record_reset(prim_c);
+	if (x->cfg->verify && rfs_gen_verify_mark(x->cfg->verify, false) == 0 && x->verify) {
+		log_info("the compare asked by sync full is done");
+		x->verify = false;
+	}
 	log_info("copy up to date (generation %016" PRIx64 ")", prim_c);
 	return 0;
 }
@@ -307,7 +312,7 @@ static void serve(const struct rfs_second_cfg *cfg, struct rfs_conn *c, struct r
 		struct rfs_gen peer;
 		enum rfs_relation rel;
 		char text[RFS_APPLY_ERR_LEN];
-		bool incremental;
+		bool incremental, verify;
 
 		if (rfs_gen_decode(c->hello.gens, c->hello.flags, &peer, text, sizeof(text)) < 0) {
 			send_error(c, x, 0, EPROTO, text);
@@ -317,9 +322,12 @@ static void serve(const struct rfs_second_cfg *cfg, struct rfs_conn *c, struct r
 		/* PRIM decides the same from the same gens and flag: its walk
 		 * is merged into this copy, which is only older than PRIM's. */
 		incremental = rfs_gen_incremental(&peer, &gen, c->hello.flags & WIRE_HELLO_RECORD);
+		verify = rfs_gen_verify(&peer, &gen, x->verify);
 		log_info("%s: PRIM %s: data %s%s", c->peer, c->hello.node, rfs_relation_str(rel),
+		         verify ? ", compared whole by block hashes (sync full)" :
 		         incremental ? ", incremental from PRIM's record" : "");
-		if (rel != RFS_REL_EQUAL) {
+		incremental = incremental || verify;
+		if (rel != RFS_REL_EQUAL || verify) {
 			struct rfs_gen g = gen;
 
 			rfs_gen_set_outdated(&g, wall_ms());
@@ -443,6 +451,9 @@ int rfs_second_run(const struct rfs_second_cfg *cfg, volatile sig_atomic_t *stop
 		struct rfs_link_cfg lc = cfg->link;
 
 		rfs_gen_encode(&gen, lc.gens, &lc.hello_flags);
+		x.verify = cfg->verify && access(cfg->verify, F_OK) == 0;
+		if (x.verify)
+			lc.hello_flags |= WIRE_HELLO_VERIFY;
 		if (rfs_conn_accept(&lc, fd, peer, &c) == 0)
 			serve(cfg, &c, &x, stop);
 		rfs_conn_close(&c);

@@ -30,6 +30,7 @@ struct rfs_second_cfg {
 	uint32_t ckpt_ms;
 	const char *meta;               /* generations file */
 	const char *journal;            /* the record on disk (record.h) */
+	const char *verify;             /* the sync-full mark (gen.h) */
 	const char *aside_dir;          /* where copies are set aside (dirs' file system) */
 };
 

@@ -182,6 +182,8 @@ enum {
 	WIRE_HELLO_OUTDATED = 1 << 0,
 	WIRE_HELLO_CLEAN_STOP = 1 << 1,
 	WIRE_HELLO_RECORD = 1 << 2,     /* PRIM: its record of changes since its B is complete */
+	WIRE_HELLO_VERIFY = 1 << 3,     /* SECOND: compare its whole copy by hashes (sync full) */
+	WIRE_HELLO_FLAGS_KNOWN = (1 << 4) - 1,
 };
 
 enum wire_err {

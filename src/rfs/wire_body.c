@@ -30,7 +30,7 @@ enum wire_err wire_hello_encode(const struct wire_hello *h, uint8_t *out, size_t
 		return WIRE_ERR_VERSION;
 	if (h->role == 0 || h->role >= WIRE_ROLE_END)
 		return WIRE_ERR_FIELD;
-	if (h->flags & ~(uint32_t)(WIRE_HELLO_OUTDATED | WIRE_HELLO_CLEAN_STOP | WIRE_HELLO_RECORD))
+	if (h->flags & ~(uint32_t)WIRE_HELLO_FLAGS_KNOWN)
 		return WIRE_ERR_FLAGS;
 	if (!hello_name_ok(h->node, &nl) || !hello_name_ok(h->cluster, &cl))
 		return WIRE_ERR_NAME;
@@ -80,7 +80,7 @@ enum wire_err wire_hello_decode(const uint8_t *body, size_t len, struct wire_hel
 		return WIRE_ERR_RESERVED;
 	if (out->role == 0 || out->role >= WIRE_ROLE_END)
 		return WIRE_ERR_FIELD;
-	if (out->flags & ~(uint32_t)(WIRE_HELLO_OUTDATED | WIRE_HELLO_CLEAN_STOP | WIRE_HELLO_RECORD))
+	if (out->flags & ~(uint32_t)WIRE_HELLO_FLAGS_KNOWN)
 		return WIRE_ERR_FLAGS;
 	if (len < WIRE_HELLO_FIXED_LEN)
 		return WIRE_ERR_TRUNCATED;

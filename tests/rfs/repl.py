@@ -876,6 +876,61 @@ def cmd_crashalone(a):
     return res
 
 
+def cmd_syncfull(a):
+    """The copies equal; SECOND stopped and its copy damaged by hand (a
+    changed block, a lost file, a stray file, a truncated file, a changed
+    symlink); `vigil-rfs outdate --full` on it (what `vigilctl sync full`
+    runs there); SECOND back: the whole copy is compared by block hashes
+    and only what differs travels; nothing is set aside."""
+    nfiles, fsize = 6, 4 * MiB
+
+    def prefill(d):
+        os.makedirs(f"{d}/data/sub")
+        for i in range(nfiles):
+            with open(f"{d}/data/f{i:02d}", "wb") as f:
+                f.write(os.urandom(fsize))
+        with open(f"{d}/data/sub/small", "w") as f:
+            f.write("small\n")
+        os.symlink("f00", f"{d}/data/sym")
+    pair = Pair(a.rfs, a.base, verbose=a.verbose, prefill=prefill)
+    s = pair.sdir
+    res = {"steps": {}}
+    try:
+        take_step(pair, res, "initial copy")
+        res["stop_rc"] = pair.stop_second()
+        res["aside_before"] = sorted(os.listdir(pair.sstate))
+        wait_until(lambda: (pair.prim.status() or {}).get("link") == "lost", 10,
+                   "PRIM to lose SECOND")
+        with open(f"{s}/data/f01", "r+b") as f:      # one damaged 64 KiB block
+            f.seek(MiB + 10)
+            f.write(b"\0" * 100)
+        os.truncate(f"{s}/data/f02", MiB)            # 3 MiB to send back
+        os.unlink(f"{s}/data/f03")                   # 4 MiB to send back
+        os.unlink(f"{s}/data/sub/small")
+        with open(f"{s}/data/stray", "w") as f:
+            f.write("stray\n")
+        os.unlink(f"{s}/data/sym")
+        os.symlink("f05", f"{s}/data/sym")
+        res["expect_max"] = 64 * 1024 + 3 * MiB + fsize + len("small\n")
+        cp = subprocess.run([a.rfs, "outdate", "--full", "--state", pair.sstate],
+                            capture_output=True, text=True, timeout=30)
+        res["outdate_rc"], res["outdate_err"] = cp.returncode, cp.stderr
+        res["verify_mark"] = os.path.exists(os.path.join(pair.sstate, "verify"))
+        pair.second = Rfs(pair.second_argv, os.path.join(a.base, "second2.log"),
+                          os.path.join(a.base, "second.status"))
+        wait_until(lambda: (pair.prim.status() or {}).get("link") == "connected", 20,
+                   "PRIM to reconnect")
+        wait_until(lambda: (pair.second.status() or {}).get("uptodate") is True, 60,
+                   "SECOND to be up to date")
+        take_step(pair, res, "after the compare")
+        res["verify_mark_after"] = os.path.exists(os.path.join(pair.sstate, "verify"))
+        res["aside"] = sorted(os.listdir(pair.sstate))
+        stop_rejoined(pair, res)
+    finally:
+        end_rejoined(pair, a, res, None)
+    return res
+
+
 class Timed(threading.Thread):
     """Runs fn in a daemon thread and notes when it returned."""
 
@@ -997,7 +1052,7 @@ def cmd_lost(a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("command", choices=["repl", "sigstop", "lost", "multi", "exclude",
-                                        "reintegrate", "restart", "zeroloss", "diskfull", "crashalone",
+                                        "reintegrate", "restart", "zeroloss", "diskfull", "crashalone", "syncfull",
                                         "lossy", "incremental"])
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--rounds", type=int, default=5)
@@ -1017,7 +1072,7 @@ def main():
         res = {"repl": cmd_repl, "sigstop": cmd_sigstop, "lost": cmd_lost,
                "multi": cmd_multi, "exclude": cmd_exclude,
                "reintegrate": cmd_reintegrate, "restart": cmd_restart,
-               "crashalone": cmd_crashalone,
+               "crashalone": cmd_crashalone, "syncfull": cmd_syncfull,
                "zeroloss": cmd_zeroloss, "diskfull": cmd_diskfull,
                "lossy": cmd_lossy, "incremental": cmd_incremental}[a.command](a)
     except Exception:

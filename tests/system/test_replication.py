@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from lab import Acked, cluster_config
 
 TIMEOUT = 15.0
@@ -106,6 +108,18 @@ def tree(lab, k):
                 p = os.path.join(dp, f)
                 out[os.path.relpath(p, root.parent)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
     return out
+
+
+def trees_equal(lab, a, b):
+    """True when node a's tree equals node b's, both without the excluded
+    *.tmp (local to each node); raises naming the paths that differ, so a
+    wait_for that times out shows them."""
+    ta = {k: v for k, v in tree(lab, a).items() if not k.endswith(".tmp")}
+    tb = {k: v for k, v in tree(lab, b).items() if not k.endswith(".tmp")}
+    diff = sorted(k for k in ta.keys() | tb.keys() if ta.get(k) != tb.get(k))
+    if diff:
+        raise AssertionError(f"node{a} and node{b} differ in {diff}")
+    return True
 
 
 def fuse_mounts(lab, k):
@@ -255,17 +269,26 @@ def test_swap_waits_for_the_copy_and_sync_commands(lab):
     lab.vigilctl(1, "swap", "--wait", "20")
     lab.wait_states(1, {"node1": "SECOND", "node2": "PRIM"}, TIMEOUT)
     assert lab.node(2).read_file("/srv/vms/db/later") == "later\n"
-    # sync full on the new PRIM: node1's copy is set aside and copied again.
+    # sync full on the new PRIM: node1's copy is compared whole by block
+    # hashes. A damaged block, a lost file and a stray one are put right;
+    # nothing is set aside, nothing else is copied; node1's own excluded
+    # t.tmp (from when it served) stays, as excluded names are local.
     wait_sync(lab, 2, {"node1": "uptodate", "node2": "uptodate"}, 30)
     asides = lambda: sorted(p.name for p in lab.node(1).host_path("/srv/vms/.rfs").glob("aside-*"))
     before = asides()
+    with open(lab.node(1).host_path("/srv/vms/db/d/big"), "r+b") as f:
+        f.seek(70000)
+        f.write(b"X" if f.read(1) != b"X" else b"Y")
+    lab.node(1).host_path("/srv/vms/conf/c").unlink()
+    lab.node(1).host_path("/srv/vms/db/stray").write_text("stray\n")
+    with pytest.raises(AssertionError):
+        trees_equal(lab, 1, 2)
     out = lab.vigilctl(1, "sync", "full").stdout
-    assert "rebuilt by a full copy" in out, out
-    lab.wait_for(lambda: asides() != before, TIMEOUT, what="a new aside on node1")
+    assert "compared whole" in out, out
+    lab.wait_for(lambda: trees_equal(lab, 1, 2), TIMEOUT, what="node1's copy put right")
+    assert lab.node(1).host_path("/srv/vms/db/t.tmp").read_text() == "t\n"
     wait_sync(lab, 2, {"node1": "uptodate", "node2": "uptodate"}, 30)
-    lab.wait_for(lambda: tree(lab, 1) == {k: v for k, v in tree(lab, 2).items()
-                                          if not k.endswith(".tmp")},
-                 TIMEOUT, what="node1's copy rebuilt")
+    assert asides() == before, (before, asides())
     # swap --nosync with node1 behind: it serves what it has, and node2's
     # newer file is set aside on node2, not dropped.
     block_repl(lab, 1)

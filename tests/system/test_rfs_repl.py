@@ -390,6 +390,36 @@ def test_prim_crash_while_alone_keeps_its_record(base):
     check_outputs(res)
 
 
+COMPARE_DONE = re.compile(r"reintegration done \(compare\): (\d+) files, (\d+) bytes")
+
+
+def test_sync_full_compares_by_block_hashes(base):
+    """SECOND's copy damaged by hand while it was stopped (a block, a
+    truncated file, lost and stray files, a symlink), then `outdate --full`
+    (what `vigilctl sync full` runs on it): back, the whole copy is compared
+    by block hashes, only what differs is sent, the trees are equal, nothing
+    is set aside and the mark is gone."""
+    res = in_namespace(base, "syncfull")
+    out = res["output"]
+    assert res["outdate_rc"] == 0 and res["verify_mark"], res
+    m = COMPARE_DONE.search(out["prim"])
+    assert m, out["prim"][-3000:]
+    sent = int(m.group(2))
+    assert 3 * 1024 * 1024 + 4 * 1024 * 1024 <= sent <= res["expect_max"], (sent, res["expect_max"])
+    h = HASHED.search(out["prim"])
+    assert h and int(h.group(2)) >= 4 * 4 * 1024 * 1024, out["prim"][-3000:]
+    after = res["steps"]["after the compare"]
+    diff = tree_difference(after["prim"], after["second"], ("prim mount", "second"))
+    if diff:
+        pytest.fail(f"after the compare:\n{diff}")
+    asides = lambda names: [x for x in names if x.startswith("aside-")]
+    assert asides(res["aside"]) == asides(res["aside_before"]), res["aside"]
+    assert not res["verify_mark_after"]
+    assert after["second_status"]["uptodate"] is True, after["second_status"]
+    assert res["umount_rc"] == 0 and res["second_rc"] == 0, out
+    check_outputs(res)
+
+
 def test_clean_restart_keeps_the_copy(base):
     """Both stopped cleanly, then started again: equal generations, so no
     rebuild and nothing set aside; the stream goes on."""

@@ -173,6 +173,32 @@ static void incremental(void **st)
 	assert_true(rfs_gen_incremental(&prim, &out, true));
 }
 
+/* The sync-full compare: asked by SECOND, which changed nothing itself,
+ * from a PRIM whose copy is the same or newer by its own line. */
+static void verify(void **st)
+{
+	struct rfs_gen prim = G(7, 5, 5, 0), second = G(5, 0, 0, 0);
+
+	(void)st;
+	assert_true(rfs_gen_verify(&prim, &second, true));              /* PRIM newer */
+	assert_false(rfs_gen_verify(&prim, &second, false));            /* not asked */
+	second.outdated = true;                                          /* outdate --full marks it */
+	second.outdated_since_ms = 1;
+	assert_true(rfs_gen_verify(&prim, &second, true));
+	prim = G(5, 0, 0, 0);                                            /* equal */
+	assert_true(rfs_gen_verify(&prim, &second, true));
+	second = G(8, 5, 5, 0);                                          /* SECOND went alone: split */
+	prim = G(7, 5, 5, 0);
+	assert_false(rfs_gen_verify(&prim, &second, true));
+	second = G(0, 0, 0, 0);                                          /* a fresh copy: full copy */
+	assert_false(rfs_gen_verify(&prim, &second, true));
+	second = G(9, 0, 0, 0);                                          /* unrelated */
+	assert_false(rfs_gen_verify(&prim, &second, true));
+	prim = G(5, 0, 0, 0);                                            /* SECOND newer */
+	second = G(7, 5, 5, 0);
+	assert_false(rfs_gen_verify(&prim, &second, true));
+}
+
 /* ---- transitions ---- */
 
 static void transitions(void **st)
@@ -813,6 +839,7 @@ int main(void)
 		cmocka_unit_test(transitions),
 		cmocka_unit_test(random_walk),
 		cmocka_unit_test(incremental),
+		cmocka_unit_test(verify),
 		cmocka_unit_test(hello_round_trip),
 		cmocka_unit_test(hello_malformed),
 		cmocka_unit_test(meta_round_trip),

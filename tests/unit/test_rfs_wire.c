@@ -743,7 +743,7 @@ static void hello_clear_and_hello(void **st)
 	struct wire_hello_clear c = { .version = WIRE_VERSION }, co;
 	uint8_t buf[WIRE_HELLO_CLEAR_LEN], body[300];
 	struct wire_hello hi = { .version = WIRE_VERSION, .role = WIRE_ROLE_SECOND,
-	                         .flags = WIRE_HELLO_OUTDATED, .node = "n", .cluster = "c" }, ho;
+	                         .flags = WIRE_HELLO_OUTDATED | WIRE_HELLO_VERIFY, .node = "n", .cluster = "c" }, ho;
 	size_t len;
 
 	memcpy(c.nonce, nonce_d, WIRE_NONCE_LEN);
@@ -780,7 +780,7 @@ static void hello_clear_and_hello(void **st)
 	assert_int_equal(wire_hello_encode(&bad, body, sizeof(body), &len), WIRE_ERR_VERSION);
 	bad = hi; bad.role = 0;
 	assert_int_equal(wire_hello_encode(&bad, body, sizeof(body), &len), WIRE_ERR_FIELD);
-	bad = hi; bad.flags = 8;
+	bad = hi; bad.flags = WIRE_HELLO_FLAGS_KNOWN + 1;
 	assert_int_equal(wire_hello_encode(&bad, body, sizeof(body), &len), WIRE_ERR_FLAGS);
 	bad = hi; bad.node[0] = 0;
 	assert_int_equal(wire_hello_encode(&bad, body, sizeof(body), &len), WIRE_ERR_NAME);
