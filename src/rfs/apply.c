@@ -186,7 +186,7 @@ static int op_create(struct ctx *c)
 				return ENOMEM;
 			cname(target, WIRE_TARGET_MAX + 1, op->name2, op->name2_len);
 		}
-		e = rfs_merge_create(c->a, dfd, op->arg, name, op->mode, op->rdev, target,
+		e = rfs_merge_create(c->a, dfd, op->arg, op->fid, name, op->mode, op->rdev, target,
 		                     op->flags, &keep, &c->why);
 		free(target);
 		if (e)
@@ -564,6 +564,15 @@ static int dispatch(struct ctx *c)
 	case WIRE_OP_FSYNC:
 	case WIRE_OP_FSYNCDIR: return op_fsync(c);
 	case WIRE_OP_BARRIER: return op_barrier(c);
+	case WIRE_OP_STASH: {
+		char path[WIRE_TARGET_MAX + 1];
+
+		if (c->op->name_len > WIRE_TARGET_MAX)
+			return ENAMETOOLONG;
+		memcpy(path, c->op->name, c->op->name_len);
+		path[c->op->name_len] = 0;
+		return rfs_merge_stash(c->a, c->op->fid, path, &c->why);
+	}
 	case WIRE_OP_HASHREQ:
 	case WIRE_OP_SETGEN:
 		c->why = "not handled by the applier yet";
@@ -646,6 +655,9 @@ static void op_desc(struct rfs_applier *a, const struct wire_op *op, char *buf, 
 	case WIRE_OP_BARRIER:
 	case WIRE_OP_SETGEN:
 		snprintf(buf, len, "id %" PRIu64, op->arg);
+		break;
+	case WIRE_OP_STASH:
+		snprintf(buf, len, "fid %" PRIu64 " from '%.*s'", op->fid, n1, op->name);
 		break;
 	default:
 		fid_desc(a, op->fid, false, d1, sizeof(d1));
@@ -738,6 +750,7 @@ struct rfs_applier *rfs_applier_new(int root_dirfd, uint8_t dir_index)
 		a->root_path[0] = 0;
 	}
 	a->dir = dir_index;
+	a->stash = -1;
 	if (rfs_fid_table_init(a) < 0) {
 		log_error("rfs applier: out of memory");
 		close(a->root);
@@ -752,6 +765,7 @@ void rfs_applier_free(struct rfs_applier *a)
 	if (!a)
 		return;
 	rfs_merge_reset(a);
+	rfs_applier_set_stash(a, NULL);
 	rfs_fid_table_free(a);
 	close(a->root);
 	free(a);

@@ -66,6 +66,14 @@ void rfs_apply_hashes(struct rfs_applier *a, const struct wire_op *op, uint8_t *
 /* Drops every fid and the diverged state, and restarts seqs at 0: for a new
  * connection, whose PRIM re-BINDs its table first. */
 void rfs_applier_reset(struct rfs_applier *a);
+/* The stash of a reintegration's merge (STASH, CREATE with ORIGIN): dir
+ * (made if missing; on the copy's file system) is emptied and used from
+ * now on; NULL stops using it. -1 (logged) if it cannot be made: the merge
+ * goes on without, renamed objects are then sent whole. */
+int rfs_applier_set_stash(struct rfs_applier *a, const char *dir);
+/* Empties the stash (what no CREATE took is an older copy PRIM no longer
+ * has) and logs how many objects it gave back. */
+void rfs_applier_clear_stash(struct rfs_applier *a);
 
 /* syncfs of the copy: every applied op becomes durable (ckpt_seq). 0 or -1
  * (logged; the applier is not diverged by it). */

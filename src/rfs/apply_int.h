@@ -33,6 +33,8 @@ struct rfs_applier {
 	int err_no;
 	struct rfs_seen *seen;          /* apply_merge.c: names listed per directory */
 	bool needs_full;                /* the walk met a copy unlike PRIM's record */
+	int stash;                      /* apply_merge.c: objects STASH put aside, or -1 */
+	size_t stashed, unstashed;      /* counts of this reintegration, for the log */
 };
 
 int rfs_fid_table_init(struct rfs_applier *a);
@@ -56,12 +58,12 @@ void rfs_fid_set_wfd(struct rfs_applier *a, struct rfs_fid *f, int wfd);
  * means the copy is not what PRIM's record says (a full copy must
  * follow). */
 /* A CREATE's name in dfd (directory fid parent), flags the op's
- * (WIRE_OPF_FRESH, WIRE_OPF_MAYBE): *reuse is an O_PATH fd of the object to
- * keep and bind, or -1 if the caller creates it (the name is free by
- * then). */
-int rfs_merge_create(struct rfs_applier *a, int dfd, uint64_t parent, const char *name,
-                     mode_t mode, uint64_t rdev, const char *target, uint32_t flags, int *reuse,
-                     const char **why);
+ * (WIRE_OPF_FRESH, WIRE_OPF_MAYBE, WIRE_OPF_ORIGIN): *reuse is an O_PATH fd
+ * of the object to keep and bind (for ORIGIN, the one stashed for fid), or
+ * -1 if the caller creates it (the name is free by then). */
+int rfs_merge_create(struct rfs_applier *a, int dfd, uint64_t parent, uint64_t fid,
+                     const char *name, mode_t mode, uint64_t rdev, const char *target,
+                     uint32_t flags, int *reuse, const char **why);
 /* A LINK's name: true in *done if it already names the fid's inode. */
 int rfs_merge_link(struct rfs_applier *a, int dfd, uint64_t parent, const char *name, int pfd,
                    bool *done, const char **why);
@@ -70,6 +72,19 @@ int rfs_merge_link(struct rfs_applier *a, int dfd, uint64_t parent, const char *
 int rfs_merge_prune(struct rfs_applier *a, uint64_t fid, int pfd, const char **why);
 /* Drops every listing (a new connection). */
 void rfs_merge_reset(struct rfs_applier *a);
+/* STASH: moves the object at path (relative to the root, nothing followed)
+ * into the stash under the fid's name if it is a regular file with one link
+ * or a directory. Anything else, or no stash, is no error: the CREATE with
+ * ORIGIN then makes the object afresh and PRIM sends it whole. */
+int rfs_merge_stash(struct rfs_applier *a, uint64_t fid, const char *path, const char **why);
+/* Removes name in dfd, a whole tree if a directory: 0 or an errno (ENOENT
+ * is no error). */
+int rfs_rm_at(int dfd, const char *name);
+/* apply_stash.c: moves what STASH put aside for fid to name in dfd if it
+ * has that type (S_IFREG or S_IFDIR): *reuse its O_PATH fd, else -1 and the
+ * caller makes the object. Always 0: a miss only costs data to send. */
+int rfs_stash_take(struct rfs_applier *a, uint64_t fid, int dfd, const char *name, mode_t type,
+                   int *reuse);
 /* Removes the xattrs of an object kept by the merge: the walk sends the
  * ones it has. */
 void rfs_merge_clear_xattrs(int pfd);

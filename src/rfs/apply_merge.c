@@ -137,7 +137,6 @@ static DIR *open_dir(int dirfd, const char *name)
 	return dp;
 }
 
-/* Removes name in dfd, a whole tree if a directory. */
 static int rm_at(int dfd, const char *name, int depth)
 {
 	struct stat st;
@@ -160,6 +159,11 @@ static int rm_at(int dfd, const char *name, int depth)
 	if (e)
 		return e;
 	return unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? errno : 0;
+}
+
+int rfs_rm_at(int dfd, const char *name)
+{
+	return rm_at(dfd, name, 0);
 }
 
 void rfs_merge_clear_xattrs(int pfd)
@@ -190,9 +194,9 @@ static bool same_target(int dfd, const char *name, const char *target)
 	return target && !strcmp(buf, target);
 }
 
-int rfs_merge_create(struct rfs_applier *a, int dfd, uint64_t parent, const char *name,
-                     mode_t mode, uint64_t rdev, const char *target, uint32_t flags, int *reuse,
-                     const char **why)
+int rfs_merge_create(struct rfs_applier *a, int dfd, uint64_t parent, uint64_t fid,
+                     const char *name, mode_t mode, uint64_t rdev, const char *target,
+                     uint32_t flags, int *reuse, const char **why)
 {
 	mode_t type = mode & S_IFMT;
 	bool fresh = flags & WIRE_OPF_FRESH, maybe = flags & WIRE_OPF_MAYBE;
@@ -206,7 +210,7 @@ int rfs_merge_create(struct rfs_applier *a, int dfd, uint64_t parent, const char
 		if (errno != ENOENT)
 			return errno;
 		if (fresh || maybe)
-			return 0;
+			return (flags & WIRE_OPF_ORIGIN) ? rfs_stash_take(a, fid, dfd, name, type, reuse) : 0;
 		a->needs_full = true;
 		*why = "PRIM lists it as unchanged, but this copy lacks it";
 		return ENOENT;
@@ -246,7 +250,7 @@ int rfs_merge_create(struct rfs_applier *a, int dfd, uint64_t parent, const char
 		*why = "cannot remove what holds the name in this copy";
 		return e;
 	}
-	return 0;
+	return (flags & WIRE_OPF_ORIGIN) ? rfs_stash_take(a, fid, dfd, name, type, reuse) : 0;
 }
 
 int rfs_merge_link(struct rfs_applier *a, int dfd, uint64_t parent, const char *name, int pfd,

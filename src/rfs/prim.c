@@ -338,6 +338,8 @@ int rfs_prim_start(const struct rfs_prim_cfg *cfg)
 		return -1;
 	}
 	/* Without its record on disk no change could be promised safe. */
+	for (int d = 0; d < cfg->stream.ndirs; d++)
+		rfs_record_set_root((uint8_t)d, cfg->root_fd[d]);
 	if (cfg->journal && rfs_record_open(cfg->journal) < 0) {
 		log_error("cannot open the record of changes %s", cfg->journal);
 		return -1;

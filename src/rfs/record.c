@@ -6,12 +6,16 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "rfs/journal.h"
+#include "rfs/stream.h"
 #include "rfs/wire.h"
 
 /* A hot file cools after one to two of these without a change, once SECOND
@@ -42,6 +46,8 @@ static struct {
 	bool ticking;
 	pthread_cond_t cv;              /* wakes the ticker to stop */
 	bool stop;
+	struct origin_map *origins;     /* renamed while SECOND was away */
+	char *root[RFS_MAX_DIRS];       /* each dir's root path */
 } R = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 /* Lock held. Durable at once (a rare event, worth a sync): a restart must
@@ -55,6 +61,7 @@ static void incomplete_locked(const char *why)
 			log_error("record: cannot mark the journal incomplete");
 	}
 	R.complete = false;
+	origin_clear(R.origins);
 }
 
 static bool have_set_locked(void)
@@ -249,6 +256,7 @@ void rfs_record_reset(uint64_t gen)
 		} else {
 			R.complete = true;
 			R.gen = gen;
+			origin_clear(R.origins);
 		}
 	}
 	pthread_mutex_unlock(&R.mu);
@@ -446,4 +454,102 @@ bool rfs_record_clean(uint64_t gen)
 		journal_count(R.j, &c);
 	pthread_mutex_unlock(&R.mu);
 	return gen != 0 && base == gen && c.files == 0;
+}
+
+/* ---- rename matching */
+
+void rfs_record_set_root(uint8_t dir, int root_fd)
+{
+	char proc[64], buf[PATH_MAX];
+	ssize_t n;
+
+	if (dir >= RFS_MAX_DIRS)
+		return;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", root_fd);
+	n = readlink(proc, buf, sizeof(buf) - 1);
+	pthread_mutex_lock(&R.mu);
+	free(R.root[dir]);
+	R.root[dir] = NULL;
+	if (n > 0) {
+		buf[n] = 0;
+		R.root[dir] = strdup(buf);
+	}
+	pthread_mutex_unlock(&R.mu);
+}
+
+/* path of parent_fd/name relative to root into out; -1 if not under it. */
+static int rel_path(const char *root, int parent_fd, const char *name, char *out, size_t len)
+{
+	char proc[64], p[PATH_MAX];
+	ssize_t n;
+	size_t rl = strlen(root);
+	int w;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", parent_fd);
+	n = readlink(proc, p, sizeof(p) - 1);
+	if (n <= 0)
+		return -1;
+	p[n] = 0;
+	if (strncmp(p, root, rl) || (p[rl] && p[rl] != '/'))
+		return -1;          /* also a "(deleted)" directory */
+	if (!strcmp(root, "/"))
+		rl = 0;
+	w = p[rl] ? snprintf(out, len, "%s/%s", p + rl + 1, name) : snprintf(out, len, "%s", name);
+	return w > 0 && (size_t)w < len ? 0 : -1;
+}
+
+void rfs_record_moving(const struct rfs_id *id, int parent_fd, const char *name,
+                       const struct stat *st)
+{
+	char path[WIRE_TARGET_MAX + 1];
+	uint8_t flags;
+	struct dirty_ival *iv = NULL;
+	uint32_t n = 0;
+	int in_set;
+
+	if (id->excluded || id->dir >= RFS_MAX_DIRS ||
+	    !(S_ISDIR(st->st_mode) || (S_ISREG(st->st_mode) && st->st_nlink == 1)))
+		return;
+	pthread_mutex_lock(&R.mu);
+	if (!R.complete || !R.root[id->dir] || !R.j ||
+	    origin_get(R.origins, id->dir, id->ino) ||
+	    rel_path(R.root[id->dir], parent_fd, name, path, sizeof(path)) < 0)
+		goto out;
+	in_set = journal_get(R.j, id->dir, id->ino, &flags, &iv, &n);
+	free(iv);
+	/* WHOLE without a note: new since the copies were equal (or renamed
+	 * when no note could be kept), so SECOND has nothing of it. */
+	if (in_set < 0 || (in_set == 0 && (flags & DIRTY_WHOLE)))
+		goto out;
+	if (!R.origins && !(R.origins = origin_new()))
+		goto out;
+	if (origin_note(R.origins, id->dir, id->ino, path) < 0)
+		log_debug("record: no room to note where %s was: it is sent whole", path);
+out:
+	pthread_mutex_unlock(&R.mu);
+}
+
+int rfs_record_origin(uint8_t dir, uint64_t ino, char *buf, size_t len)
+{
+	const char *p;
+	int r = 0;
+
+	pthread_mutex_lock(&R.mu);
+	p = origin_get(R.origins, dir, ino);
+	if (p && strlen(p) < len) {
+		memcpy(buf, p, strlen(p) + 1);
+		r = 1;
+	}
+	pthread_mutex_unlock(&R.mu);
+	return r;
+}
+
+int rfs_record_origins(struct origin_entry **l, size_t *n)
+{
+	int r;
+
+	pthread_mutex_lock(&R.mu);
+	r = origin_list(R.origins, l, n);
+	pthread_mutex_unlock(&R.mu);
+	return r;
 }

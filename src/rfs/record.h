@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "rfs/dirty.h"
+#include "rfs/origin.h"
 #include "rfs/rfs_op.h"
 
 #define RFS_RECORD_RING_MAX (1u << 18)  /* changes awaiting SECOND's ckpt */
@@ -91,6 +92,23 @@ void rfs_record_done(const struct rfs_id *id, uint64_t seq);
 /* Before renaming a directory: WHOLE, durable on return (a crash must
  * bring its whole subtree to its new name). 0 or -1. */
 int rfs_record_whole_now(const struct rfs_id *id);
+/* ---- Rename matching (origin.h): where SECOND still has an object
+ * renamed here while it was away. */
+
+/* The path of each dir's root, to make old paths relative (readlink of
+ * the fd). */
+void rfs_record_set_root(uint8_t dir, int root_fd);
+/* Before renaming the object id (st: its attributes) from name in the
+ * directory parent_fd, while SECOND is away: notes its old path if SECOND
+ * may have it there (a regular file with one link or a directory, not new
+ * since the copies were equal, no older note). Best effort. */
+void rfs_record_moving(const struct rfs_id *id, int parent_fd, const char *name,
+                       const struct stat *st);
+/* The old path of (dir, ino) into buf: 1, or 0 if none. */
+int rfs_record_origin(uint8_t dir, uint64_t ino, char *buf, size_t len);
+/* Every old path, deepest first (origin_list). -1 out of memory. */
+int rfs_record_origins(struct origin_entry **l, size_t *n);
+
 /* True if the set is empty and complete since gen: this node changed
  * nothing its peer at gen lacks (SECOND's check at start). */
 bool rfs_record_clean(uint64_t gen);

@@ -69,6 +69,7 @@ struct rfs_resync {
 	char *buf;
 	bool incremental;
 	bool verify_all;                /* sync full: nothing trusted, everything compared */
+	size_t origins;                 /* STASH ops sent before the walk */
 	size_t kept;                    /* regular files SECOND has already (incremental) */
 	size_t verified;                /* files compared by block hashes */
 	uint64_t matched;               /* their bytes found equal there */
@@ -275,11 +276,15 @@ static int recorded(uint8_t dir, const struct stat *st, struct dirty_ival **iv, 
 	return 0;
 }
 
+static bool has_origin(struct rfs_resync *r, uint8_t d, uint64_t ino);
+
 /* fresh: this directory is new to SECOND, so is everything under it.
  * maybe: PRIM may not have recorded every change of its names (its
- * entries go with MAYBE). */
+ * entries go with MAYBE). suspect: it is what SECOND had under another
+ * name (rename matching), so nothing in it is trusted: entries go with
+ * MAYBE and files are compared by block hashes, as for sync full. */
 static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino, int depth,
-                    bool fresh, bool maybe)
+                    bool fresh, bool maybe, bool suspect)
 {
 	int lfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *dp = lfd >= 0 ? fdopendir(lfd) : NULL;
@@ -304,6 +309,7 @@ static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino
 		struct dirty_ival *iv = NULL;
 		uint32_t niv = 0;
 		bool new_here = fresh || !r->incremental, unsure_dir = false, verify = false;
+		bool origin = false;
 
 		if (!strcmp(name, ".") || !strcmp(name, "..") || rfs_excluded_name(name))
 			continue;
@@ -318,7 +324,7 @@ static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino
 			rfs_stream_ship(&l, 1, false, false);
 			continue;
 		}
-		if (!new_here && r->verify_all) {
+		if (!new_here && (r->verify_all || suspect)) {
 			/* Hard links go whole: MAYBE keeps single-link files only. */
 			new_here = S_ISREG(st.st_mode) && st.st_nlink > 1;
 			verify = S_ISREG(st.st_mode) && !new_here;
@@ -333,11 +339,14 @@ static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino
 			}
 			new_here = k == 1;
 			verify = k == 2;
+			if (k == 1 && (S_ISDIR(st.st_mode) || (S_ISREG(st.st_mode) && st.st_nlink == 1)))
+				origin = has_origin(r, d, st.st_ino);
 		}
 		{
 			struct wire_op c = { .code = WIRE_OP_CREATE, .dir = d, .fid = st.st_ino,
-			                     .flags = WIRE_OPF_RESYNC | (new_here ? WIRE_OPF_FRESH :
-			                                                 maybe || verify ? WIRE_OPF_MAYBE : 0),
+			                     .flags = WIRE_OPF_RESYNC | (origin ? WIRE_OPF_ORIGIN : 0) |
+			                              (new_here ? WIRE_OPF_FRESH :
+			                               maybe || verify ? WIRE_OPF_MAYBE : 0),
 			                     .arg = dir_ino, .mode = st.st_mode, .uid = st.st_uid,
 			                     .gid = st.st_gid, .mtime_ns = rfs_ns_of(&st.st_mtim),
 			                     .name = name, .name_len = nlen(name) };
@@ -371,7 +380,8 @@ static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino
 			rfs_ship_xattrs(d, st.st_ino, ofd);
 			if (S_ISDIR(st.st_mode)) {
 				free(iv);
-				rc = walk_dir(r, d, ofd, st.st_ino, depth + 1, new_here, unsure_dir);
+				rc = walk_dir(r, d, ofd, st.st_ino, depth + 1, new_here && !origin,
+				              unsure_dir || origin, suspect || origin);
 				/* Post-order: its entries are in, its times final. */
 				attrs(d, st.st_ino, &st);
 			} else if (S_ISREG(st.st_mode) && !new_here && !niv && !verify) {
@@ -390,7 +400,7 @@ static int walk_dir(struct rfs_resync *r, uint8_t d, int dirfd, uint64_t dir_ino
 				attrs(d, st.st_ino, &st);
 			} else if (S_ISREG(st.st_mode)) {
 				if (remember(r, d, st.st_ino, dirfd, name, (uint64_t)st.st_size,
-				             new_here || verify ? NULL : iv, niv, verify) < 0) {
+				             new_here || verify ? NULL : iv, niv, verify || origin) < 0) {
 					rfs_stream_unsure_why("resync: cannot keep track of %s", name);
 					rc = -1;
 				}
@@ -427,6 +437,41 @@ static int build_map(struct rfs_resync *r)
 	return 0;
 }
 
+/* Rename matching: objects renamed while SECOND was away may still be
+ * there under their old names; each is stashed there before the walk
+ * (deepest first: a directory's stash takes what is under it along), and
+ * the walk's CREATE with ORIGIN takes it back under the new name. */
+static int stash_origins(struct rfs_resync *r)
+{
+	struct origin_entry *l;
+	size_t n;
+
+	if (rfs_record_origins(&l, &n) < 0) {
+		rfs_stream_unsure_why("resync: out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(l[i].path);
+		struct wire_op s = { .code = WIRE_OP_STASH, .dir = l[i].dir, .fid = l[i].ino,
+		                     .name = l[i].path, .name_len = (uint16_t)len };
+
+		if (l[i].dir < r->n && wire_path_check(s.name, len) == WIRE_OK)
+			rfs_stream_ship(&s, 1, false, false);
+	}
+	if (n)
+		log_info("resync: %zu renamed objects may be found on SECOND under their old names", n);
+	r->origins = n;
+	origin_list_free(l, n);
+	return 0;
+}
+
+static bool has_origin(struct rfs_resync *r, uint8_t d, uint64_t ino)
+{
+	char p[WIRE_TARGET_MAX + 1];
+
+	return r->origins && rfs_record_origin(d, ino, p, sizeof(p)) == 1;
+}
+
 /* The root's own record: whether its names go with MAYBE. */
 static bool root_unsure(const struct rfs_resync *r, uint8_t d, uint64_t ino)
 {
@@ -444,12 +489,14 @@ static bool root_unsure(const struct rfs_resync *r, uint8_t d, uint64_t ino)
 
 int rfs_resync_walk(struct rfs_resync *r)
 {
+	if (r->incremental && !r->verify_all && stash_origins(r) < 0)
+		return -1;
 	for (int d = 0; d < r->n; d++) {
 		struct stat st;
 
 		if (fstatat(r->root[d], "", &st, AT_EMPTY_PATH) < 0 ||
 		    walk_dir(r, (uint8_t)d, r->root[d], st.st_ino, 0, false,
-		             root_unsure(r, (uint8_t)d, st.st_ino)) < 0)
+		             root_unsure(r, (uint8_t)d, st.st_ino), false) < 0)
 			return -1;
 		rfs_ship_xattrs((uint8_t)d, st.st_ino, r->root[d]);
 		attrs((uint8_t)d, st.st_ino, &st);

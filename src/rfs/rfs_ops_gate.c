@@ -56,6 +56,9 @@ static int heat_moved(struct hot *h, fuse_req_t r, fuse_ino_t p, const char *n)
 		return 0;       /* the rename itself fails the same way */
 	id.ino = st.st_ino;
 	id.excluded = pid.excluded || rfs_excluded_name(n);
+	/* Connected, the rename is shipped: SECOND moves it itself. */
+	if (!rfs_stream_connected())
+		rfs_record_moving(&id, rfs_req_inode(r, p)->fd, n, &st);
 	if (S_ISDIR(st.st_mode))
 		return rfs_record_whole_now(&id);
 	return heat(h, id);

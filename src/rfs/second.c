@@ -127,6 +127,8 @@ static int setgen(struct rx *x, uint64_t prim_c, char *text, size_t len)
 	/* This copy is PRIM's at prim_c: the record a takeover starts from. */
 	if (x->cfg->journal)
 		rfs_record_reset(prim_c);
+	for (uint8_t d = 0; d < x->n; d++)
+		rfs_applier_clear_stash(x->a[d]);
 	if (x->cfg->verify && rfs_gen_verify_mark(x->cfg->verify, false) == 0 && x->verify) {
 		log_info("the compare asked by sync full is done");
 		x->verify = false;
@@ -207,6 +209,20 @@ static int set_aside(struct rx *x, char *text, size_t len)
 		log_warn("the copy was set aside (%zu entries) under %s/aside-%s: this node's data "
 		         "is not the PRIM's; nothing was deleted", moved, x->cfg->aside_dir, stamp);
 	return 0;
+}
+
+/* A merge may take back objects renamed on PRIM (apply_stash.c): each
+ * copy's stash, aside_dir/stash-<d>, on the dirs' file system. */
+static void use_stash(struct rx *x)
+{
+	char dir[PATH_MAX];
+
+	if (mkdir_p(x->cfg->aside_dir, 0700) < 0)
+		log_warn("cannot make %s: renamed files are sent whole", x->cfg->aside_dir);
+	for (uint8_t d = 0; d < x->n; d++) {
+		snprintf(dir, sizeof(dir), "%s/stash-%u", x->cfg->aside_dir, d);
+		rfs_applier_set_stash(x->a[d], dir);
+	}
 }
 
 /* A HASHREQ, answered at its place in the stream: the hashes are of this
@@ -345,6 +361,8 @@ static void serve(const struct rfs_second_cfg *cfg, struct rfs_conn *c, struct r
 				send_error(c, x, 0, EIO, text);
 				return;
 			}
+			if (incremental)
+				use_stash(x);
 		} else {
 			pthread_mutex_lock(&lock);
 			st.uptodate = !gen.outdated;

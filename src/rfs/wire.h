@@ -140,6 +140,7 @@ enum wire_code {
 	WIRE_OP_BARRIER,
 	WIRE_OP_HASHREQ,
 	WIRE_OP_SETGEN,
+	WIRE_OP_STASH,
 	WIRE_OP_END
 };
 const char *wire_code_str(unsigned code);
@@ -153,7 +154,16 @@ const char *wire_code_str(unsigned code);
  * with RESYNC on CREATE, not with FRESH (the name is in a directory whose
  * changes PRIM may not have recorded before a crash: SECOND keeps an object
  * of the same type with one link, a symlink with the same target, creates
- * it if missing, and replaces anything else). */
+ * it if missing, and replaces anything else); ORIGIN with FRESH on a
+ * regular file's or a directory's CREATE (the object was renamed while
+ * SECOND was away, and a STASH before the walk named where SECOND had it:
+ * SECOND moves what it stashed for this fid into the name, if anything,
+ * instead of making an empty one; PRIM then compares it by block hashes).
+ *
+ * STASH (reintegration only, before the walk): name is a path relative to
+ * the dir's root where SECOND may hold fid's object under an older name;
+ * SECOND moves a regular file with one link or a directory found there
+ * into its stash, for a CREATE with ORIGIN to take. */
 enum {
 	WIRE_OPF_DSYNC = 1 << 0,        /* O_DSYNC/RWF_DSYNC write: fdatasync, ack durable */
 	WIRE_OPF_SYNC = 1 << 1,         /* O_SYNC: fsync, ack durable */
@@ -161,6 +171,7 @@ enum {
 	WIRE_OPF_FRESH = 1 << 3,        /* CREATE: replace whatever holds the name */
 	WIRE_OPF_MAYBE = 1 << 4,        /* CREATE: keep an object of the same type, else
 	                                 * replace (PRIM's record lost this name's history) */
+	WIRE_OPF_ORIGIN = 1 << 5,       /* CREATE with FRESH: take what STASH put aside */
 };
 /* SETATTR/TIMES mask: the values of RFS_ATTR_* (SIZE is not allowed). */
 enum {
@@ -362,7 +373,8 @@ struct wire_op {
 	uint64_t fid_in, off_in;        /* COPY */
 	uint32_t block;                 /* HASHREQ */
 	uint64_t gen, bitmap;           /* SETGEN */
-	const char *name;               /* BIND CREATE LINK UNLINK RENAME SETXATTR RMXATTR */
+	const char *name;               /* BIND CREATE LINK UNLINK RENAME SETXATTR RMXATTR;
+	                                 * STASH: a relative path (wire_path_check) */
 	uint16_t name_len;
 	const char *name2;              /* RENAME: new name; CREATE: symlink target */
 	uint16_t name2_len;
@@ -373,6 +385,9 @@ struct wire_op {
 /* WIRE_OK, or WIRE_ERR_NAME: a file name's rules (1..255, no '/' or NUL,
  * not "." or ".."). */
 enum wire_err wire_name_check(const char *name, size_t len);
+/* WIRE_OK, or WIRE_ERR_NAME: a relative path's rules (1..4095 bytes, no
+ * NUL, not starting with '/', each component a name by wire_name_check). */
+enum wire_err wire_path_check(const char *path, size_t len);
 
 /* Full size of the encoded op (0 if the code is unknown). */
 size_t wire_op_size(const struct wire_op *op);

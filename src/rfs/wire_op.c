@@ -32,7 +32,7 @@ const char *wire_code_str(unsigned code)
 		[WIRE_OP_SETXATTR] = "SETXATTR", [WIRE_OP_RMXATTR] = "RMXATTR",
 		[WIRE_OP_FSYNC] = "FSYNC", [WIRE_OP_FSYNCDIR] = "FSYNCDIR",
 		[WIRE_OP_BARRIER] = "BARRIER", [WIRE_OP_HASHREQ] = "HASHREQ",
-		[WIRE_OP_SETGEN] = "SETGEN",
+		[WIRE_OP_SETGEN] = "SETGEN", [WIRE_OP_STASH] = "STASH",
 	};
 	return code < ARRAY_SIZE(names) && names[code] ? names[code] : "unknown";
 }
@@ -55,6 +55,23 @@ enum wire_err wire_name_check(const char *name, size_t len)
 		return WIRE_ERR_NAME;
 	if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
 		return WIRE_ERR_NAME;
+	return WIRE_OK;
+}
+
+enum wire_err wire_path_check(const char *path, size_t len)
+{
+	size_t i = 0;
+
+	if (!path || len == 0 || len > WIRE_TARGET_MAX || memchr(path, 0, len))
+		return WIRE_ERR_NAME;
+	while (i <= len) {
+		const char *c = path + i, *slash = memchr(c, '/', len - i);
+		size_t n = slash ? (size_t)(slash - c) : len - i;
+
+		if (wire_name_check(c, n) != WIRE_OK)
+			return WIRE_ERR_NAME;
+		i += n + 1;
+	}
 	return WIRE_OK;
 }
 
@@ -100,8 +117,11 @@ enum wire_err wire_op_check(const struct wire_op *op, const char **why)
 		if (op->flags & ~(WIRE_OPF_DSYNC | WIRE_OPF_SYNC | WIRE_OPF_RESYNC))
 			FAIL(WIRE_ERR_FLAGS, "unknown WRITE flags");
 	} else if (op->code == WIRE_OP_CREATE) {
-		if (op->flags & ~(WIRE_OPF_RESYNC | WIRE_OPF_FRESH | WIRE_OPF_MAYBE))
+		if (op->flags & ~(WIRE_OPF_RESYNC | WIRE_OPF_FRESH | WIRE_OPF_MAYBE | WIRE_OPF_ORIGIN))
 			FAIL(WIRE_ERR_FLAGS, "unknown CREATE flags");
+		if ((op->flags & WIRE_OPF_ORIGIN) && (!(op->flags & WIRE_OPF_FRESH) ||
+		    (!S_ISREG(op->mode) && !S_ISDIR(op->mode))))
+			FAIL(WIRE_ERR_FLAGS, "ORIGIN without FRESH, or on neither a file nor a directory");
 		if ((op->flags & (WIRE_OPF_FRESH | WIRE_OPF_MAYBE)) && !(op->flags & WIRE_OPF_RESYNC))
 			FAIL(WIRE_ERR_FLAGS, "FRESH or MAYBE without RESYNC");
 		if ((op->flags & WIRE_OPF_FRESH) && (op->flags & WIRE_OPF_MAYBE))
@@ -131,8 +151,11 @@ enum wire_err wire_op_check(const struct wire_op *op, const char **why)
 	case WIRE_OP_UNBIND:
 	case WIRE_OP_RMXATTR:
 	case WIRE_OP_SETGEN:
+	case WIRE_OP_STASH:
 		if (op->arg)
 			FAIL(WIRE_ERR_ARG, "argument must be 0");
+		if (op->code == WIRE_OP_STASH && wire_path_check(op->name, op->name_len) != WIRE_OK)
+			FAIL(WIRE_ERR_NAME, "stash path not relative components of 1..255 bytes");
 		if (op->code == WIRE_OP_RMXATTR && (!op->name || op->name_len == 0 ||
 		    op->name_len > WIRE_NAME_MAX || memchr(op->name, 0, op->name_len)))
 			FAIL(WIRE_ERR_NAME, "xattr name not 1..255 bytes without NUL");
@@ -248,6 +271,7 @@ static size_t body_size(const struct wire_op *op)
 	switch (op->code) {
 	case WIRE_OP_BIND:
 	case WIRE_OP_RMXATTR:
+	case WIRE_OP_STASH:
 		return 2 + (size_t)op->name_len;
 	case WIRE_OP_UNBIND:
 	case WIRE_OP_TRUNCATE:
@@ -324,6 +348,7 @@ static enum wire_err encode(const struct wire_op *op, uint8_t *out, size_t cap, 
 	switch (op->code) {
 	case WIRE_OP_BIND:
 	case WIRE_OP_RMXATTR:
+	case WIRE_OP_STASH:
 		p = putname(p, op->name, op->name_len);
 		break;
 	case WIRE_OP_CREATE:
@@ -401,6 +426,7 @@ static enum wire_err parse_body(struct rd *r, struct wire_op *op, const char **w
 	switch (op->code) {
 	case WIRE_OP_BIND:
 	case WIRE_OP_RMXATTR:
+	case WIRE_OP_STASH:
 		rdname(r, &op->name, &op->name_len);
 		break;
 	case WIRE_OP_CREATE:

@@ -689,6 +689,8 @@ def cmd_incremental(a):
                 f.write(os.urandom(MiB))
         with open(f"{d}/data/small", "w") as f:
             f.write("small")
+        with open(f"{d}/data/stale", "wb") as f:
+            f.write(os.urandom(64 * 1024))
         os.symlink("f00", f"{d}/data/sym")
         os.setxattr(f"{d}/data/f10", "user.keep", b"1")
         os.setxattr(f"{d}/data/f10", "user.gone", b"2")
@@ -733,16 +735,30 @@ def cmd_incremental(a):
         os.unlink(f"{d}/data/f08")
         os.unlink(f"{d}/data/sym")
         os.symlink("f01", f"{d}/data/sym")
-        # Names: a renamed file, a hard link and a renamed directory are
-        # resent whole (no rename matching yet), new files too.
+        # Names: a renamed file and a renamed directory are found on SECOND
+        # under their old names and compared by block hashes (nothing to
+        # send); a hard link and new files are sent whole.
         os.rename(f"{d}/data/f07", f"{d}/data/f07r")
         os.link(f"{d}/data/f11", f"{d}/data/f11h")
         os.rename(f"{d}/olddir", f"{d}/newdir")
         # A renamed file over one SECOND has: the old content must not stay.
         os.rename(f"{d}/data/f02", f"{d}/data/f00")
+        # Two files swap names (each keeps its mode and xattrs).
+        os.rename(f"{d}/data/f09", f"{d}/data/swap")
+        os.rename(f"{d}/data/f10", f"{d}/data/f09")
+        os.rename(f"{d}/data/swap", f"{d}/data/f10")
+        # Renamed, then gone, and a new file under the old name: SECOND's
+        # old one is found but claimed by nobody; the new one goes whole.
+        os.rename(f"{d}/data/stale", f"{d}/data/stale2")
+        os.unlink(f"{d}/data/stale2")
+        with open(f"{d}/data/stale", "wb") as f:
+            f.write(b"new stale\n")
+        changed(0, 10)
         with open(f"{d}/new1", "wb") as f:
             f.write(os.urandom(256 * 1024))
-        expect["max"] += 3 * fsize + 2 * MiB + 256 * 1024     # f00, f07r, f11; g0, g1; new1
+        expect["max"] += fsize + 256 * 1024                   # f11 (linked), new1
+        # f00 (was f02), f07r, f09 and f10 (swapped); g0, g1
+        expect["matched_min"] = 4 * fsize + 2 * MiB
         res["expect"] = expect
         res["full_bytes"] = sum(os.path.getsize(os.path.join(r, n))
                                 for r, _, fs in os.walk(d) for n in fs

@@ -829,6 +829,130 @@ static void test_merge_fresh(void **state)
 	assert_false(rfs_applier_needs_full(e->a));
 }
 
+static struct wire_op o_stash(uint64_t fid, const char *path)
+{
+	return (struct wire_op){ .code = WIRE_OP_STASH, .fid = fid, .name = path,
+	                         .name_len = (uint16_t)strlen(path) };
+}
+
+/* Rename matching (apply_stash.c): STASH moves an old name's object aside,
+ * CREATE with FRESH|ORIGIN takes it back under the new name; a miss makes
+ * the object afresh; nothing is followed out of the copy. */
+static void test_merge_origin(void **state)
+{
+	struct env *e = *state;
+	struct stat st, was_f, was_d;
+	char stash[PATH_MAX + 8], p[PATH_MAX];
+	struct wire_op c;
+	int hf;
+
+	put_dir(e, "a");
+	put_file(e, "a/f", "renamed file");
+	path_of(e, "a/f", p);
+	assert_int_equal(setxattr(p, "user.old", "1", 1, 0), 0);
+	put_dir(e, "d");
+	put_file(e, "d/g", "in a renamed dir");
+	put_file(e, "two", "two links");
+	path_of(e, "two", p);
+	{
+		char q[PATH_MAX];
+
+		path_of(e, "two2", q);
+		assert_int_equal(link(p, q), 0);
+	}
+	put_file(e, "target", "outside");
+	path_of(e, "target", p);
+	{
+		char l[PATH_MAX];
+
+		path_of(e, "lnk", l);
+		assert_int_equal(symlink(e->out, l), 0);
+	}
+	{
+		char o[PATH_MAX + 8];
+		int fd;
+
+		snprintf(o, sizeof(o), "%s/x", e->out);
+		fd = open(o, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	lst(e, "a/f", &was_f);
+	lst(e, "d", &was_d);
+	/* Without a stash, STASH does nothing. */
+	ok(e, o_stash(10, "a/f"));
+	lst(e, "a/f", &st);
+
+	snprintf(stash, sizeof(stash), "%s/stash", e->out);
+	assert_int_equal(rfs_applier_set_stash(e->a, stash), 0);
+	ok(e, o_stash(10, "a/f"));
+	ok(e, o_stash(11, "d"));
+	ok(e, o_stash(12, "two"));              /* two links: stays */
+	ok(e, o_stash(13, "lnk/x"));            /* through a symlink: not followed */
+	ok(e, o_stash(14, "no/such"));          /* a miss is no error */
+	assert_absent(e, "a/f");
+	assert_absent(e, "d");
+	lst(e, "two", &st);
+	{
+		char o[PATH_MAX + 8];
+
+		snprintf(o, sizeof(o), "%s/x", e->out);
+		assert_int_equal(lstat(o, &st), 0);
+	}
+	hf = hold(e, "a");
+
+	/* The file under its new name, with the op's attributes, no old xattrs. */
+	c = o_rcreate(10, ROOT_FID, "f2", S_IFREG | 0640, 3, 4, T(1), true);
+	c.flags |= WIRE_OPF_ORIGIN;
+	ok(e, c);
+	lst(e, "f2", &st);
+	assert_int_equal(st.st_ino, was_f.st_ino);
+	assert_int_equal(st.st_mode, S_IFREG | 0640);
+	assert_int_equal(st.st_uid, 3);
+	assert_int_equal(mtime_of(&st), T(1));
+	assert_rel_content(e, "f2", "renamed file", 12);
+	path_of(e, "f2", p);
+	{
+		char buf[8];
+
+		assert_int_equal(getxattr(p, "user.old", buf, sizeof(buf)), -1);
+	}
+	/* The directory, over whatever held the new name, with its content. */
+	put_file(e, "d2", "in the way");
+	c = o_rcreate(11, ROOT_FID, "d2", S_IFDIR | 0755, 0, 0, T(2), true);
+	c.flags |= WIRE_OPF_ORIGIN;
+	ok(e, c);
+	lst(e, "d2", &st);
+	assert_int_equal(st.st_ino, was_d.st_ino);
+	assert_rel_content(e, "d2/g", "in a renamed dir", 16);
+	/* A type that does not match, or nothing stashed: made afresh. */
+	c = o_rcreate(12, ROOT_FID, "t2", S_IFREG | 0600, 0, 0, T(3), true);
+	c.flags |= WIRE_OPF_ORIGIN;
+	ok(e, c);
+	assert_rel_content(e, "t2", "", 0);
+	c = o_rcreate(10, ROOT_FID, "again", S_IFDIR | 0700, 0, 0, T(4), true);
+	c.flags |= WIRE_OPF_ORIGIN;
+	ok(e, c);                               /* fid 10 was taken already */
+	lst(e, "again", &st);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_false(rfs_applier_needs_full(e->a));
+	close(hf);
+	/* What nobody took goes when the stash is cleared; the stash stays. */
+	ok(e, o_stash(15, "two2"));             /* "two" still links it: stays */
+	put_file(e, "left", "left over");
+	ok(e, o_stash(16, "left"));
+	assert_absent(e, "left");
+	rfs_applier_clear_stash(e->a);
+	{
+		char k[PATH_MAX + 40];
+
+		snprintf(k, sizeof(k), "%s/%016x", stash, 16);
+		assert_int_equal(lstat(k, &st), -1);
+		assert_int_equal(lstat(stash, &st), 0);
+	}
+	assert_int_equal(rfs_applier_set_stash(e->a, NULL), 0);
+}
+
 /* LINK|RESYNC: a name that already is the inode stays, another object at
  * the name is replaced by the link. */
 static void test_merge_link(void **state)
@@ -1190,6 +1314,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_merge_maybe_keep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_maybe_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_maybe_replace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_origin, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -476,6 +476,114 @@ static void test_ring_full(void **state)
  * and reopen; a file marked hot and never done comes back UNSURE; a record
  * made incomplete stays so after the reopen (a restart must not trust it);
  * rfs_record_clean says whether a node changed nothing since gen. */
+/* Rename matching: the first old path of an object renamed while SECOND is
+ * away, relative to its dir's root; none for new objects, hard-linked
+ * files or excluded ones; forgotten when the copies are equal again or the
+ * record is incomplete; listed deepest first. */
+static void test_origins(void **state)
+{
+	char root[] = "/tmp/vigil-ut-origin-XXXXXX", p[PATH_MAX + 16], buf[PATH_MAX];
+	int rfd, sub, deep;
+	struct stat st;
+	struct origin_entry *l;
+	size_t n;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	snprintf(p, sizeof(p), "%s/sub", root);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/sub/deep", root);
+	assert_int_equal(mkdir(p, 0700), 0);
+	rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	sub = openat(rfd, "sub", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	deep = openat(sub, "deep", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(rfd >= 0 && sub >= 0 && deep >= 0);
+	rfs_record_set_root(2, rfd);
+
+	st = (struct stat){ .st_mode = S_IFREG | 0600, .st_nlink = 1 };
+	rfs_record_moving(&(struct rfs_id){ .ino = 100, .dir = 2 }, sub, "f", &st);
+	assert_int_equal(rfs_record_origin(2, 100, buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "sub/f");
+	/* The first rename is where SECOND has it. */
+	rfs_record_moving(&(struct rfs_id){ .ino = 100, .dir = 2 }, rfd, "g", &st);
+	assert_int_equal(rfs_record_origin(2, 100, buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "sub/f");
+	/* At the root; a directory deeper; none for a file with links, an
+	 * excluded one, a symlink, a file new since the copies were equal. */
+	rfs_record_moving(&(struct rfs_id){ .ino = 101, .dir = 2 }, rfd, "top", &st);
+	assert_int_equal(rfs_record_origin(2, 101, buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "top");
+	rfs_record_moving(&(struct rfs_id){ .ino = 102, .dir = 2 }, deep, "d",
+	                  &(struct stat){ .st_mode = S_IFDIR | 0700, .st_nlink = 2 });
+	rfs_record_moving(&(struct rfs_id){ .ino = 103, .dir = 2 }, sub, "h",
+	                  &(struct stat){ .st_mode = S_IFREG | 0600, .st_nlink = 2 });
+	rfs_record_moving(&(struct rfs_id){ .ino = 104, .dir = 2, .excluded = true }, sub, "x.tmp", &st);
+	rfs_record_moving(&(struct rfs_id){ .ino = 105, .dir = 2 }, sub, "l",
+	                  &(struct stat){ .st_mode = S_IFLNK | 0777, .st_nlink = 1 });
+	rfs_record_op(&(struct rfs_op){ .type = RFS_OP_CREATE, .ino = { .ino = 106, .dir = 2 },
+	                                .fd = -1, .parent_fd = -1, .new_parent_fd = -1 }, 0);
+	rfs_record_moving(&(struct rfs_id){ .ino = 106, .dir = 2 }, sub, "new", &st);
+	rfs_record_moving(&(struct rfs_id){ .ino = 107, .dir = 3 }, sub, "nodir", &st);
+	for (uint64_t i = 103; i <= 106; i++)
+		assert_int_equal(rfs_record_origin(2, i, buf, sizeof(buf)), 0);
+	assert_int_equal(rfs_record_origin(3, 107, buf, sizeof(buf)), 0);
+	assert_int_equal(rfs_record_origin(2, 100, buf, 5), 0);        /* buf too small */
+
+	assert_int_equal(rfs_record_origins(&l, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(l[0].path, "sub/deep/d");
+	assert_int_equal(l[0].ino, 102);
+	assert_string_equal(l[1].path, "sub/f");
+	assert_string_equal(l[2].path, "top");
+	origin_list_free(l, n);
+
+	/* Equal copies forget them; so does an incomplete record, which also
+	 * takes no new ones (everything is copied anyway). */
+	rfs_record_reset(40);
+	assert_int_equal(rfs_record_origin(2, 100, buf, sizeof(buf)), 0);
+	rfs_record_moving(&(struct rfs_id){ .ino = 100, .dir = 2 }, sub, "f", &st);
+	assert_int_equal(rfs_record_origin(2, 100, buf, sizeof(buf)), 1);
+	rfs_record_incomplete("test");
+	assert_int_equal(rfs_record_origin(2, 100, buf, sizeof(buf)), 0);
+	rfs_record_moving(&(struct rfs_id){ .ino = 100, .dir = 2 }, sub, "f", &st);
+	assert_int_equal(rfs_record_origin(2, 100, buf, sizeof(buf)), 0);
+	rfs_record_reset(41);
+	close(deep);
+	close(sub);
+	close(rfd);
+	snprintf(p, sizeof(p), "%s/sub/deep", root);
+	rmdir(p);
+	snprintf(p, sizeof(p), "%s/sub", root);
+	rmdir(p);
+	rmdir(root);
+}
+
+/* The map itself: bounded, first note wins, grows past its first size. */
+static void test_origin_map(void **state)
+{
+	struct origin_map *m = origin_new();
+	char path[32];
+
+	(void)state;
+	assert_non_null(m);
+	for (uint64_t i = 0; i < ORIGIN_MAX; i++) {
+		snprintf(path, sizeof(path), "p%llu", (unsigned long long)i);
+		assert_int_equal(origin_note(m, (uint8_t)(i & 1), i, path), 1);
+	}
+	assert_int_equal(origin_note(m, 0, ORIGIN_MAX + 1, "over"), -1);
+	assert_int_equal(origin_note(m, 0, 0, "again"), 0);
+	assert_string_equal(origin_get(m, 0, 0), "p0");
+	assert_string_equal(origin_get(m, 1, 12345), "p12345");
+	assert_null(origin_get(m, 0, 12345));                   /* dir counts */
+	assert_int_equal(origin_count(m), ORIGIN_MAX);
+	origin_clear(m);
+	assert_int_equal(origin_count(m), 0);
+	assert_null(origin_get(m, 0, 0));
+	assert_int_equal(origin_note(m, 0, 0, "after"), 1);
+	origin_free(m);
+	origin_free(NULL);
+}
+
 static void test_on_disk(void **state)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
@@ -543,6 +651,8 @@ int main(void)
 		cmocka_unit_test_setup(test_shipped_write, fresh),
 		cmocka_unit_test_setup(test_sequential_coalesce, fresh),
 		cmocka_unit_test_setup(test_effects, fresh),
+		cmocka_unit_test_setup(test_origins, fresh),
+		cmocka_unit_test(test_origin_map),
 		cmocka_unit_test_setup(test_rename_exchange, fresh),
 		cmocka_unit_test_setup(test_reset_keeps_ring, fresh),
 		cmocka_unit_test_setup(test_count, fresh),

@@ -149,6 +149,7 @@ static size_t sample_ops(struct wire_op *ops)
 	OP(.code = WIRE_OP_BARRIER, .arg = 0xdeadbeefcafeull);
 	OP(.code = WIRE_OP_HASHREQ, .fid = 1000, .arg = 1 << 20, .len = 1 << 20, .block = 65536);
 	OP(.code = WIRE_OP_SETGEN, .gen = 0x1122334455667788ull, .bitmap = 5);
+	OP(.code = WIRE_OP_STASH, .dir = 1, .fid = 1005, .name = "old dir/f.dat", .name_len = 13);
 #undef OP
 	return n;
 }
@@ -1069,6 +1070,63 @@ static void op_field_rules(void **st)
 /* CREATE's MAYBE flag: only with RESYNC, never with FRESH, on CREATE only.
  * Checked at the struct level (encode, check) and by the decoder, which
  * must refuse the flags byte on its own. */
+/* STASH carries a relative path: every component a file name. */
+static void stash_paths(void **st)
+{
+	static const struct {
+		const char *p;
+		bool ok;
+	} c[] = {
+		{ "a", true }, { "a/b/c", true }, { "d i r/..x/.y", true },
+		{ "", false }, { "/a", false }, { "a/", false }, { "a//b", false }, { ".", false },
+		{ "..", false }, { "a/../b", false }, { "a/./b", false }, { "../a", false },
+	};
+	char long_name[300], long_path[WIRE_TARGET_MAX + 2];
+	struct wire_op o = { .seq = 1, .code = WIRE_OP_STASH, .dir = 1, .fid = 7 };
+	uint8_t buf[WIRE_OP_HDR_LEN + 2 + WIRE_TARGET_MAX + 1];
+	size_t len;
+	const char *w;
+
+	(void)st;
+	for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
+		o.name = c[i].p;
+		o.name_len = (uint16_t)strlen(c[i].p);
+		assert_int_equal(wire_path_check(c[i].p, strlen(c[i].p)), c[i].ok ? WIRE_OK : WIRE_ERR_NAME);
+		w = NULL;
+		assert_int_equal(wire_op_check(&o, &w), c[i].ok ? WIRE_OK : WIRE_ERR_NAME);
+		if (!c[i].ok)
+			assert_non_null(strstr(w, "stash path"));
+	}
+	assert_int_equal(wire_path_check("a\0b", 3), WIRE_ERR_NAME);
+	memset(long_name, 'n', 256);
+	long_name[256] = 0;                             /* one component too long */
+	assert_int_equal(wire_path_check(long_name, 256), WIRE_ERR_NAME);
+	for (size_t i = 0; i < sizeof(long_path) - 1; i++)
+		long_path[i] = i % 2 ? '/' : 'p';
+	long_path[WIRE_TARGET_MAX] = 'p';               /* 4095 bytes, ends with a name */
+	assert_int_equal(wire_path_check(long_path, WIRE_TARGET_MAX), WIRE_OK);
+	assert_int_equal(wire_path_check(long_path, WIRE_TARGET_MAX + 1), WIRE_ERR_NAME);
+	/* the decoder checks too, and fid 0 and an argument are refused */
+	o.name = "x/y";
+	o.name_len = 3;
+	assert_int_equal(wire_op_encode(&o, buf, sizeof(buf), &len), WIRE_OK);
+	buf[len - 2] = '/';                             /* "x//" */
+	buf[len - 1] = '/';
+	{
+		struct wire_op_iter it;
+		struct wire_op got;
+
+		wire_op_iter_init(&it, buf, len, 1, 0);
+		assert_int_equal(wire_op_next(&it, &got), -1);
+		assert_int_equal(it.err, WIRE_ERR_NAME);
+	}
+	o.fid = 0;
+	assert_int_equal(wire_op_check(&o, NULL), WIRE_ERR_FID);
+	o.fid = 7;
+	o.arg = 1;
+	assert_int_equal(wire_op_check(&o, NULL), WIRE_ERR_ARG);
+}
+
 static void create_maybe_flags(void **st)
 {
 	struct wire_op ops[64], create = { 0 }, link = { 0 }, got;
@@ -1086,7 +1144,9 @@ static void create_maybe_flags(void **st)
 		{ WIRE_OPF_FRESH | WIRE_OPF_MAYBE, WIRE_ERR_FLAGS, "without RESYNC" },
 		{ WIRE_OPF_RESYNC | WIRE_OPF_FRESH | WIRE_OPF_MAYBE, WIRE_ERR_FLAGS, "FRESH with MAYBE" },
 		{ WIRE_OPF_RESYNC | WIRE_OPF_MAYBE, WIRE_OK, NULL },
-		{ WIRE_OPF_MAYBE << 1 | WIRE_OPF_RESYNC, WIRE_ERR_FLAGS, "unknown CREATE flags" },
+		{ WIRE_OPF_RESYNC | WIRE_OPF_FRESH | WIRE_OPF_ORIGIN, WIRE_OK, NULL },
+		{ WIRE_OPF_RESYNC | WIRE_OPF_ORIGIN, WIRE_ERR_FLAGS, "ORIGIN without FRESH" },
+		{ WIRE_OPF_ORIGIN << 1 | WIRE_OPF_RESYNC, WIRE_ERR_FLAGS, "unknown CREATE flags" },
 	};
 
 	for (size_t i = 0; i < n; i++) {
@@ -1108,7 +1168,7 @@ static void create_maybe_flags(void **st)
 			/* round trip keeps the flags */
 			wire_op_iter_init(&it, buf, len, 1, 0);
 			assert_int_equal(wire_op_next(&it, &got), 1);
-			assert_int_equal(got.flags, WIRE_OPF_RESYNC | WIRE_OPF_MAYBE);
+			assert_int_equal(got.flags, c[i].flags);
 			assert_op_equal(&o, &got);
 			continue;
 		}
@@ -1521,6 +1581,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(name_rules),
 		cmocka_unit_test(op_field_rules),
 		cmocka_unit_test(create_maybe_flags),
+		cmocka_unit_test(stash_paths),
 		cmocka_unit_test(malformed_records),
 		cmocka_unit_test(every_truncation_fails),
 		cmocka_unit_test(fuzz_decoders),
