@@ -61,6 +61,22 @@ def in_namespace(base, command, *extra, timeout=120):
     return json.loads(cp.stdout)
 
 
+def _only_index_blocks(ra, rb):
+    """True if two regular files differ only in st_blocks, by at most one
+    4 KiB block per 64 MiB, and are at least 16 MiB: ext4 counts extent
+    tree index blocks in st_blocks, and how many a large file needs depends
+    on the order its data was written (a reintegration copying a file while
+    it is appended to). A fallocated range or a hole shows in "map" or is
+    larger; small files are compared exactly."""
+    if ra.get("type") != "reg" or set(ra) != set(rb):
+        return False
+    if any(ra[k] != rb[k] for k in ra if k != "blocks"):
+        return False
+    size = ra.get("size", 0)
+    slack = 8 * (1 + size // (64 << 20))
+    return size >= 16 << 20 and abs(ra["blocks"] - rb["blocks"]) <= slack
+
+
 def tree_difference(a, b, what=("prim", "second")):
     """'' when equal; else the first differing path with each differing
     field, and how many paths differ in all."""
@@ -73,7 +89,7 @@ def tree_difference(a, b, what=("prim", "second")):
             lines.append(f"{p}: only on {what[0]} ({pa[p]['type']})")
         elif p not in pa:
             lines.append(f"{p}: only on {what[1]} ({pb[p]['type']})")
-        elif pa[p] != pb[p]:
+        elif pa[p] != pb[p] and not _only_index_blocks(pa[p], pb[p]):
             ra, rb = pa[p], pb[p]
             lines.append("; ".join(f"{p}: {k}: {what[0]} {ra.get(k)!r} != {what[1]} "
                                    f"{rb.get(k)!r}"
@@ -342,9 +358,10 @@ def test_incremental_reintegration_sends_only_what_changed(base):
     sent, exp = int(m.group(2)), res["expect"]
     assert exp["min"] <= sent <= exp["max"], (sent, exp, res["output"]["prim"][-2000:])
     # f02, f07, f09, f10, olddir, and stale (renamed then deleted: found,
-    # but no CREATE takes it, so it goes when the stash is emptied).
-    assert "rfs dir 0: 6 renamed objects found under their old names, 5 of them moved" \
-        in res["output"]["second"], res["output"]["second"][-2000:]
+    # and taken by nobody, unless the new "stale" got the old one's inode
+    # number: then it takes it, and the compare sends what differs).
+    assert re.search(r"rfs dir 0: 6 renamed objects found under their old names, [56] of "
+                     r"them moved", res["output"]["second"]), res["output"]["second"][-2000:]
     h = HASHED.search(res["output"]["prim"])
     assert h and int(h.group(2)) >= exp["matched_min"], (exp, res["output"]["prim"][-2000:])
     assert sent < res["full_bytes"] // 2, (sent, res["full_bytes"])
