@@ -194,6 +194,9 @@ const struct key keys[] = {
 	  "brain, or on a first start) before it gets a full copy: "
 	  "`aside-<UTC time>/<dir index>/`, never deleted by vigil. Must be on the "
 	  "file system of `dirs` (entries are moved, not copied) and outside them. "
+	  "It also holds `stash-<dir index>/`, where a reintegration puts the "
+	  "objects the PRIM renamed until it moves them to their new names "
+	  "(emptied when it ends). "
 	  "Default: `[cluster] state_dir`/rfs, which also holds the generations "
 	  "(kept there so that a full data disk cannot stop them being written)." },
 
