@@ -339,9 +339,13 @@ static void read_status(struct rfs_child *c)
 			set_data(c, true, "");
 	} else {
 		c->uptodate = json_is_true(json_object_get(j, "uptodate"));
-		if (c->uptodate)
+		/* A second stopped for an outdate may still say it was up to
+		 * date: that is what the mark undoes, so it must not win. */
+		bool marking = c->outdate_pending || c->aux_outdate;
+
+		if (c->uptodate && !marking)
 			set_data(c, true, "");
-		else if (c->data_ok || !c->data_why[0])
+		else if (!c->uptodate && !marking && (c->data_ok || !c->data_why[0]))
 			set_data(c, false, c->connected ? "a reintegration from the PRIM is not finished"
 			                               : "the copy is not the PRIM's (not reintegrated)");
 	}
