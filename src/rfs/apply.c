@@ -565,13 +565,10 @@ static int dispatch(struct ctx *c)
 	case WIRE_OP_FSYNCDIR: return op_fsync(c);
 	case WIRE_OP_BARRIER: return op_barrier(c);
 	case WIRE_OP_STASH: {
-		char path[WIRE_TARGET_MAX + 1];
+		char path[WIRE_TARGET_MAX + 1];  /* the decoder checked its length */
 
-		if (c->op->name_len > WIRE_TARGET_MAX)
-			return ENAMETOOLONG;
-		memcpy(path, c->op->name, c->op->name_len);
-		path[c->op->name_len] = 0;
-		return rfs_merge_stash(c->a, c->op->fid, path, &c->why);
+		cname(path, sizeof(path), c->op->name, c->op->name_len);
+		return rfs_merge_stash(c->a, c->op->fid, path);
 	}
 	case WIRE_OP_HASHREQ:
 	case WIRE_OP_SETGEN:

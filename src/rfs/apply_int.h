@@ -74,9 +74,9 @@ int rfs_merge_prune(struct rfs_applier *a, uint64_t fid, int pfd, const char **w
 void rfs_merge_reset(struct rfs_applier *a);
 /* STASH: moves the object at path (relative to the root, nothing followed)
  * into the stash under the fid's name if it is a regular file with one link
- * or a directory. Anything else, or no stash, is no error: the CREATE with
- * ORIGIN then makes the object afresh and PRIM sends it whole. */
-int rfs_merge_stash(struct rfs_applier *a, uint64_t fid, const char *path, const char **why);
+ * or a directory. Always 0: anything else, or no stash, is no error (the
+ * CREATE with ORIGIN then makes the object afresh and PRIM sends it whole). */
+int rfs_merge_stash(struct rfs_applier *a, uint64_t fid, const char *path);
 /* Removes name in dfd, a whole tree if a directory: 0 or an errno (ENOENT
  * is no error). */
 int rfs_rm_at(int dfd, const char *name);

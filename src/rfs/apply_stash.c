@@ -101,7 +101,7 @@ void rfs_applier_clear_stash(struct rfs_applier *a)
 	a->stashed = a->unstashed = 0;
 }
 
-int rfs_merge_stash(struct rfs_applier *a, uint64_t fid, const char *path, const char **why)
+int rfs_merge_stash(struct rfs_applier *a, uint64_t fid, const char *path)
 {
 	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
 	                        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
@@ -111,7 +111,6 @@ int rfs_merge_stash(struct rfs_applier *a, uint64_t fid, const char *path, const
 	struct stat st;
 	int pfd, e = 0;
 
-	(void)why;
 	if (a->stash < 0)
 		return 0;
 	if (slash) {

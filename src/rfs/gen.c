@@ -393,11 +393,17 @@ static int parse_meta(json_t *o, struct rfs_gen *g, char *why, size_t len)
 	return rfs_gen_check(g, why, len);
 }
 
-int rfs_gen_verify_path(const char *state_dir, char *out, size_t len)
+/* state_dir/name: the files of vigil-rfs's state dir (absolute). */
+static int state_file(const char *state_dir, const char *name, char *out, size_t len)
 {
 	if (state_dir[0] != '/')
 		return -1;
-	return (size_t)snprintf(out, len, "%s/verify", state_dir) < len ? 0 : -1;
+	return (size_t)snprintf(out, len, "%s/%s", state_dir, name) < len ? 0 : -1;
+}
+
+int rfs_gen_verify_path(const char *state_dir, char *out, size_t len)
+{
+	return state_file(state_dir, "verify", out, len);
 }
 
 int rfs_gen_verify_mark(const char *path, bool on)
@@ -425,9 +431,7 @@ int rfs_gen_verify_mark(const char *path, bool on)
 
 int rfs_gen_meta_path(const char *state_dir, char *out, size_t len)
 {
-	if (state_dir[0] != '/')
-		return -1;
-	return (size_t)snprintf(out, len, "%s/meta", state_dir) < len ? 0 : -1;
+	return state_file(state_dir, "meta", out, len);
 }
 
 int rfs_gen_load(const char *path, struct rfs_gen *out, char *err, size_t errlen)
