@@ -50,7 +50,7 @@ struct rfs_child {
 
 	struct script *aux;             /* outdate or forcestart */
 	bool aux_outdate;               /* aux is an outdate */
-	bool outdate_full;              /* ... that forgets the generations (sync full) */
+	bool outdate_full;              /* ... that also asks a compare by hashes (sync full) */
 	bool force;                     /* run forcestart before the next prim */
 	bool outdate_pending;           /* mark once the second has stopped */
 	struct {
