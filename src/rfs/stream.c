@@ -156,9 +156,37 @@ static void put_be64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)v;
 }
 
+/* Two writers of one file each read its mtime after their write, but may
+ * take the lock in the other order: the TIMES queued last would then carry
+ * the older time, and SECOND keep it. Read again under the lock, where the
+ * queue order is decided, so the last TIMES queued has the latest time. */
+static void refresh_mtimes_locked(struct wire_op *w, struct qop **q, int n, int mtime_fd,
+                                  uint64_t mtime_fid)
+{
+	if (mtime_fd < 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		int64_t now;
+		struct qop *r;
+
+		if (w[i].code != WIRE_OP_TIMES || w[i].fid != mtime_fid)
+			continue;
+		now = rfs_mtime_of(mtime_fd);
+		if (!now || now == w[i].mtime_ns)
+			continue;
+		w[i].mtime_ns = now;
+		r = encode(&w[i]);
+		if (!r)
+			continue; /* same size as before: cannot fail but for memory */
+		free(q[i]);
+		q[i] = r;
+	}
+}
+
 /* Queues the ops with consecutive seqs; *last = the last seq, 0 when the
  * stream is not connected (nothing queued). Lock held. */
-static int enqueue_locked(struct qop **q, int n, uint64_t *last)
+static int enqueue_locked(struct wire_op *w, struct qop **q, int n, uint64_t *last,
+                          int mtime_fd, uint64_t mtime_fid)
 {
 	size_t total = 0;
 
@@ -174,6 +202,8 @@ static int enqueue_locked(struct qop **q, int n, uint64_t *last)
 			free(q[i]);
 		return 0;
 	}
+	/* After the wait for room: the lock is not let go from here on. */
+	refresh_mtimes_locked(w, q, n, mtime_fd, mtime_fid);
 	for (int i = 0; i < n; i++) {
 		q[i]->seq = ++S.st.seq;
 		put_be64(q[i]->bytes, q[i]->seq);
@@ -212,16 +242,21 @@ void rfs_stream_unsafe_loss_locked(void)
 	S.unsafe_loss = true;
 }
 
-static int ship_t(const struct wire_op *w, int n, bool durable, bool wait,
-                  struct rfs_journal_ticket *ticket);
+static int ship_t(struct wire_op *w, int n, bool durable, bool wait,
+                  struct rfs_journal_ticket *ticket, int mtime_fd, uint64_t mtime_fid);
 
 static int ship(const struct wire_op *w, int n, bool durable, bool wait)
 {
-	return ship_t(w, n, durable, wait, NULL);
+	struct wire_op c[RFS_STREAM_MAX_WOPS];
+
+	if (n > RFS_STREAM_MAX_WOPS)
+		abort();
+	memcpy(c, w, sizeof(*w) * (size_t)n);
+	return ship_t(c, n, durable, wait, NULL, -1, 0);
 }
 
-static int ship_t(const struct wire_op *w, int n, bool durable, bool wait,
-                  struct rfs_journal_ticket *ticket)
+static int ship_t(struct wire_op *w, int n, bool durable, bool wait,
+                  struct rfs_journal_ticket *ticket, int mtime_fd, uint64_t mtime_fid)
 {
 	struct qop *q[RFS_STREAM_MAX_WOPS];
 	uint64_t last;
@@ -249,7 +284,7 @@ static int ship_t(const struct wire_op *w, int n, bool durable, bool wait,
 		}
 	}
 	pthread_mutex_lock(&S.lock);
-	enqueue_locked(q, n, &last);
+	enqueue_locked(w, q, n, &last, mtime_fd, mtime_fid);
 	if (last && wait)
 		err = wait_locked(last - (uint64_t)(n - 1), last, durable);
 	if (ticket)
@@ -290,7 +325,7 @@ void rfs_stream_unsure(uint8_t dir, uint64_t ino, const char *name)
 int rfs_stream_op_begin(const struct rfs_op *op, struct rfs_journal_ticket *t)
 {
 	struct wire_op w[RFS_STREAM_MAX_WOPS];
-	bool durable;
+	bool durable, data;
 	int n, err;
 
 	memset(t, 0, sizeof(*t));
@@ -303,7 +338,11 @@ int rfs_stream_op_begin(const struct rfs_op *op, struct rfs_journal_ticket *t)
 		pthread_mutex_unlock(&S.lock);
 		return 0;
 	}
-	return n ? ship_t(w, n, durable, false, t) : 0;
+	/* Only a data change's TIMES (stream_op.c times_after) reads the
+	 * time of the object after the change. */
+	data = op->type == RFS_OP_WRITE || op->type == RFS_OP_FALLOCATE ||
+	       op->type == RFS_OP_COPY_RANGE;
+	return n ? ship_t(w, n, durable, false, t, data ? op->fd : -1, op->ino.ino) : 0;
 }
 
 int rfs_stream_op_wait(const struct rfs_journal_ticket *t)
