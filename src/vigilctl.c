@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +21,8 @@
 #include "common/util.h"
 #include "vigil_build.h"
 #include "vigilctl_print.h"
+#include "vigilctl_pki.h"
+#include "vigilctl_setup.h"
 #include "vigilctl_snapshot.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_WAIT_TIMEOUT = 4 };
@@ -81,6 +84,16 @@ static void usage(FILE *out)
 		"                     send only what differs\n"
 		"  snapshot -o FILE   an archive for support (.tar.gz, .tgz or .zip): status,\n"
 		"                     config, scripts, logs, state, system facts; no secret\n"
+		"  password           set the console's admin password on both nodes (asked\n"
+		"                     twice on a terminal, else one line of stdin): 6 to 32\n"
+		"                     letters, digits and ( ) * _ - .\n"
+		"  pki [--force] [--days N] [--san NAME|IP]...\n"
+		"                     make the cluster CA and both nodes' certificates in\n"
+		"                     CONFIG_DIR/pki (docs/pki.md)\n"
+		"  cert export DIR    write the CA certificate to DIR/cacert.crt, to trust\n"
+		"                     it in browsers\n"
+		"  setup secondary|primary|finish|remove\n"
+		"                     the setup wizard (vigilctl setup --help)\n"
 		"\n"
 		"Options (before or after the command):\n"
 		"  -c, --config FILE  configuration file (default %s)\n"
@@ -256,6 +269,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			                   o->arg ? o->arg : "", o->arg ? "'" : "");
 		if (o->all)
 			return usage_error("--all does not apply to sync (it runs where the data is served)");
+	} else if (!strcmp(o->cmd, "password")) {
+		if (o->arg)
+			return usage_error("password takes no argument (it is read from stdin, never from "
+			                   "the command line)");
+		if (o->all || o->node)
+			return usage_error("password is changed on both nodes: no --all or --node");
 	} else if (!strcmp(o->cmd, "snapshot")) {
 		if (o->arg)
 			return usage_error("snapshot takes no argument, got '%s' (use -o FILE)", o->arg);
@@ -605,6 +624,96 @@ static json_t *build_request(const struct opts *o)
 	return req;
 }
 
+/* pki and cert have options of their own: found before the global
+ * parser sees them. The command's index, or 0. */
+static int files_command(int argc, char **argv, const char **config)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
+			if (i + 1 < argc)
+				*config = argv[++i];
+			continue;
+		}
+		if (!strncmp(argv[i], "--config=", 9)) {
+			*config = argv[i] + 9;
+			continue;
+		}
+		if (argv[i][0] == '-')
+			return 0;
+		return !strcmp(argv[i], "pki") || !strcmp(argv[i], "cert") || !strcmp(argv[i], "setup") ? i : 0;
+	}
+	return 0;
+}
+
+static int run_files_command(int argc, char **argv, int at, const char *config)
+{
+	struct config *cfg;
+	char err[1024];
+	int rc;
+
+	/* Before setup there is no config to load. */
+	if (!strcmp(argv[at], "setup"))
+		return vigilctl_setup(config, argc - at, argv + at);
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		fprintf(stderr, "vigilctl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	if (config_load_flags(config, cfg, CONFIG_NO_SECRET, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vigilctl: %s\n", err);
+		free(cfg);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[at], "pki")) {
+		rc = vigilctl_pki(cfg, argc - at, argv + at);
+	} else if (argc - at != 3 || strcmp(argv[at + 1], "export")) {
+		fprintf(stderr, "vigilctl: usage: vigilctl [-c FILE] cert export DIR\n");
+		rc = EXIT_USAGE;
+	} else {
+		rc = vigilctl_cert_export(cfg, argv[at + 2]);
+	}
+	config_free(cfg);
+	free(cfg);
+	return rc;
+}
+
+/* The new password: twice without echo on a terminal, else one line. */
+static int read_password(char *out, size_t outlen)
+{
+	bool tty = isatty(STDIN_FILENO);
+	char again[128];
+	struct termios old, quiet;
+
+	for (int round = 0; round < (tty ? 2 : 1); round++) {
+		char *dst = round ? again : out;
+		size_t n = round ? sizeof(again) : outlen;
+
+		if (tty) {
+			fprintf(stderr, round ? "Again: " : "New console password for admin: ");
+			tcgetattr(STDIN_FILENO, &old);
+			quiet = old;
+			quiet.c_lflag &= ~(tcflag_t)ECHO;
+			tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		}
+		if (!fgets(dst, (int)n, stdin))
+			dst[0] = '\0';
+		if (tty) {
+			tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+			fputc('\n', stderr);
+		}
+		dst[strcspn(dst, "\r\n")] = '\0';
+	}
+	if (tty && strcmp(out, again)) {
+		fprintf(stderr, "vigilctl: the two passwords differ; nothing changed\n");
+		return -1;
+	}
+	if (!out[0]) {
+		fprintf(stderr, "vigilctl: no password given on stdin; nothing changed\n");
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -615,6 +724,13 @@ int main(int argc, char **argv)
 	int rc;
 
 	log_init("vigilctl", true, LOG_LVL_WARN);
+	{
+		const char *config = VIGIL_DEFAULT_CONFIG;
+		int at = files_command(argc, argv, &config);
+
+		if (at)
+			return run_files_command(argc, argv, at, config);
+	}
 	if ((rc = parse_args(argc, argv, &o)) != 0)
 		return rc;
 
@@ -651,6 +767,16 @@ int main(int argc, char **argv)
 	if (!req) {
 		fprintf(stderr, "vigilctl: out of memory\n");
 		return EXIT_FAIL;
+	}
+	if (!strcmp(o.cmd, "password")) {
+		char pw[128];
+
+		if (read_password(pw, sizeof(pw)) < 0) {
+			json_decref(req);
+			return EXIT_FAIL;
+		}
+		json_object_set_new(req, "password", json_string(pw));
+		explicit_bzero(pw, sizeof(pw));
 	}
 	res = call(sock, req, &e);
 	if (!res && e.wait_sync) {

@@ -1,5 +1,7 @@
 /* vigild: the node daemon. */
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <signal.h>
@@ -9,6 +11,9 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/auth.h"
+#include "api/cert_watch.h"
+#include "api/http.h"
 #include "cluster/node.h"
 #include "cluster/peerlink.h"
 #include "common/config.h"
@@ -50,6 +55,9 @@ struct daemon {
 	struct api *api;
 	struct peerlink *link;
 	struct control *ctl;
+	struct auth *auth;
+	struct console *console;
+	struct cert_watch *certs;
 	int signals;
 };
 
@@ -200,6 +208,13 @@ int main(int argc, char **argv)
 		goto out;
 	api_set_link(d.api, d.link);
 	node_set_link(d.node, d.link);
+	d.auth = auth_new(d.base, cfg.console_password_file);
+	if (!d.auth)
+		goto out;
+	d.console = console_new(d.base, &cfg, cfg.nodes[self].name, d.api, d.auth);
+	if (!d.console)
+		goto out;
+	api_set_console(d.api, d.auth, d.console);
 	sigs[0] = evsignal_new(d.base, SIGTERM, on_signal, &d);
 	sigs[1] = evsignal_new(d.base, SIGINT, on_signal, &d);
 	for (int i = 0; i < 2; i++)
@@ -208,6 +223,16 @@ int main(int argc, char **argv)
 	         cfg.cluster_name, cfg.nodes[self].name, cfg.nodes[1 - self].name);
 	if (node_start(d.node) < 0)
 		goto out;
+	/* After the start, which clears the alarms of before. */
+	{
+		char dir[PATH_MAX];
+
+		snprintf(dir, sizeof(dir), "%s", cfg.path);
+		d.certs = cert_watch_new(d.base, d.node, dirname(dir), cfg.nodes[self].name);
+		if (!d.certs)
+			goto out;
+		api_set_certs(d.api, d.certs);
+	}
 	event_base_dispatch(d.base);
 	rc = 0;
 out:
@@ -215,6 +240,9 @@ out:
 		if (sigs[i])
 			event_free(sigs[i]);
 	control_free(d.ctl);
+	cert_watch_free(d.certs);
+	console_free(d.console);
+	auth_free(d.auth);
 	peerlink_free(d.link);
 	node_free(d.node);
 	api_free(d.api);

@@ -16,6 +16,12 @@ typedef void (*api_done_cb)(json_t *resp, void *arg);
 struct api *api_new(struct node *node);
 void api_free(struct api *a);
 void api_set_link(struct api *a, struct peerlink *link);
+/* The console (both may be NULL): for password changes and info. */
+struct auth;
+struct console;
+void api_set_console(struct api *a, struct auth *auth, struct console *console);
+struct cert_watch;
+void api_set_certs(struct api *a, struct cert_watch *certs);
 
 /* origin: who asked ("vigilctl uid 0 pid 42", "node2 10.0.0.2:4123").
  * relayed: the request came from the peer (never relay it again).

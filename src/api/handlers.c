@@ -1,23 +1,36 @@
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "api/auth.h"
+#include "api/cert_watch.h"
+#include "api/http.h"
+#include "api/snapshot.h"
 #include "cluster/node.h"
 #include "cluster/peerlink.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "vigil_build.h"
 
 #define RELAY_TIMEOUT_MS 3000
 #define STATUS_RELAY_TIMEOUT_MS 1000
 #define LOG_LINES_DEFAULT 200
 #define LOG_LINES_MAX 20000
 #define LOG_READ_MAX (8u << 20)
+/* vigilctl snapshot on the peer, plus the way back. */
+#define SNAPSHOT_RELAY_TIMEOUT_MS 130000
 
 struct api {
 	struct node *node;
 	struct peerlink *link;
+	struct auth *auth;
+	struct console *console;
+	struct cert_watch *certs;
 };
 
 struct api *api_new(struct node *node)
@@ -37,6 +50,17 @@ void api_free(struct api *a)
 void api_set_link(struct api *a, struct peerlink *link)
 {
 	a->link = link;
+}
+
+void api_set_certs(struct api *a, struct cert_watch *certs)
+{
+	a->certs = certs;
+}
+
+void api_set_console(struct api *a, struct auth *auth, struct console *console)
+{
+	a->auth = auth;
+	a->console = console;
 }
 
 static json_t *ok(json_t *result)
@@ -80,7 +104,7 @@ static void log_result(struct call *c, json_t *resp)
 	char what[160];
 
 	/* Reads change nothing: the commands log is about changes. */
-	if (!strcmp(c->cmd, "status") || !strcmp(c->cmd, "log"))
+	if (!strcmp(c->cmd, "status") || !strcmp(c->cmd, "log") || !strcmp(c->cmd, "info"))
 		return;
 	snprintf(what, sizeof(what), "%s%s%s%s%s", c->cmd, mode ? " " : "", mode ? mode : "",
 	         all ? " --all" : target ? " --node " : "", !all && target ? target : "");
@@ -182,12 +206,26 @@ static json_t *relay_req(struct call *c)
 	return r;
 }
 
+/* A failure to reach the peer at all, told apart from its refusal (the
+ * HTTP API answers 502 rather than 409). */
+static json_t *unreachable(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_t *unreachable(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:b, s:s, s:b}", "ok", 0, "error", msg, "unreachable", 1);
+}
+
 static void on_relay_single(json_t *resp, const char *err, void *arg)
 {
 	struct call *c = arg;
 
 	if (!resp) {
-		finish(c, fail("%s", err));
+		finish(c, unreachable("%s", err));
 		return;
 	}
 	finish(c, json_incref(resp));
@@ -345,7 +383,141 @@ static void on_sync_done(json_t *res, const char *err, void *arg)
 
 static const char *const known_cmds[] = { "rfs-outdate", "sync", "status", "start", "stop", "restart", "swap",
                                           "forcestart", "stopstart", "prim", "second", "boot", "failover",
-                                          "checkers", "errd", "log" };
+                                          "checkers", "errd", "log", "info", "snapshot", "password",
+                                          "password-hash" };
+
+/* ---- info, snapshot, password ---- */
+
+static json_t *info_local(struct api *a)
+{
+	const struct config *cfg = node_config(a->node);
+	char host[256] = "", addr[INET_ADDRSTRLEN];
+	json_t *nodes = json_array(), *res = json_array(), *chk = json_array(), *dirs = json_array();
+	json_t *conf;
+
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		snprintf(host, sizeof(host), "?");
+	for (int i = 0; i < cfg->nnodes; i++) {
+		json_t *addrs = json_array();
+
+		for (int j = 0; j < cfg->nodes[i].naddr; j++)
+			json_array_append_new(addrs, json_string(inet_ntop(AF_INET, &cfg->nodes[i].addr[j], addr,
+			                                                   sizeof(addr))));
+		json_array_append_new(nodes, json_pack("{s:s, s:o}", "name", cfg->nodes[i].name, "addresses", addrs));
+	}
+	for (int i = 0; i < cfg->nres; i++)
+		json_array_append_new(res, json_string(cfg->res[i].name));
+	for (int i = 0; i < cfg->nchecker; i++)
+		json_array_append_new(chk, json_string(cfg->checkers[i].name));
+	for (int i = 0; i < cfg->nrepl_dirs; i++)
+		json_array_append_new(dirs, json_string(cfg->repl_dirs[i]));
+	conf = json_pack("{s:s, s:o, s:{s:i, s:I, s:I}, s:o, s:o}", "path", cfg->path, "nodes", nodes,
+	                 "heartbeat", "port", cfg->hb_port, "interval_ms", (json_int_t)cfg->hb_interval_ms,
+	                 "timeout_ms", (json_int_t)cfg->hb_timeout_ms, "resources", res, "checkers", chk);
+	if (cfg->vip_enabled)
+		json_object_set_new(conf, "vip", json_pack("{s:s, s:i, s:s}", "address",
+		                                           inet_ntop(AF_INET, &cfg->vip_addr, addr, sizeof(addr)),
+		                                           "prefix", cfg->vip_prefix, "interface", cfg->vip_interface));
+	if (cfg->repl_enabled)
+		json_object_set_new(conf, "replication", json_pack("{s:o, s:s}", "dirs", dirs, "mode",
+		                                                   repl_mode_str(cfg->repl_mode)));
+	else
+		json_decref(dirs);
+	json_object_set_new(conf, "console", json_pack("{s:s, s:s}", "http", console_http_state(a->console),
+	                                               "https", console_https_state(a->console)));
+	json_object_set_new(conf, "link_tls", json_string(link_tls_str(cfg->link_tls)));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "node", node_name(a->node), "version", VIGIL_VERSION,
+	                 "hostname", host, "cluster", cfg->cluster_name, "peer", node_peer_name(a->node),
+	                 "config", conf, "certificates", cert_watch_status(a->certs));
+}
+
+static void on_snapshot_made(json_t *result, const char *err, void *arg)
+{
+	struct call *c = arg;
+
+	finish(c, result ? ok(result) : fail("%s: snapshot: %s", node_name(c->a->node), err));
+}
+
+static void run_snapshot(struct call *c)
+{
+	char err[400];
+
+	if (snapshot_make(node_config(c->a->node), node_name(c->a->node), on_snapshot_made, c, err,
+	                  sizeof(err)) < 0)
+		finish(c, fail("%s: snapshot: %s", node_name(c->a->node), err));
+}
+
+static void on_peer_hash(json_t *resp, const char *err, void *arg)
+{
+	struct call *c = arg;
+	const char *peer = node_peer_name(c->a->node);
+
+	if (resp && json_is_true(json_object_get(resp, "ok"))) {
+		finish(c, ok(json_pack("{s:s, s:s}", "node", node_name(c->a->node), "message",
+		                       "the password is changed on both nodes")));
+		return;
+	}
+	if (!resp)
+		finish(c, unreachable("the password is changed on %s only: %s: %s (change it again once %s is back)",
+		                      node_name(c->a->node), peer, err, peer));
+	else
+		finish(c, fail("the password is changed on %s only: %s refused it: %s", node_name(c->a->node), peer,
+		               json_string_value(json_object_get(resp, "error"))));
+}
+
+static void on_password_written(enum auth_result r, const char *why, void *arg)
+{
+	struct call *c = arg;
+	json_t *req;
+
+	if (r != AUTH_OK) {
+		finish(c, fail("%s: the password could not be changed: %s", node_name(c->a->node), why));
+		return;
+	}
+	if (c->relayed) {
+		finish(c, ok(json_pack("{s:s}", "node", node_name(c->a->node))));
+		return;
+	}
+	if (!c->a->link) {
+		on_peer_hash(NULL, "no peer link", c);
+		return;
+	}
+	/* The hash, not the password, crosses to the peer: both files hold the
+	 * same line, as the rules ask. */
+	req = json_pack("{s:s, s:s, s:s, s:s}", "cmd", "password-hash", "hash", auth_last_hash(c->a->auth), "node",
+	                node_peer_name(c->a->node), "origin", c->origin);
+	peerlink_request(c->a->link, req, RELAY_TIMEOUT_MS, on_peer_hash, c);
+	json_decref(req);
+}
+
+static void run_password(struct call *c)
+{
+	const char *pw = json_string_value(json_object_get(c->req, "password"));
+	const char *hash = json_string_value(json_object_get(c->req, "hash"));
+	const char *rule;
+
+	if (!c->a->auth) {
+		finish(c, fail("the console is not running on %s", node_name(c->a->node)));
+		return;
+	}
+	if (!strcmp(c->cmd, "password-hash")) {
+		if (!c->relayed) {
+			finish(c, fail("password-hash is sent by the peer's vigild only"));
+			return;
+		}
+		rule = hash ? auth_hash_check(hash) : "\"hash\" is missing";
+		if (rule || auth_set_hash(c->a->auth, hash, on_password_written, c) < 0)
+			finish(c, fail("%s: password hash refused: %s", node_name(c->a->node), rule ? rule : "busy"));
+		return;
+	}
+	rule = pw ? auth_password_rule(pw) : "\"password\" (a string) is missing";
+	if (rule) {
+		finish(c, fail("password refused: %s", rule));
+		return;
+	}
+	if (auth_set_password(c->a->auth, pw, on_password_written, c) < 0)
+		finish(c, fail("%s: too many password changes under way", node_name(c->a->node)));
+}
 
 void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, api_done_cb done, void *arg)
 {
@@ -377,7 +549,11 @@ void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, ap
 	for (size_t i = 0; i < ARRAY_SIZE(known_cmds); i++)
 		known = known || !strcmp(cmd, known_cmds[i]);
 	if (!known) {
-		finish(c, fail("unknown command '%.64s' (known: status, start, stop, restart, swap, forcestart, stopstart, prim, second, boot, failover, checkers, errd, log, sync)", cmd));
+		finish(c, fail("unknown command '%.64s' (known: status, start, stop, restart, swap, forcestart, stopstart, prim, second, boot, failover, checkers, errd, log, sync, info, snapshot, password)", cmd));
+		return;
+	}
+	if (!strcmp(cmd, "password") || !strcmp(cmd, "password-hash")) {
+		run_password(c);
 		return;
 	}
 	jn = json_object_get(req, "node");
@@ -441,6 +617,14 @@ void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, ap
 		node_rfs_sync(a->node, mode, on_sync_done, c);
 		return;
 	}
+	if (!strcmp(cmd, "info") && !to_peer) {
+		finish(c, ok(info_local(a)));
+		return;
+	}
+	if (!strcmp(cmd, "snapshot") && !to_peer) {
+		run_snapshot(c);
+		return;
+	}
 	if (!strcmp(cmd, "log") && !to_peer) {
 		finish(c, run_log(a, req));
 		return;
@@ -468,11 +652,12 @@ void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, ap
 		json_t *r;
 
 		if (!a->link) {
-			finish(c, fail("cannot relay to %s: no peer link", target));
+			finish(c, unreachable("cannot relay to %s: no peer link", target));
 			return;
 		}
 		r = relay_req(c);
-		peerlink_request(a->link, r, RELAY_TIMEOUT_MS, on_relay_single, c);
+		peerlink_request(a->link, r, !strcmp(cmd, "snapshot") ? SNAPSHOT_RELAY_TIMEOUT_MS : RELAY_TIMEOUT_MS,
+		                 on_relay_single, c);
 		json_decref(r);
 		return;
 	}

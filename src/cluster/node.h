@@ -46,6 +46,9 @@ json_t *node_status_peer_view(struct node *n);
 /* The link to the peer's vigild (for replication's outdate request). */
 struct peerlink;
 void node_set_link(struct node *n, struct peerlink *pl);
+/* Raises an alarm: logged, shown in status until the next command, and
+ * sent to [notify]. */
+void node_alarm(struct node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The peer asks: it goes on without this node, whose copy is outdated from
  * now on. done(ok) once that is recorded (or failed). */
 void node_rfs_outdate(struct node *n, bool full, void (*done)(bool ok, void *arg), void *arg);

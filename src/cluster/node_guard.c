@@ -62,6 +62,17 @@ void guard_alarm(struct node *n, const char *fmt, ...)
 	notify_event(n->notify, &ev);
 }
 
+void node_alarm(struct node *n, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	guard_alarm(n, "%s", msg);
+}
+
 /* ---- the failover limit ---- */
 
 /* Forgets failovers older than failover_period_ms. */

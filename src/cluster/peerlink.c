@@ -5,14 +5,18 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "cluster/peerlink_tls.h"
 #include "common/log.h"
 #include "common/proto.h"
 #include "common/util.h"
@@ -32,7 +36,56 @@ struct peerlink {
 	peerlink_handler handler;
 	void *arg;
 	struct evconnlistener *listeners[CFG_MAX_NETS];
+	SSL_CTX *tls;                /* NULL: signed frames alone */
 };
+
+/* A TCP bufferevent, or one under TLS when the link has it. */
+static struct bufferevent *new_bev(struct peerlink *pl, evutil_socket_t fd, bool server)
+{
+	SSL *ssl;
+	struct bufferevent *bev;
+
+	if (!pl->tls)
+		return bufferevent_socket_new(pl->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	ssl = SSL_new(pl->tls);
+	if (!ssl)
+		return NULL;
+	bev = bufferevent_openssl_socket_new(pl->base, fd, ssl,
+	                                     server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
+	                                     BEV_OPT_CLOSE_ON_FREE);
+	/* One request per connection: a close without close_notify after
+	 * the answer is the end of it, not an attack on the data. */
+	if (bev)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+/* Under TLS: the peer's certificate must name the peer node. 0 or -1. */
+static int check_peer(struct peerlink *pl, struct bufferevent *bev, char *why, size_t whylen)
+{
+	SSL *ssl = pl->tls ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+	if (!pl->tls)
+		return 0;
+	if (!ssl) {
+		snprintf(why, whylen, "no TLS session");
+		return -1;
+	}
+	return peerlink_tls_check_peer(ssl, pl->cfg->nodes[pl->peer].name, why, whylen);
+}
+
+/* What went wrong on a TLS connection, for the log. */
+static const char *tls_error(struct bufferevent *bev, char *buf, size_t len)
+{
+	unsigned long e = bufferevent_get_openssl_error(bev);
+
+	if (!e)
+		return NULL;
+	ERR_error_string_n(e, buf, len);
+	while (bufferevent_get_openssl_error(bev))
+		;
+	return buf;
+}
 
 /* Reads one frame from in; 1 = complete (json set), 0 = need more, -1 = bad. */
 static int read_frame(struct peerlink *pl, struct evbuffer *in, const unsigned char *nonce,
@@ -103,6 +156,7 @@ struct peerlink_reply {
 	unsigned char nonce[PROTO_NONCE_LEN];
 	char from[64];
 	bool handled;                /* the request went to the handler */
+	bool checked;                /* TLS: the peer's certificate was checked */
 };
 
 static void srv_free(struct peerlink_reply *r)
@@ -123,7 +177,15 @@ static void srv_written(struct bufferevent *bev, void *arg)
 static void srv_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct peerlink_reply *r = arg;
+	char e[160];
+	const char *te;
 
+	/* TLS: the handshake is done; the request follows. */
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	te = r->pl->tls && (what & BEV_EVENT_ERROR) ? tls_error(bev, e, sizeof(e)) : NULL;
+	if (te)
+		log_warn("peer link: TLS with %s failed: %s", r->from, te);
 	bufferevent_free(r->bev);
 	r->bev = NULL;
 	/* The handler still holds r and will answer into the void. */
@@ -140,6 +202,16 @@ static void srv_read(struct bufferevent *bev, void *arg)
 
 	if (r->handled)
 		return;
+	if (!r->checked) {
+		char cwhy[200];
+
+		if (check_peer(r->pl, bev, cwhy, sizeof(cwhy)) < 0) {
+			log_warn("peer link: connection from %s refused: %s", r->from, cwhy);
+			srv_event(bev, 0, r);
+			return;
+		}
+		r->checked = true;
+	}
 	k = read_frame(r->pl, bufferevent_get_input(bev), r->nonce, 'Q', REQUEST_MAX, &req, &why);
 	if (k == 0)
 		return;
@@ -167,7 +239,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	}
 	r->pl = pl;
 	snprintf(r->from, sizeof(r->from), "%s:%u", inet_ntoa(sin->sin_addr), ntohs(sin->sin_port));
-	r->bev = bufferevent_socket_new(pl->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	r->bev = new_bev(pl, fd, true);
 	if (!r->bev || random_bytes(r->nonce, sizeof(r->nonce)) < 0) {
 		if (!r->bev)
 			evutil_closesocket(fd);
@@ -259,11 +331,24 @@ static void cli_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct req *q = arg;
 
-	if (what & BEV_EVENT_CONNECTED)
+	char e[160], cwhy[200];
+	const char *te = NULL;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (check_peer(q->pl, bev, cwhy, sizeof(cwhy)) == 0)
+			return;
+		snprintf(q->err, sizeof(q->err), "%s (%s) refused over TLS: %s", q->pl->cfg->nodes[q->pl->peer].name,
+		         inet_ntoa(q->pl->cfg->nodes[q->pl->peer].addr[q->net]), cwhy);
+		log_warn("peer link: %s", q->err);
+		req_finish(q, NULL, q->err);
 		return;
-	snprintf(q->err, sizeof(q->err), "cannot reach vigild on %s (%s): %s",
+	}
+	if (q->pl->tls && (what & BEV_EVENT_ERROR))
+		te = tls_error(bev, e, sizeof(e));
+	snprintf(q->err, sizeof(q->err), "cannot reach vigild on %s (%s): %s%s",
 	         q->pl->cfg->nodes[q->pl->peer].name, inet_ntoa(q->pl->cfg->nodes[q->pl->peer].addr[q->net]),
-	         (what & BEV_EVENT_TIMEOUT) ? "timed out" :
+	         te ? "TLS: " : "",
+	         te ? te : (what & BEV_EVENT_TIMEOUT) ? "timed out" :
 	         (what & BEV_EVENT_EOF) ? "connection closed" : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	bufferevent_free(q->bev);
 	q->bev = NULL;
@@ -284,7 +369,7 @@ static void try_next(struct req *q)
 	}
 	ms_to_timeval(q->timeout_ms, &tv);
 	sin.sin_addr = pl->cfg->nodes[pl->peer].addr[q->net];
-	q->bev = bufferevent_socket_new(pl->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	q->bev = new_bev(pl, -1, false);
 	if (!q->bev) {
 		req_finish(q, NULL, "out of memory");
 		return;
@@ -326,6 +411,18 @@ struct peerlink *peerlink_new(struct event_base *base, const struct config *cfg,
 	pl->handler = handler;
 	pl->arg = arg;
 	proto_derive_key(cfg->secret, cfg->secret_len, "control", cfg->cluster_name, pl->key);
+	{
+		char err[1024];
+		bool off;
+
+		pl->tls = peerlink_tls_ctx(cfg, self, &off, err, sizeof(err));
+		if (!pl->tls && !off) {
+			log_error("peer link: [cluster] link_tls = %s: %s", link_tls_str(cfg->link_tls), err);
+			goto fail;
+		}
+		if (!pl->tls)
+			log_info("peer link: signed frames without TLS (%s)", err);
+	}
 	for (int i = 0; i < cfg->nnets; i++) {
 		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(cfg->hb_port),
 		                           .sin_addr = cfg->nodes[self].addr[i] };
@@ -362,5 +459,6 @@ void peerlink_free(struct peerlink *pl)
 		if (pl->listeners[i])
 			evconnlistener_free(pl->listeners[i]);
 	memset(pl->key, 0, sizeof(pl->key));
+	peerlink_tls_ctx_free(pl->tls);
 	free(pl);
 }

@@ -979,7 +979,7 @@ int config_load_flags(const char *path, struct config *cfg, unsigned flags, char
 	}
 	if (apply_defaults(&p, S_CLUSTER, cfg) < 0 || apply_defaults(&p, S_HEARTBEAT, cfg) < 0 ||
 	    apply_defaults(&p, S_VIP, cfg) < 0 || apply_defaults(&p, S_WITNESS, cfg) < 0 ||
-	    apply_defaults(&p, S_REPLICATION, cfg) < 0)
+	    apply_defaults(&p, S_REPLICATION, cfg) < 0 || apply_defaults(&p, S_CONSOLE, cfg) < 0)
 		goto fail;
 	rc = ini_parse_stream(read_line, &p, on_key, &p);
 	if (!p.failed && rc != 0) {

@@ -87,6 +87,9 @@ struct cfg_checker {
 	int line;
 };
 
+enum link_tls { LINK_TLS_AUTO, LINK_TLS_ON, LINK_TLS_OFF };
+const char *link_tls_str(enum link_tls t);
+
 struct config {
 	char path[PATH_MAX];
 
@@ -126,6 +129,7 @@ struct config {
 	int nnotify;
 
 	/* [cluster] failover limit */
+	enum link_tls link_tls;             /* the peer link: mutual TLS? */
 	uint32_t max_failovers;             /* automatic failovers allowed ... */
 	uint32_t failover_period_ms;        /* ... within this period */
 
@@ -139,6 +143,11 @@ struct config {
 	bool witness_ping_enabled;          /* ping = IPv4 */
 	struct in_addr witness_ping;
 	uint32_t witness_lease_ms;
+
+	/* [console] */
+	uint16_t console_http_port;          /* 0: off */
+	uint16_t console_https_port;         /* 0: off */
+	char console_password_file[PATH_MAX];
 
 	/* [replication], optional: vigil-rfs replicates these directories */
 	bool repl_enabled;                  /* the section is present */

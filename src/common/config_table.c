@@ -14,6 +14,7 @@ const char *const cfg_checker_type_names[] = { "tcp", "http", "process", "custom
 
 const char *const repl_mode_names[] = { "sync", "async", NULL };
 const char *const repl_cache_names[] = { "direct", "page", NULL };
+const char *const link_tls_names[] = { "auto", "on", "off", NULL };
 
 const char *repl_mode_str(enum repl_mode m)
 {
@@ -26,6 +27,13 @@ const char *repl_cache_str(enum repl_cache c)
 {
 	if ((unsigned)c < ARRAY_SIZE(repl_cache_names) - 1)
 		return repl_cache_names[c];
+	return "?";
+}
+
+const char *link_tls_str(enum link_tls t)
+{
+	if ((unsigned)t < ARRAY_SIZE(link_tls_names) - 1)
+		return link_tls_names[t];
 	return "?";
 }
 
@@ -97,6 +105,12 @@ const struct sect_desc sects[S_COUNT] = {
 		"(and logged). A command that fails or hangs delays nothing else. Every "
 		"event is also logged as one line `EVENT {...}` (the same JSON), which "
 		"reaches syslog and the journal.", true },
+	[S_CONSOLE] = { "console", false, 0, 1,
+		"Optional. The web console and the HTTP(S) JSON API (docs/api.md), "
+		"served by vigild on both nodes; either node answers for both. Log in "
+		"as `admin` with the password set by `vigilctl password`. HTTPS uses "
+		"the certificates made by `vigilctl pki` or custom ones dropped into "
+		"the config directory (docs/pki.md).", false },
 };
 
 const char *const type_names[] = {
@@ -127,6 +141,14 @@ const struct key keys[] = {
 	  "nodes together. Past it, a node that would take over waits (WAIT, red) "
 	  "and a checker's failover is not carried out; both raise an alarm (log, "
 	  "status, notify). Commands (swap, stop, stopstart) do not count." },
+	{ S_CLUSTER, "link_tls", T_ENUM, 0, 0, "auto", false, CFG(link_tls), 0, link_tls_names,
+	  "Mutual TLS on the command link between the two vigild, with the "
+	  "certificates `vigilctl pki` made (CONFIG_DIR/pki: cacert.crt, NODE.crt, "
+	  "NODE.key): each side must show a certificate of the cluster's CA named "
+	  "after the node it is. `auto`: TLS when all three files exist, signed "
+	  "frames alone (the secret) when none does; some but not all is an error. "
+	  "`on`: vigild does not start without them. `off`: signed frames alone. "
+	  "Both nodes must agree, or their link fails (and says why in the log)." },
 	{ S_CLUSTER, "failover_period_ms", T_UINT, 1000, 2592000000u, "21600000", false,
 	  CFG(failover_period_ms), 0, NULL,
 	  "The period of `max_failovers`, in milliseconds (default 6 h)." },
@@ -269,6 +291,20 @@ const struct key keys[] = {
 	  "[heartbeat] `timeout_ms`. A PRIM cut off from both its peer and the "
 	  "witness stops the service before its lease ends; its peer takes over "
 	  "only once the lease has ended, so a failover takes up to this long." },
+
+	{ S_CONSOLE, "http_port", T_PORT, 0, 65535, "9010", false, CFG(console_http_port), 0, NULL,
+	  "TCP port of the console and API over plain HTTP; 0 turns it off. "
+	  "Passwords and session cookies cross the network in the clear on it: "
+	  "turn it off where the network is not trusted." },
+	{ S_CONSOLE, "https_port", T_PORT, 0, 65535, "9453", false, CFG(console_https_port), 0, NULL,
+	  "TCP port of the console and API over HTTPS; 0 turns it off. Without a "
+	  "server certificate (`vigilctl pki`) HTTPS stays off and vigild says so "
+	  "in its log and status." },
+	{ S_CONSOLE, "password_file", T_PATH, 0, PATH_MAX - 1, "/etc/vigil/console.passwd", false,
+	  CFG(console_password_file), 0, NULL,
+	  "File holding the argon2id hash of the `admin` password (never the "
+	  "password itself), the same on both nodes: `vigilctl password` writes "
+	  "it on both. Until it exists, every login is refused." },
 
 	{ S_NOTIFY, "command", T_COMMAND, 0, 0, NULL, true, NOTIFY(command), 0, NULL,
 	  "Command run for each event, by `/bin/sh -c`. Whether it exists is only "

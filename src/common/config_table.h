@@ -16,7 +16,7 @@
 #define RUN_DIR_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - sizeof(SOCK_NAME))
 
 enum sect { S_CLUSTER, S_NODE, S_HEARTBEAT, S_VIP, S_REPLICATION, S_RESOURCE, S_CHECKER, S_WITNESS, S_NOTIFY,
-	S_COUNT };
+	S_CONSOLE, S_COUNT };
 
 struct sect_desc {
 	const char *name;
@@ -55,6 +55,7 @@ extern const char *const when_names[];
 extern const char *const action_names[];
 extern const char *const repl_mode_names[];
 extern const char *const repl_cache_names[];
+extern const char *const link_tls_names[];
 extern const struct sect_desc sects[S_COUNT];
 extern const char *const type_names[];
 extern const struct key keys[];
