@@ -284,7 +284,7 @@ struct req {
 	int net;                    /* the network being tried */
 	bool have_nonce;
 	unsigned char nonce[PROTO_NONCE_LEN];
-	char err[256];
+	char err[512];
 };
 
 static void try_next(struct req *q);

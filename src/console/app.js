@@ -424,8 +424,7 @@
 		$('#panel-log').hidden = !isLog;
 		$('#panel-info').hidden = S.tab !== 'info';
 		$('#log-verbose-label').hidden = S.tab !== 'module';
-		/* /api/v1/info speaks for the node that serves the page. */
-		$('#node-select').disabled = S.tab === 'info';
+		$('#node-select').disabled = false;
 		stopLogPolling();
 		if (S.tab === 'resources') {
 			S.resKey = null;
@@ -829,7 +828,8 @@
 
 	async function loadInfo() {
 		const gen = ++S.infoGen;
-		const r = await api('GET', '/api/v1/info');
+		const node = currentNode();
+		const r = await api('GET', node ? '/api/v1/nodes/' + enc(node) + '/info' : '/api/v1/info');
 		if (gen !== S.infoGen)
 			return;
 		if (r.status === 401) {
@@ -850,6 +850,9 @@
 			[t('info_node'), d.node || '\u2014'],
 			[t('info_hostname'), d.hostname || '\u2014'],
 			[t('info_cluster'), d.cluster || '\u2014'],
+			...(Array.isArray(d.certificates) ? d.certificates : []).map((c) => [
+				t('info_certificate') + ' (' + c.use + ')',
+				c.path + ' \u2014 ' + c.not_after + ' (' + c.days_left + ' d)']),
 		]));
 		$('#info-config tbody').replaceChildren(...kv(flatten(d.config, '', [])));
 	}
