@@ -614,7 +614,10 @@ int node_command(struct node *n, enum sm_event cmd, const char **err, char *msg,
 	if (n->state == before)
 		snprintf(msg, msglen, "%s: %s (%s)%s%s", name, why, disp, data_msg[0] ? "; " : "", data_msg);
 	else
-		snprintf(msg, msglen, "%s: %s, now %s%s%s", name, why, disp, data_msg[0] ? "; " : "", data_msg);
+		/* Magenta: the change is under way; the state shown is the one
+		 * being left or reached, not yet the outcome. */
+		snprintf(msg, msglen, "%s: %s, now %s%s%s%s", name, why, disp,
+		         strstr(disp, "magenta") ? " (changing, see status)" : "", data_msg[0] ? "; " : "", data_msg);
 	node_save(n);
 	return 0;
 }
