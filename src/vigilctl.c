@@ -28,6 +28,9 @@
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_WAIT_TIMEOUT = 4 };
 
 #define IO_TIMEOUT_S 10
+/* A dump runs vigilctl snapshot on the node, relayed perhaps. */
+#define DUMP_TIMEOUT_S 140
+static int io_timeout_s = IO_TIMEOUT_S;
 #define REPLY_MAX (16u << 20)
 #define POLL_MS 100
 #define WAIT_MAX_S 86400.0
@@ -84,6 +87,8 @@ static void usage(FILE *out)
 		"                     send only what differs\n"
 		"  snapshot -o FILE   an archive for support (.tar.gz, .tgz or .zip): status,\n"
 		"                     config, scripts, logs, state, system facts; no secret\n"
+		"  dump               a snapshot kept on the node (state_dir/dumps, the\n"
+		"                     newest 3), for support to fetch later\n"
 		"  password           set the console's admin password on both nodes (asked\n"
 		"                     twice on a terminal, else one line of stdin): 6 to 32\n"
 		"                     letters, digits and ( ) * _ - .\n"
@@ -269,6 +274,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			                   o->arg ? o->arg : "", o->arg ? "'" : "");
 		if (o->all)
 			return usage_error("--all does not apply to sync (it runs where the data is served)");
+	} else if (!strcmp(o->cmd, "dump")) {
+		if (o->arg)
+			return usage_error("dump takes no argument, got '%s'", o->arg);
+		if (o->all)
+			return usage_error("--all does not apply to dump");
 	} else if (!strcmp(o->cmd, "password")) {
 		if (o->arg)
 			return usage_error("password takes no argument (it is read from stdin, never from "
@@ -361,7 +371,7 @@ static char *recv_reply(int fd, const char *path, struct conn_err *e)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				snprintf(e->msg, sizeof(e->msg), "no reply from vigild at %s within %d s",
-					 path, IO_TIMEOUT_S);
+					 path, io_timeout_s);
 			else
 				snprintf(e->msg, sizeof(e->msg), "cannot read from vigild at %s: %s",
 					 path, strerror(errno));
@@ -394,7 +404,7 @@ fail:
 static json_t *call(const char *path, json_t *req, struct conn_err *e)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
+	struct timeval tv = { .tv_sec = io_timeout_s };
 	json_t *reply = NULL, *result = NULL;
 	json_error_t jerr;
 	char *text = NULL, *line = NULL;
@@ -768,6 +778,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vigilctl: out of memory\n");
 		return EXIT_FAIL;
 	}
+	if (!strcmp(o.cmd, "dump"))
+		io_timeout_s = DUMP_TIMEOUT_S;
 	if (!strcmp(o.cmd, "password")) {
 		char pw[128];
 

@@ -383,7 +383,7 @@ static void on_sync_done(json_t *res, const char *err, void *arg)
 
 static const char *const known_cmds[] = { "rfs-outdate", "sync", "status", "start", "stop", "restart", "swap",
                                           "forcestart", "stopstart", "prim", "second", "boot", "failover",
-                                          "checkers", "errd", "log", "info", "snapshot", "password",
+                                          "checkers", "errd", "log", "info", "snapshot", "dump", "password",
                                           "password-hash" };
 
 /* ---- info, snapshot, password ---- */
@@ -435,16 +435,20 @@ static void on_snapshot_made(json_t *result, const char *err, void *arg)
 {
 	struct call *c = arg;
 
-	finish(c, result ? ok(result) : fail("%s: snapshot: %s", node_name(c->a->node), err));
+	if (result && !strcmp(c->cmd, "dump"))
+		json_object_set_new(result, "message", json_sprintf("%s: dump written to %s", node_name(c->a->node),
+		                                                     json_string_value(json_object_get(result, "path"))));
+	finish(c, result ? ok(result) : fail("%s: %s: %s", node_name(c->a->node), c->cmd, err));
 }
 
 static void run_snapshot(struct call *c)
 {
 	char err[400];
+	bool dump = !strcmp(c->cmd, "dump");
 
-	if (snapshot_make(node_config(c->a->node), node_name(c->a->node), on_snapshot_made, c, err,
+	if ((dump ? snapshot_dump : snapshot_make)(node_config(c->a->node), node_name(c->a->node), on_snapshot_made, c, err,
 	                  sizeof(err)) < 0)
-		finish(c, fail("%s: snapshot: %s", node_name(c->a->node), err));
+		finish(c, fail("%s: %s: %s", node_name(c->a->node), c->cmd, err));
 }
 
 static void on_peer_hash(json_t *resp, const char *err, void *arg)
@@ -549,7 +553,7 @@ void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, ap
 	for (size_t i = 0; i < ARRAY_SIZE(known_cmds); i++)
 		known = known || !strcmp(cmd, known_cmds[i]);
 	if (!known) {
-		finish(c, fail("unknown command '%.64s' (known: status, start, stop, restart, swap, forcestart, stopstart, prim, second, boot, failover, checkers, errd, log, sync, info, snapshot, password)", cmd));
+		finish(c, fail("unknown command '%.64s' (known: status, start, stop, restart, swap, forcestart, stopstart, prim, second, boot, failover, checkers, errd, log, sync, info, snapshot, dump, password)", cmd));
 		return;
 	}
 	if (!strcmp(cmd, "password") || !strcmp(cmd, "password-hash")) {
@@ -621,7 +625,7 @@ void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, ap
 		finish(c, ok(info_local(a)));
 		return;
 	}
-	if (!strcmp(cmd, "snapshot") && !to_peer) {
+	if ((!strcmp(cmd, "snapshot") || !strcmp(cmd, "dump")) && !to_peer) {
 		run_snapshot(c);
 		return;
 	}
@@ -656,7 +660,7 @@ void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, ap
 			return;
 		}
 		r = relay_req(c);
-		peerlink_request(a->link, r, !strcmp(cmd, "snapshot") ? SNAPSHOT_RELAY_TIMEOUT_MS : RELAY_TIMEOUT_MS,
+		peerlink_request(a->link, r, (!strcmp(cmd, "snapshot") || !strcmp(cmd, "dump")) ? SNAPSHOT_RELAY_TIMEOUT_MS : RELAY_TIMEOUT_MS,
 		                 on_relay_single, c);
 		json_decref(r);
 		return;

@@ -19,7 +19,7 @@
 
 static const char *const node_actions[] = { "start", "stop", "restart", "swap", "forcestart", "stopstart",
                                             "prim", "second", "boot", "failover", "checkers", "errd",
-                                            "sync", NULL };
+                                            "sync", "dump", NULL };
 
 static bool is_post(struct hreq *h)
 {
@@ -311,7 +311,7 @@ static void node_action(struct hreq *h, const char *node, const char *action)
 		known = known || !strcmp(action, node_actions[i]);
 	if (!known) {
 		http_reply_error(h, 404, "unknown action '%.64s' (start, stop, restart, swap, forcestart, stopstart, "
-		                 "prim, second, boot, failover, checkers, errd, sync)", action);
+		                 "prim, second, boot, failover, checkers, errd, sync, dump)", action);
 		return;
 	}
 	body = body_object(h);

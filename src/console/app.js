@@ -36,6 +36,7 @@
  *                   (the current setting has class "current", aria-checked="true")
  *                 [data-submenu="support"] ->
  *                   [data-action="logs"] (opens the module log of that node),
+ *                   [data-action="dump"] (a dump kept on that node, state_dir/dumps),
  *                   a[data-action="snapshot"] (href /api/v1/nodes/NAME/snapshot, download)
  *   Confirm     #confirm (data-action, data-node while open), #confirm-title,
  *               #confirm-text, #confirm-ok, #confirm-cancel. Shown before stop,
@@ -83,6 +84,7 @@
 		'checkers-off': { path: 'checkers', body: { mode: 'off' }, label: 'action_checkers_off' },
 		'failover-on': { path: 'failover', body: { mode: 'on' }, label: 'action_failover_on' },
 		'failover-off': { path: 'failover', body: { mode: 'off' }, label: 'action_failover_off' },
+		'dump': { path: 'dump', label: 'action_dump' },
 	};
 
 	const S = {

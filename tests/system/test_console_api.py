@@ -2,7 +2,10 @@
 sessions, CSRF, the password rules, throttling, HTTPS with the cluster's
 own CA, relaying to the other node, bad input."""
 
+import os
+import re
 import subprocess
+import time
 import tarfile
 
 import pytest
@@ -213,6 +216,40 @@ def test_snapshot_downloads_from_either_node(lab, cluster, tmp_path):
             for m in t.getmembers():
                 if m.isfile():
                     assert secret.strip() not in t.extractfile(m).read().decode(errors="replace"), m.name
+
+
+def dumps(lab, k):
+    d = lab.node(k).host_path("/var/lib/vigil/dumps")
+    return sorted(os.listdir(d)) if d.exists() else []
+
+
+def test_dump_is_kept_on_the_node_newest_three(lab, cluster):
+    api = cluster()
+    assert api.login().code == 200
+    made = []
+    for i in range(4):
+        if i:
+            time.sleep(1.1)  # names carry the second
+        a = api.post("/api/v1/nodes/node1/dump", timeout=120)
+        assert a.code == 200, a
+        r = a.json()["result"]
+        assert r["node"] == "node1" and r["size"] > 0, r
+        assert r["message"] == f"node1: dump written to {r['path']}", r
+        made.append(os.path.basename(r["path"]))
+    assert all(re.fullmatch(r"dump_\d{8}_\d{6}\.tar\.gz", m) for m in made), made
+    assert dumps(lab, 1) == made[1:], "the newest 3 are kept, the oldest removed"
+    with tarfile.open(lab.node(1).host_path(f"/var/lib/vigil/dumps/{made[-1]}")) as t:
+        assert any("vigil.conf" in n for n in t.getnames())
+    # node2's dump, asked through node1, is written on node2; the CLI too.
+    a = api.post("/api/v1/nodes/node2/dump", timeout=120)
+    assert a.code == 200 and a.json()["result"]["node"] == "node2", a
+    assert len(dumps(lab, 2)) == 1
+    cp = lab.vigilctl(1, "--node", "node2", "dump", timeout=150)
+    assert "node2: dump written to /var/lib/vigil/dumps/dump_" in cp.stdout, cp
+    assert 1 <= len(dumps(lab, 2)) <= 2
+    assert dumps(lab, 1) == made[1:]
+    log = api.get("/api/v1/nodes/node1/logs/commands").json()["lines"]
+    assert any("dump" in line and "admin" in line for line in log), log[-5:]
 
 
 def test_bad_input_is_refused_and_changes_nothing(lab, cluster):
