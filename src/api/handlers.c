@@ -478,6 +478,11 @@ static void on_password_written(enum auth_result r, const char *why, void *arg)
 		finish(c, fail("%s: the password could not be changed: %s", node_name(c->a->node), why));
 		return;
 	}
+	/* Whoever logged in with the old password (perhaps the reason it was
+	 * changed) is out: every session on this node ends, the peer's when
+	 * its copy is written. */
+	auth_logout_all(c->a->auth);
+	log_info("console password changed: every console session ended");
 	if (c->relayed) {
 		finish(c, ok(json_pack("{s:s}", "node", node_name(c->a->node))));
 		return;

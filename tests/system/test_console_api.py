@@ -136,12 +136,17 @@ def test_password_rules_and_change_on_both_nodes(lab, cluster):
     assert before.startswith("$argon2id$"), "the file holds the hash, never the password"
     assert con.PASSWORD not in before
 
+    other = cluster(N2)
+    assert other.login().code == 200 and other.get("/api/v1/cluster").code == 200
     new = "New(pass)_2.x"
     a = api.post("/api/v1/password", {"password": new})
     assert a.code == 200, a
     h1 = lab.node(1).read_file("/etc/vigil/console.passwd")
     h2 = lab.node(2).read_file("/etc/vigil/console.passwd")
     assert h1 == h2 and h1 != before and h1.startswith("$argon2id$")
+    # Every session, on both nodes, ended with the old password.
+    assert api.get("/api/v1/cluster").code == 401
+    assert other.get("/api/v1/cluster").code == 401
     api2 = cluster(N2)
     assert api2.login(con.PASSWORD).code == 401
     assert api2.login(new).code == 200
