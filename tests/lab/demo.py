@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import console as con  # noqa: E402
 import lab as labmod  # noqa: E402
 import pg  # noqa: E402
 
@@ -114,6 +115,7 @@ def run(lab, demo):
     lab.setup_cluster(labmod.cluster_config(lab, interval_ms=INTERVAL_MS, timeout_ms=TIMEOUT_MS,
                                             resources=resources, extra=REPL))
     pg.setup(lab, bd)
+    con.make_pki(lab, 1)
     demo.say(f"lab {lab.prefix} ready: node1 10.0.0.1/10.0.1.1, node2 10.0.0.2/10.0.1.2, "
              f"client {labmod.CLIENT_ADDR}; PostgreSQL initialised in node1's /srv/vms/db/pg")
     poller = lab.client_poller(timeout=0.15, interval=0.2, on_change=demo.client_change)
@@ -165,10 +167,31 @@ def run(lab, demo):
         n = check_ledger(lab, demo, ledger, "node1")
         return f"node1 answers after {took:.2f} s; {demo.states(1)}; {n} committed inserts, none lost"
 
+    def web_console(t0):
+        con.set_password(lab, 1)
+        ca = lab.dir / "demo-cacert.crt"
+        ca.write_bytes(lab.node(1).host_path(f"{con.CONF_DIR}/pki/cacert.crt").read_bytes())
+        api = con.Api(lab, labmod.VIP, https=True, cacert=str(ca))
+        try:
+            if api.login("not-the-password").code != 401:
+                raise AssertionError("the console took a wrong password")
+            a = api.login()
+            if a.code != 200:
+                raise AssertionError(f"console login failed: {a}")
+            a = api.get("/api/v1/cluster")
+            if a.code != 200:
+                raise AssertionError(f"GET /api/v1/cluster: {a}")
+            seen = ", ".join(f"{n['name']} {n['state']} ({n['color']})" for n in a.json()["nodes"])
+        finally:
+            api.cleanup()
+        return (f"https://{labmod.VIP}:9453/ (user admin) verified with the cluster CA; "
+                f"wrong password refused; the API shows {seen}")
+
     demo.step("start both nodes", start_both)
     demo.step("kill node1", kill_node1)
     demo.step("revive node1, start its vigild", return_node1)
     demo.step("vigilctl swap", swap)
+    demo.step("web console over HTTPS", web_console)
     time.sleep(0.5)
     ledger.stop()
     poller.stop()
