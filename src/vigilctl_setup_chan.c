@@ -58,7 +58,10 @@ int setup_code_make(const unsigned char keyhash[32], const unsigned char rnd[SET
 
 int setup_code_normalize(const char *in, char out[SETUP_CODE_CHARS + 1], char *err, size_t errlen)
 {
-	size_t n = 0;
+	static const char want[] = "expected 20 characters of A-Z and 2-7 in groups of 4, like "
+				   "ABCD-EFGH-IJKL-MNOP-QRST (as node2 printed it)";
+	size_t n = 0, all = 0;
+	const char *bad = NULL;
 
 	for (const char *s = in; *s; s++) {
 		char c = *s;
@@ -67,16 +70,25 @@ int setup_code_normalize(const char *in, char out[SETUP_CODE_CHARS + 1], char *e
 			continue;
 		if (c >= 'a' && c <= 'z')
 			c = (char)(c - 'a' + 'A');
-		if (!strchr(b32, c) || !c || n >= SETUP_CODE_CHARS) {
-			snprintf(err, errlen, "security code '%.60s': expected %d characters of A-Z and 2-7 in groups "
-				 "of 4, like ABCD-EFGH-IJKL-MNOP-QRST (as node2 printed it)", in, SETUP_CODE_CHARS);
-			return -1;
+		all++;
+		if (!strchr(b32, c)) {
+			bad = bad ? bad : s;
+			continue;
 		}
-		out[n++] = c;
+		if (n < SETUP_CODE_CHARS)
+			out[n++] = c;
 	}
-	if (n != SETUP_CODE_CHARS) {
-		snprintf(err, errlen, "security code '%.60s': expected %d characters of A-Z and 2-7 in groups "
-			 "of 4, like ABCD-EFGH-IJKL-MNOP-QRST (as node2 printed it)", in, SETUP_CODE_CHARS);
+	if (bad) {
+		/* A byte, not a character: UTF-8 shows as its hex. */
+		if ((unsigned char)*bad >= 0x20 && (unsigned char)*bad < 0x7f)
+			snprintf(err, errlen, "security code '%.60s': '%c' is not one of A-Z and 2-7; %s", in, *bad, want);
+		else
+			snprintf(err, errlen, "security code '%.60s': byte 0x%02x is not one of A-Z and 2-7; %s", in,
+				 (unsigned char)*bad, want);
+		return -1;
+	}
+	if (all != SETUP_CODE_CHARS) {
+		snprintf(err, errlen, "security code '%.60s': %zu characters, %s", in, all, want);
 		return -1;
 	}
 	out[n] = '\0';

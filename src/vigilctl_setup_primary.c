@@ -125,8 +125,12 @@ static int parse_replicate(struct primary *pr)
 	size_t used = 0;
 	int n = 0;
 
-	if (!pr->o.replicate)
+	if (!pr->o.replicate) {
+		if (pr->o.aside)
+			return fail("--aside-dir %s: it goes with --replicate (where vigil-rfs keeps what it sets "
+				    "aside), and --replicate is not given", pr->o.aside);
 		return 0;
+	}
 	if (!strlcpy_ok(buf, pr->o.replicate, sizeof(buf)))
 		return fail("--replicate: too long");
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -179,8 +183,8 @@ static int check_args(struct primary *pr)
 		if (setup_parse_addr_list("--address", pr->o.address, own, &naddr, err, sizeof(err)) < 0)
 			return fail("%s", err);
 		if (naddr != npeer)
-			return fail("--address gives %d address%s and --peer %d: one of this node's per address of "
-				    "node2", naddr, naddr == 1 ? "" : "es", npeer);
+			return fail("--address gives %d address%s and --peer %d: give one address of this node "
+				    "for each of node2's, in the same order", naddr, naddr == 1 ? "" : "es", npeer);
 		memcpy(pr->c.addr[0], own, sizeof(own));
 	}
 	pr->c.nnets = npeer;

@@ -269,6 +269,7 @@ def test_bad_input_is_refused_and_writes_nothing(lab):
                       (["--name", "bad name"], "--name 'bad name'"),
                       (["--node1", "a", "--node2", "a"], "different names"),
                       (["--replicate", "/srv/vms/nope"], "/srv/vms/nope"),
+                      (["--aside-dir", "/tmp"], "goes with --replicate"),
                       (["--address", "10.0.0.7,10.0.1.1"], "not an address of this machine"),
                       (["--export", "/nonexistent"], "/nonexistent")]:
         a = list(args)
