@@ -12,7 +12,6 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 #include "common/util.h"
 #include "vigil_build.h"
 #include "vigilctl_print.h"
+#include "vigilctl_password.h"
 #include "vigilctl_pki.h"
 #include "vigilctl_setup.h"
 #include "vigilctl_snapshot.h"
@@ -687,43 +687,6 @@ static int run_files_command(int argc, char **argv, int at, const char *config)
 	return rc;
 }
 
-/* The new password: twice without echo on a terminal, else one line. */
-static int read_password(char *out, size_t outlen)
-{
-	bool tty = isatty(STDIN_FILENO);
-	char again[128];
-	struct termios old, quiet;
-
-	for (int round = 0; round < (tty ? 2 : 1); round++) {
-		char *dst = round ? again : out;
-		size_t n = round ? sizeof(again) : outlen;
-
-		if (tty) {
-			fprintf(stderr, round ? "Again: " : "New console password for admin: ");
-			tcgetattr(STDIN_FILENO, &old);
-			quiet = old;
-			quiet.c_lflag &= ~(tcflag_t)ECHO;
-			tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-		}
-		if (!fgets(dst, (int)n, stdin))
-			dst[0] = '\0';
-		if (tty) {
-			tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-			fputc('\n', stderr);
-		}
-		dst[strcspn(dst, "\r\n")] = '\0';
-	}
-	if (tty && strcmp(out, again)) {
-		fprintf(stderr, "vigilctl: the two passwords differ; nothing changed\n");
-		return -1;
-	}
-	if (!out[0]) {
-		fprintf(stderr, "vigilctl: no password given on stdin; nothing changed\n");
-		return -1;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -783,7 +746,7 @@ int main(int argc, char **argv)
 	if (!strcmp(o.cmd, "password")) {
 		char pw[128];
 
-		if (read_password(pw, sizeof(pw)) < 0) {
+		if (read_new_password("vigilctl", "New console password for admin: ", pw, sizeof(pw)) < 0) {
 			json_decref(req);
 			return EXIT_FAIL;
 		}

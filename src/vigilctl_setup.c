@@ -17,13 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api/auth.h"
 #include "common/util.h"
 #include "pki/pki.h"
+#include "vigilctl_password.h"
 #include "vigilctl_setup_int.h"
 
 static void usage(FILE *out)
@@ -209,45 +209,6 @@ static int parse_secondary(int argc, char **argv, struct secondary_opts *o)
 	return 0;
 }
 
-/* The new password: twice without echo on a terminal, else one line. */
-static int read_password(char *out, size_t outlen)
-{
-	bool tty = isatty(STDIN_FILENO);
-	char again[128] = "";
-	struct termios old, quiet;
-
-	for (int round = 0; round < (tty ? 2 : 1); round++) {
-		char *dst = round ? again : out;
-		size_t n = round ? sizeof(again) : outlen;
-
-		if (tty) {
-			fprintf(stderr, round ? "Again: " : "Console password for user admin: ");
-			tcgetattr(STDIN_FILENO, &old);
-			quiet = old;
-			quiet.c_lflag &= ~(tcflag_t)ECHO;
-			tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-		}
-		if (!fgets(dst, (int)n, stdin))
-			dst[0] = '\0';
-		if (tty) {
-			tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-			fputc('\n', stderr);
-		}
-		dst[strcspn(dst, "\r\n")] = '\0';
-	}
-	if (tty && strcmp(out, again)) {
-		fprintf(stderr, "vigilctl setup secondary: the two passwords differ; nothing done\n");
-		explicit_bzero(again, sizeof(again));
-		return -1;
-	}
-	explicit_bzero(again, sizeof(again));
-	if (!out[0]) {
-		fprintf(stderr, "vigilctl setup secondary: no password given (on stdin); nothing done\n");
-		return -1;
-	}
-	return 0;
-}
-
 /* A setup already under way here: refused with what to do instead;
  * a stale one (its agent gone, nothing received) is cleared. */
 static int check_no_setup(const struct setup_paths *p)
@@ -309,7 +270,7 @@ static int setup_secondary(const struct setup_paths *p, int argc, char **argv)
 	}
 	if (check_no_setup(p) < 0)
 		return SETUP_EXIT_FAIL;
-	if (read_password(pw, sizeof(pw)) < 0)
+	if (read_new_password("vigilctl setup secondary", "Console password for user admin: ", pw, sizeof(pw)) < 0)
 		return SETUP_EXIT_FAIL;
 	if ((rule = auth_password_rule(pw))) {
 		fprintf(stderr, "vigilctl setup secondary: %s; nothing done\n", rule);
