@@ -68,16 +68,25 @@ static json_t *ok(json_t *result)
 	return json_pack("{s:b, s:o}", "ok", 1, "result", result ? result : json_object());
 }
 
+static json_t *vfail(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+static json_t *vfail(const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+}
+
 static json_t *fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static json_t *fail(const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
+	json_t *r;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	r = vfail(fmt, ap);
 	va_end(ap);
-	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+	return r;
 }
 
 /* One request in flight, possibly waiting for the peer. */
@@ -211,13 +220,15 @@ static json_t *relay_req(struct call *c)
 static json_t *unreachable(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static json_t *unreachable(const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
+	json_t *r;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	r = vfail(fmt, ap);
 	va_end(ap);
-	return json_pack("{s:b, s:s, s:b}", "ok", 0, "error", msg, "unreachable", 1);
+	if (r)
+		json_object_set_new(r, "unreachable", json_true());
+	return r;
 }
 
 static void on_relay_single(json_t *resp, const char *err, void *arg)

@@ -139,25 +139,16 @@ static const char *pick_lang(const char *accept)
 	return best;
 }
 
-/* Each strings file is already the answer, {"lang", "strings"}. */
-static void serve_i18n(struct hreq *h)
+/* An embedded file, answered as it is (no copy: the data lives in the
+ * binary). */
+static void send_asset(struct hreq *h, const struct console_asset *as, bool api, const char *hname,
+                       const char *hval)
 {
-	const char *lang = pick_lang(evhttp_find_header(evhttp_request_get_input_headers(h->req),
-	                                                "Accept-Language"));
-	char path[32];
-	const struct console_asset *as;
-	struct evbuffer *buf;
+	struct evbuffer *buf = evbuffer_new();
 
-	snprintf(path, sizeof(path), "/i18n/%s.json", lang);
-	as = console_asset_find(path);
-	if (!as) {
-		http_reply_error(h, 500, "the console's %s strings are missing", lang);
-		return;
-	}
-	buf = evbuffer_new();
-	security_headers(h->req, true);
+	security_headers(h->req, api);
 	evhttp_add_header(evhttp_request_get_output_headers(h->req), "Content-Type", as->type);
-	evhttp_add_header(evhttp_request_get_output_headers(h->req), "Vary", "Accept-Language");
+	evhttp_add_header(evhttp_request_get_output_headers(h->req), hname, hval);
 	if (buf)
 		evbuffer_add_reference(buf, as->data, as->len, NULL, NULL);
 	evhttp_send_reply(h->req, 200, "OK", buf);
@@ -166,25 +157,32 @@ static void serve_i18n(struct hreq *h)
 	http_hreq_free(h);
 }
 
+/* Each strings file is already the answer, {"lang", "strings"}. */
+static void serve_i18n(struct hreq *h)
+{
+	const char *lang = pick_lang(evhttp_find_header(evhttp_request_get_input_headers(h->req),
+	                                                "Accept-Language"));
+	char path[32];
+	const struct console_asset *as;
+
+	snprintf(path, sizeof(path), "/i18n/%s.json", lang);
+	as = console_asset_find(path);
+	if (!as) {
+		http_reply_error(h, 500, "the console's %s strings are missing", lang);
+		return;
+	}
+	send_asset(h, as, true, "Vary", "Accept-Language");
+}
+
 static void serve_asset(struct hreq *h, const char *path)
 {
 	const struct console_asset *as = console_asset_find(path);
-	struct evbuffer *buf;
 
 	if (!as || !strncmp(path, "/i18n/", 6)) {
 		http_reply_error(h, 404, "no such page: %s", path);
 		return;
 	}
-	buf = evbuffer_new();
-	security_headers(h->req, false);
-	evhttp_add_header(evhttp_request_get_output_headers(h->req), "Content-Type", as->type);
-	evhttp_add_header(evhttp_request_get_output_headers(h->req), "Cache-Control", "no-cache");
-	if (buf)
-		evbuffer_add_reference(buf, as->data, as->len, NULL, NULL);
-	evhttp_send_reply(h->req, 200, "OK", buf);
-	if (buf)
-		evbuffer_free(buf);
-	http_hreq_free(h);
+	send_asset(h, as, false, "Cache-Control", "no-cache");
 }
 
 static void on_request(struct evhttp_request *req, void *arg, bool tls)
