@@ -30,6 +30,18 @@ def make_pki(lab, k=1):
             other.write_file(f"{CONF_DIR}/pki/{f.name}", f.read_bytes(), mode)
 
 
+def start_cluster(lab, timeout=20):
+    """PKI made on node1 and copied, both vigild started, PRIM/SECOND,
+    the admin password set: a cluster whose console is ready. The lab is
+    set up (lab.setup_cluster) by the caller."""
+    make_pki(lab, 1)
+    lab.start_vigild(1)
+    lab.start_vigild(2)
+    lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, timeout)
+    cp = set_password(lab, 1)
+    assert "both nodes" in cp.stdout + cp.stderr, cp
+
+
 class Answer:
     def __init__(self, code, body, headers):
         self.code = code

@@ -26,12 +26,7 @@ CHANGES = ["/api/v1/logout", "/api/v1/password", "/api/v1/nodes/node1/stop",
 @pytest.fixture
 def cluster(lab):
     lab.setup_cluster()
-    con.make_pki(lab, 1)
-    lab.start_vigild(1)
-    lab.start_vigild(2)
-    lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
-    cp = con.set_password(lab, 1)
-    assert "both nodes" in cp.stdout + cp.stderr, cp
+    con.start_cluster(lab, TIMEOUT)
     apis = []
 
     def api(addr=N1, **kw):

@@ -70,12 +70,7 @@ def write_scripts(lab):
 def cluster(lab):
     lab.setup_cluster(scripts=False)
     write_scripts(lab)
-    con.make_pki(lab, 1)
-    lab.start_vigild(1)
-    lab.start_vigild(2)
-    lab.wait_states(1, {"node1": "PRIM", "node2": "SECOND"}, TIMEOUT)
-    cp = con.set_password(lab, 1)
-    assert "both nodes" in cp.stdout + cp.stderr, cp
+    con.start_cluster(lab, TIMEOUT)
     return lab
 
 
