@@ -19,6 +19,9 @@ static const struct {
 } expected[] = {
 	{ "/index.html", "text/html; charset=utf-8" },
 	{ "/app.js", "text/javascript; charset=utf-8" },
+	{ "/core.js", "text/javascript; charset=utf-8" },
+	{ "/views.js", "text/javascript; charset=utf-8" },
+	{ "/menu.js", "text/javascript; charset=utf-8" },
 	{ "/app.css", "text/css; charset=utf-8" },
 	{ "/favicon.svg", "image/svg+xml" },
 	{ "/i18n/en.json", "application/json" },
@@ -65,12 +68,16 @@ static void test_root_is_index(void **state)
 	assert_ptr_equal(root, console_asset_find("/index.html"));
 	html = (const char *)root->data;
 	assert_non_null(strstr(html, "<!DOCTYPE html>"));
-	/* Everything the page loads is served by vigild itself. */
-	assert_non_null(strstr(html, "src=\"/app.js\""));
+	/* Everything the page loads is served by vigild itself; app.js is an ES
+	 * module that imports the other scripts. */
+	assert_non_null(strstr(html, "<script type=\"module\" src=\"/app.js\">"));
 	assert_non_null(strstr(html, "href=\"/app.css\""));
 	assert_null(strstr(html, "http://"));
 	assert_null(strstr(html, "https://"));
-	assert_null(strstr((const char *)console_asset_find("/app.js")->data, "https://"));
+	for (const struct console_asset *a = console_assets; a->path; a++) {
+		if (!strcmp(a->type, "text/javascript; charset=utf-8"))
+			assert_null(strstr((const char *)a->data, "https://"));
+	}
 	assert_null(strstr((const char *)console_asset_find("/app.css")->data, "https://"));
 }
 
