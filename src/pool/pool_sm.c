@@ -402,7 +402,7 @@ static void swap_roles(struct pool_ctx *c, int r, int s, const char *why)
 	struct pool *p = c->p;
 	struct pool_recorder *rec = &p->rec[r];
 	struct pool_spare *sp = &p->spare[s];
-	char tmp[POOL_NAME_MAX], detail[3 * POOL_NAME_MAX + 80];
+	char tmp[POOL_NAME_MAX], detail[4 * POOL_NAME_MAX + 80];
 
 	memcpy(tmp, rec->name, sizeof(tmp));
 	memcpy(rec->name, sp->name, sizeof(tmp));
