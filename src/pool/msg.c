@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pool/names.h"
+
 static const char *const type_names[PM__COUNT] = {
 	[PM_HELLO] = "hello", [PM_HEALTH] = "health", [PM_SETTINGS] = "settings",
 	[PM_SETTINGS_END] = "settings_end", [PM_RESULT] = "result", [PM_COPY_PROGRESS] = "copy_progress",
@@ -26,63 +28,6 @@ const char *pool_agent_role_str(enum pool_agent_role r)
 	case PA__COUNT: break;
 	}
 	return "?";
-}
-
-bool pool_msg_name_ok(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-
-	if (n == 0 || n > 63)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '-' || *s == '_' || *s == '.'))
-			return false;
-	return true;
-}
-
-/* The same rule as the registry's settings paths: relative, no empty, "."
- * or ".." part, printable ASCII without '\'. */
-static bool file_ok(const char *file)
-{
-	size_t n = file ? strlen(file) : 0;
-	const char *p = file;
-
-	if (n == 0 || n > 255 || file[0] == '/')
-		return false;
-	while (*p) {
-		size_t c = strcspn(p, "/");
-
-		if (c == 0 || (c == 1 && p[0] == '.') || (c == 2 && p[0] == '.' && p[1] == '.'))
-			return false;
-		for (size_t i = 0; i < c; i++)
-			if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] >= 0x7f || p[i] == '\\')
-				return false;
-		p += c;
-		if (*p == '/' && !*++p)
-			return false;
-	}
-	return true;
-}
-
-static bool sha_ok(const char *s)
-{
-	if (!s || strlen(s) != 64)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return false;
-	return true;
-}
-
-static void sha256_hex(const void *data, size_t len, char out[65])
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 /* ---- field readers: each fails with err naming the field ---- */
@@ -134,7 +79,7 @@ static const char *rd_name(struct rd *r, const char *key, bool required)
 {
 	const char *s = rd_str(r, key, required, 63);
 
-	if (!r->bad && (*s || required) && !pool_msg_name_ok(s))
+	if (!r->bad && (*s || required) && !pool_name_ok(s))
 		rd_fail(r, "\"%s\" '%s' is not a name (1 to 63 of A-Z a-z 0-9 - _ .)", key, s);
 	return s;
 }
@@ -218,11 +163,11 @@ static void parse_settings(struct rd *r, struct pool_msg *m)
 	char sum[65];
 
 	m->u.settings.file = rd_str(r, "file", true, 255);
-	if (!r->bad && !file_ok(m->u.settings.file))
+	if (!r->bad && !pool_path_ok(m->u.settings.file))
 		rd_fail(r, "\"file\" '%.100s' is not a relative path of printable characters without '.', '..' or "
 		        "empty parts", m->u.settings.file);
 	m->u.settings.sha256 = rd_str(r, "sha256", true, 64);
-	if (!r->bad && !sha_ok(m->u.settings.sha256))
+	if (!r->bad && !pool_sha256_ok(m->u.settings.sha256))
 		rd_fail(r, "\"sha256\" must be 64 lower-case hex digits");
 	b64 = rd_str(r, "data", true, POOL_MSG_MAX);
 	if (r->bad)
@@ -256,7 +201,7 @@ static void parse_settings(struct rd *r, struct pool_msg *m)
 		        POOL_SETTINGS_FILE_MAX);
 		return;
 	}
-	sha256_hex(m->u.settings.data, m->u.settings.len, sum);
+	pool_sha256_hex(m->u.settings.data, m->u.settings.len, sum);
 	if (strcmp(sum, m->u.settings.sha256))
 		rd_fail(r, "%s: its data does not match its \"sha256\" (damaged in transit?)", m->u.settings.file);
 }
@@ -289,9 +234,9 @@ static void parse_settings_end(struct rd *r, struct pool_msg *m)
 		}
 		f->file = rd_str(&sub, "file", true, 255);
 		f->sha256 = rd_str(&sub, "sha256", true, 64);
-		if (!sub.bad && !file_ok(f->file))
+		if (!sub.bad && !pool_path_ok(f->file))
 			rd_fail(&sub, "\"files\"[%zu]: '%.100s' is not a relative path", i, f->file);
-		if (!sub.bad && !sha_ok(f->sha256))
+		if (!sub.bad && !pool_sha256_ok(f->sha256))
 			rd_fail(&sub, "\"files\"[%zu]: \"sha256\" must be 64 lower-case hex digits", i);
 		if (sub.bad) {
 			r->bad = true;
@@ -430,8 +375,8 @@ void pool_msg_free(struct pool_msg *m)
 json_t *pool_msg_hello(const char *name, enum pool_agent_role role, const char *group, const char *secondary,
                        bool failover, bool recording, const char *serving, char *err, size_t errlen)
 {
-	if (!pool_msg_name_ok(name) || !pool_msg_name_ok(group) || (*secondary && !pool_msg_name_ok(secondary)) ||
-	    (*serving && !pool_msg_name_ok(serving)) || (unsigned)role >= PA__COUNT) {
+	if (!pool_name_ok(name) || !pool_name_ok(group) || (*secondary && !pool_name_ok(secondary)) ||
+	    (*serving && !pool_name_ok(serving)) || (unsigned)role >= PA__COUNT) {
 		snprintf(err, errlen, "hello: a bad name, group or role (name '%.64s', group '%.64s')", name, group);
 		return NULL;
 	}
@@ -455,7 +400,7 @@ json_t *pool_msg_settings(const char *file, const void *data, size_t len, char *
 	char *b64;
 	json_t *m;
 
-	if (!file_ok(file)) {
+	if (!pool_path_ok(file)) {
 		snprintf(err, errlen, "settings file '%.100s': not a relative path", file);
 		return NULL;
 	}
@@ -470,7 +415,7 @@ json_t *pool_msg_settings(const char *file, const void *data, size_t len, char *
 		return NULL;
 	}
 	EVP_EncodeBlock((unsigned char *)b64, data, (int)len);
-	sha256_hex(data, len, sum);
+	pool_sha256_hex(data, len, sum);
 	m = json_pack("{s:s, s:s, s:s, s:s}", "type", "settings", "file", file, "sha256", sum, "data", b64);
 	free(b64);
 	return m;
@@ -485,7 +430,7 @@ json_t *pool_msg_command(enum pool_msg_type type, uint64_t id, const char *recor
 		snprintf(err, errlen, "%s is not a command", pool_msg_type_str(type));
 		return NULL;
 	}
-	if (!id || (type != PM_RESUME && !pool_msg_name_ok(recorder)) || (type == PM_COPY && (!address || !*address))) {
+	if (!id || (type != PM_RESUME && !pool_name_ok(recorder)) || (type == PM_COPY && (!address || !*address))) {
 		snprintf(err, errlen, "%s: needs an id, a recorder name%s", pool_msg_type_str(type),
 		         type == PM_COPY ? " and an address" : "");
 		return NULL;

@@ -123,7 +123,4 @@ json_t *pool_msg_command(enum pool_msg_type type, uint64_t id, const char *recor
                          char *err, size_t errlen);
 json_t *pool_msg_result(uint64_t id, bool ok, const char *error);
 
-/* Names as the pool accepts them: 1-63 of A-Z a-z 0-9 - _ . */
-bool pool_msg_name_ok(const char *s);
-
 #endif

@@ -1,12 +1,13 @@
 #include "pool/registry.h"
 
-#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+
+#include "pool/names.h"
 
 #define SCHEMA_VERSION 1
 #define BUSY_TIMEOUT_MS 5000
@@ -44,22 +45,9 @@ static int dberr(struct reg *r, const char *what, char *err, size_t errlen)
 	return seterr(err, errlen, "%s: %s: %s", r->path, what, sqlite3_errmsg(r->db));
 }
 
-bool reg_name_ok(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-
-	if (n == 0 || n >= REG_NAME_MAX)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '-' || *s == '_' || *s == '.'))
-			return false;
-	return true;
-}
-
 static int check_name(const char *what, const char *s, char *err, size_t errlen)
 {
-	if (reg_name_ok(s))
+	if (pool_name_ok(s))
 		return 0;
 	return seterr(err, errlen, "%s '%.80s': 1 to %d of A-Z a-z 0-9 - _ .", what, s ? s : "", REG_NAME_MAX - 1);
 }
@@ -239,8 +227,10 @@ int reg_recorder_put(struct reg *r, const struct reg_recorder *rec, char *err, s
 	return commit(r, err, errlen);
 }
 
-static void recorder_row(sqlite3_stmt *st, struct reg_recorder *out)
+static void recorder_row(sqlite3_stmt *st, void *arg)
 {
+	struct reg_recorder *out = arg;
+
 	copy_col(out->name, sizeof(out->name), st, 0);
 	copy_col(out->group, sizeof(out->group), st, 1);
 	copy_col(out->secondary_group, sizeof(out->secondary_group), st, 2);
@@ -249,18 +239,21 @@ static void recorder_row(sqlite3_stmt *st, struct reg_recorder *out)
 	copy_col(out->served_by, sizeof(out->served_by), st, 5);
 }
 
-static void spare_row(sqlite3_stmt *st, struct reg_spare *out)
+static void spare_row(sqlite3_stmt *st, void *arg)
 {
+	struct reg_spare *out = arg;
+
 	copy_col(out->name, sizeof(out->name), st, 0);
 	copy_col(out->group, sizeof(out->group), st, 1);
 	copy_col(out->state, sizeof(out->state), st, 2);
 	copy_col(out->serving, sizeof(out->serving), st, 3);
 }
 
-int reg_recorder_get(struct reg *r, const char *name, struct reg_recorder *out, char *err, size_t errlen)
+/* One row by name into out: 1 found, 0 unknown, -1 error. */
+static int get_row(struct reg *r, const char *sql, const char *name, void (*row)(sqlite3_stmt *, void *), void *out,
+                   char *err, size_t errlen)
 {
-	sqlite3_stmt *st = prep(r, "SELECT name, grp, secondary_grp, failover, state, served_by FROM recorder"
-	                        " WHERE name = ?1", err, errlen);
+	sqlite3_stmt *st = prep(r, sql, err, errlen);
 	int rc;
 
 	if (!st)
@@ -268,11 +261,17 @@ int reg_recorder_get(struct reg *r, const char *name, struct reg_recorder *out, 
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		recorder_row(st, out);
+		row(st, out);
 	sqlite3_finalize(st);
 	if (rc == SQLITE_ROW)
 		return 1;
 	return rc == SQLITE_DONE ? 0 : dberr(r, "read", err, errlen);
+}
+
+int reg_recorder_get(struct reg *r, const char *name, struct reg_recorder *out, char *err, size_t errlen)
+{
+	return get_row(r, "SELECT name, grp, secondary_grp, failover, state, served_by FROM recorder WHERE name = ?1",
+	               name, recorder_row, out, err, errlen);
 }
 
 /* The row must exist: an unknown name is an error that names it. */
@@ -347,19 +346,8 @@ int reg_spare_put(struct reg *r, const struct reg_spare *sp, char *err, size_t e
 
 int reg_spare_get(struct reg *r, const char *name, struct reg_spare *out, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = prep(r, "SELECT name, grp, state, serving FROM spare WHERE name = ?1", err, errlen);
-	int rc;
-
-	if (!st)
-		return -1;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		spare_row(st, out);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_ROW)
-		return 1;
-	return rc == SQLITE_DONE ? 0 : dberr(r, "read", err, errlen);
+	return get_row(r, "SELECT name, grp, state, serving FROM spare WHERE name = ?1", name, spare_row, out, err,
+	               errlen);
 }
 
 int reg_spare_del(struct reg *r, const char *name, char *err, size_t errlen)
@@ -535,39 +523,6 @@ int reg_log_list(struct reg *r, int max, reg_log_cb cb, void *arg, char *err, si
 
 /* ---- settings cache ---- */
 
-bool reg_settings_path_ok(const char *file)
-{
-	size_t n = file ? strlen(file) : 0;
-	const char *p = file;
-
-	if (n == 0 || n >= sizeof(((struct reg_settings_file *)0)->file) || file[0] == '/')
-		return false;
-	/* Each component: not empty, not . or .., printable ASCII without \ */
-	while (*p) {
-		size_t c = strcspn(p, "/");
-
-		if (c == 0 || (c == 1 && p[0] == '.') || (c == 2 && p[0] == '.' && p[1] == '.'))
-			return false;
-		for (size_t i = 0; i < c; i++)
-			if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] >= 0x7f || p[i] == '\\')
-				return false;
-		p += c;
-		if (*p == '/' && !*++p)
-			return false;
-	}
-	return true;
-}
-
-static void sha256_hex(const void *data, size_t len, char out[REG_SHA256_HEX])
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 int reg_settings_put(struct reg *r, const char *recorder, const char *file, const void *data, size_t len,
                      size_t limit, bool *changed, char *err, size_t errlen)
 {
@@ -579,13 +534,13 @@ int reg_settings_put(struct reg *r, const char *recorder, const char *file, cons
 	*changed = false;
 	if (check_name("recorder", recorder, err, errlen) < 0)
 		return -1;
-	if (!reg_settings_path_ok(file))
+	if (!pool_path_ok(file))
 		return seterr(err, errlen, "recorder %s: settings file '%.100s': not a relative path of printable "
 		              "characters without '.', '..' or empty parts", recorder, file ? file : "");
 	if (len > limit)
 		return seterr(err, errlen, "recorder %s: settings file %s is %zu bytes, over the limit of %zu", recorder,
 		              file, len, limit);
-	sha256_hex(data, len, sum);
+	pool_sha256_hex(data, len, sum);
 	if (begin(r, err, errlen) < 0)
 		return -1;
 	rc = exists(r, "SELECT 1 FROM recorder WHERE name = ?1", recorder, err, errlen);

@@ -29,8 +29,6 @@ struct reg;
 struct reg *reg_open(const char *path, char *err, size_t errlen);
 void reg_close(struct reg *r);
 
-/* A name as the registry accepts it. */
-bool reg_name_ok(const char *s);
 
 struct reg_recorder {
 	char name[REG_NAME_MAX];
@@ -107,7 +105,5 @@ struct reg_settings_file {
 };
 typedef int (*reg_settings_cb)(const struct reg_settings_file *f, void *arg);
 int reg_settings(struct reg *r, const char *recorder, reg_settings_cb cb, void *arg, char *err, size_t errlen);
-/* Whether file is acceptable as a settings path. */
-bool reg_settings_path_ok(const char *file);
 
 #endif

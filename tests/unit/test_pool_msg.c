@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pool/msg.h"
+#include "pool/names.h"
 
 static char *dump(json_t *m)
 {
@@ -243,11 +244,11 @@ static void oversized_frames_and_settings_are_refused(void **state)
 static void names_and_strings(void **state)
 {
 	(void)state;
-	assert_true(pool_msg_name_ok("rec-1_a.b"));
-	assert_false(pool_msg_name_ok(""));
-	assert_false(pool_msg_name_ok("a/b"));
-	assert_false(pool_msg_name_ok("0123456789012345678901234567890123456789012345678901234567890123"));
-	assert_true(pool_msg_name_ok("012345678901234567890123456789012345678901234567890123456789012"));
+	assert_true(pool_name_ok("rec-1_a.b"));
+	assert_false(pool_name_ok(""));
+	assert_false(pool_name_ok("a/b"));
+	assert_false(pool_name_ok("0123456789012345678901234567890123456789012345678901234567890123"));
+	assert_true(pool_name_ok("012345678901234567890123456789012345678901234567890123456789012"));
 	for (int t = 0; t < PM__COUNT; t++)
 		assert_string_not_equal(pool_msg_type_str((enum pool_msg_type)t), "?");
 	assert_string_equal(pool_msg_type_str(PM__COUNT), "?");
