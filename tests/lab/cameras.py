@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import lab as labmod  # noqa: E402
 from lab import LabError, wait_for  # noqa: E402
+from record import alive  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RECORD_PY = HERE / "record.py"
@@ -72,15 +73,6 @@ def proc_cpu_seconds(pid):
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
     except (OSError, IndexError, ValueError):
         return 0.0
-
-
-def alive(pid):
-    """Exists and is no zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def _pgid_members(pgid):
