@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
+#include "common/util.h"
 #include "pool/names.h"
 
 #define SCHEMA_VERSION 1
@@ -227,6 +227,9 @@ int reg_recorder_put(struct reg *r, const struct reg_recorder *rec, char *err, s
 	return commit(r, err, errlen);
 }
 
+#define RECORDER_SELECT "SELECT name, grp, secondary_grp, failover, state, served_by FROM recorder"
+#define SPARE_SELECT "SELECT name, grp, state, serving FROM spare"
+
 static void recorder_row(sqlite3_stmt *st, void *arg)
 {
 	struct reg_recorder *out = arg;
@@ -249,28 +252,53 @@ static void spare_row(sqlite3_stmt *st, void *arg)
 	copy_col(out->serving, sizeof(out->serving), st, 3);
 }
 
+/* Steps st (prepared and bound) through its rows: row() gets each and
+ * returns non-zero to stop. st is finalized. 0, or -1 on a read error. */
+static int each_row(struct reg *r, sqlite3_stmt *st, int (*row)(sqlite3_stmt *, void *), void *arg, char *err,
+                    size_t errlen)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (row(st, arg))
+			break;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : dberr(r, "read", err, errlen);
+}
+
+struct one_row {
+	void (*fill)(sqlite3_stmt *, void *);
+	void *out;
+	bool found;
+};
+
+static int take_one(sqlite3_stmt *st, void *arg)
+{
+	struct one_row *o = arg;
+
+	o->fill(st, o->out);
+	o->found = true;
+	return 1;
+}
+
 /* One row by name into out: 1 found, 0 unknown, -1 error. */
-static int get_row(struct reg *r, const char *sql, const char *name, void (*row)(sqlite3_stmt *, void *), void *out,
-                   char *err, size_t errlen)
+static int get_row(struct reg *r, const char *sql, const char *name, void (*fill)(sqlite3_stmt *, void *),
+                   void *out, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = prep(r, sql, err, errlen);
-	int rc;
+	struct one_row o = { .fill = fill, .out = out };
 
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		row(st, out);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_ROW)
-		return 1;
-	return rc == SQLITE_DONE ? 0 : dberr(r, "read", err, errlen);
+	if (each_row(r, st, take_one, &o, err, errlen) < 0)
+		return -1;
+	return o.found;
 }
 
 int reg_recorder_get(struct reg *r, const char *name, struct reg_recorder *out, char *err, size_t errlen)
 {
-	return get_row(r, "SELECT name, grp, secondary_grp, failover, state, served_by FROM recorder WHERE name = ?1",
+	return get_row(r, RECORDER_SELECT " WHERE name = ?1",
 	               name, recorder_row, out, err, errlen);
 }
 
@@ -346,8 +374,7 @@ int reg_spare_put(struct reg *r, const struct reg_spare *sp, char *err, size_t e
 
 int reg_spare_get(struct reg *r, const char *name, struct reg_spare *out, char *err, size_t errlen)
 {
-	return get_row(r, "SELECT name, grp, state, serving FROM spare WHERE name = ?1", name, spare_row, out, err,
-	               errlen);
+	return get_row(r, SPARE_SELECT " WHERE name = ?1", name, spare_row, out, err, errlen);
 }
 
 int reg_spare_del(struct reg *r, const char *name, char *err, size_t errlen)
@@ -359,39 +386,48 @@ int reg_spare_del(struct reg *r, const char *name, char *err, size_t errlen)
 	return 0;
 }
 
+struct rec_walk {
+	reg_recorder_cb cb;
+	void *arg;
+};
+
+static int rec_each(sqlite3_stmt *st, void *arg)
+{
+	struct rec_walk *w = arg;
+	struct reg_recorder rec;
+
+	recorder_row(st, &rec);
+	return w->cb(&rec, w->arg);
+}
+
 int reg_recorders(struct reg *r, reg_recorder_cb cb, void *arg, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = prep(r, "SELECT name, grp, secondary_grp, failover, state, served_by FROM recorder"
-	                        " ORDER BY name", err, errlen);
-	struct reg_recorder rec;
-	int rc;
+	sqlite3_stmt *st = prep(r, RECORDER_SELECT " ORDER BY name", err, errlen);
+	struct rec_walk w = { cb, arg };
 
-	if (!st)
-		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		recorder_row(st, &rec);
-		if (cb(&rec, arg))
-			break;
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : dberr(r, "read", err, errlen);
+	return st ? each_row(r, st, rec_each, &w, err, errlen) : -1;
+}
+
+struct spare_walk {
+	reg_spare_cb cb;
+	void *arg;
+};
+
+static int spare_each(sqlite3_stmt *st, void *arg)
+{
+	struct spare_walk *w = arg;
+	struct reg_spare sp;
+
+	spare_row(st, &sp);
+	return w->cb(&sp, w->arg);
 }
 
 int reg_spares(struct reg *r, reg_spare_cb cb, void *arg, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = prep(r, "SELECT name, grp, state, serving FROM spare ORDER BY name", err, errlen);
-	struct reg_spare sp;
-	int rc;
+	sqlite3_stmt *st = prep(r, SPARE_SELECT " ORDER BY name", err, errlen);
+	struct spare_walk w = { cb, arg };
 
-	if (!st)
-		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		spare_row(st, &sp);
-		if (cb(&sp, arg))
-			break;
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : dberr(r, "read", err, errlen);
+	return st ? each_row(r, st, spare_each, &w, err, errlen) : -1;
 }
 
 /* ---- queue ---- */
@@ -452,14 +488,6 @@ int reg_queue_get(struct reg *r, char (*out)[REG_NAME_MAX], size_t max, char *er
 
 /* ---- failover log ---- */
 
-static int64_t now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 int reg_log_add(struct reg *r, struct reg_log_entry *e, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
@@ -474,7 +502,7 @@ int reg_log_add(struct reg *r, struct reg_log_entry *e, char *err, size_t errlen
 	    check_text("log: result", e->result, sizeof(e->result), err, errlen) < 0 ||
 	    check_text("log: detail", e->detail, sizeof(e->detail), err, errlen) < 0)
 		return -1;
-	e->time_ms = now_ms();
+	e->time_ms = (int64_t)wall_ms();
 	st = prep(r, "INSERT INTO failover_log (time_ms, recorder, spare, event, trigger, result, detail)"
 	          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", err, errlen);
 	if (!st)
@@ -494,31 +522,37 @@ int reg_log_add(struct reg *r, struct reg_log_entry *e, char *err, size_t errlen
 	return 0;
 }
 
+struct log_walk {
+	reg_log_cb cb;
+	void *arg;
+};
+
+static int log_each(sqlite3_stmt *st, void *arg)
+{
+	struct log_walk *w = arg;
+	struct reg_log_entry e = { 0 };
+
+	e.id = sqlite3_column_int64(st, 0);
+	e.time_ms = sqlite3_column_int64(st, 1);
+	copy_col(e.recorder, sizeof(e.recorder), st, 2);
+	copy_col(e.spare, sizeof(e.spare), st, 3);
+	copy_col(e.event, sizeof(e.event), st, 4);
+	copy_col(e.trigger, sizeof(e.trigger), st, 5);
+	copy_col(e.result, sizeof(e.result), st, 6);
+	copy_col(e.detail, sizeof(e.detail), st, 7);
+	return w->cb(&e, w->arg);
+}
+
 int reg_log_list(struct reg *r, int max, reg_log_cb cb, void *arg, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = prep(r, "SELECT * FROM (SELECT id, time_ms, recorder, spare, event, trigger, result, detail"
 	                        " FROM failover_log ORDER BY id DESC LIMIT ?1) ORDER BY id", err, errlen);
-	struct reg_log_entry e;
-	int rc;
+	struct log_walk w = { cb, arg };
 
 	if (!st)
 		return -1;
 	sqlite3_bind_int(st, 1, max);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		memset(&e, 0, sizeof(e));
-		e.id = sqlite3_column_int64(st, 0);
-		e.time_ms = sqlite3_column_int64(st, 1);
-		copy_col(e.recorder, sizeof(e.recorder), st, 2);
-		copy_col(e.spare, sizeof(e.spare), st, 3);
-		copy_col(e.event, sizeof(e.event), st, 4);
-		copy_col(e.trigger, sizeof(e.trigger), st, 5);
-		copy_col(e.result, sizeof(e.result), st, 6);
-		copy_col(e.detail, sizeof(e.detail), st, 7);
-		if (cb(&e, arg))
-			break;
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : dberr(r, "read", err, errlen);
+	return each_row(r, st, log_each, &w, err, errlen);
 }
 
 /* ---- settings cache ---- */
@@ -589,26 +623,32 @@ int reg_settings_put(struct reg *r, const char *recorder, const char *file, cons
 	return 0;
 }
 
+struct settings_walk {
+	reg_settings_cb cb;
+	void *arg;
+};
+
+static int settings_each(sqlite3_stmt *st, void *arg)
+{
+	struct settings_walk *w = arg;
+	struct reg_settings_file f = { 0 };
+
+	copy_col(f.file, sizeof(f.file), st, 0);
+	copy_col(f.sha256, sizeof(f.sha256), st, 1);
+	f.version = sqlite3_column_int64(st, 2);
+	f.data = sqlite3_column_blob(st, 3);
+	f.len = (size_t)sqlite3_column_bytes(st, 3);
+	return w->cb(&f, w->arg);
+}
+
 int reg_settings(struct reg *r, const char *recorder, reg_settings_cb cb, void *arg, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = prep(r, "SELECT file, sha256, version, data FROM settings WHERE recorder = ?1"
 	                        " ORDER BY file", err, errlen);
-	struct reg_settings_file f;
-	int rc;
+	struct settings_walk w = { cb, arg };
 
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, recorder, -1, SQLITE_TRANSIENT);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		memset(&f, 0, sizeof(f));
-		copy_col(f.file, sizeof(f.file), st, 0);
-		copy_col(f.sha256, sizeof(f.sha256), st, 1);
-		f.version = sqlite3_column_int64(st, 2);
-		f.data = sqlite3_column_blob(st, 3);
-		f.len = (size_t)sqlite3_column_bytes(st, 3);
-		if (cb(&f, arg))
-			break;
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : dberr(r, "read", err, errlen);
+	return each_row(r, st, settings_each, &w, err, errlen);
 }
