@@ -6,10 +6,8 @@
 
 #include "testutil.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,22 +99,14 @@ static void assert_same(const struct persist_data *a, const struct persist_data 
 		assert_string_equal(a->running[i], b->running[i]);
 }
 
-static int count_entries(const char *path)
+/* Entries of the directory that holds path. */
+static int entries_beside(const char *path)
 {
 	char dir[PATH_MAX];
-	DIR *d;
-	struct dirent *e;
-	int n = 0;
 
 	strlcpy_ok(dir, path, sizeof(dir));
 	*strrchr(dir, '/') = '\0';
-	d = opendir(dir);
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
+	return tu_count_entries(dir);
 }
 
 static void round_trip(void **st)
@@ -319,7 +309,7 @@ static void async_latest_wins(void **st)
 	assert_true(out.term == (uint64_t)n);
 	assert_string_equal(out.running[0], "res-500");
 	/* No temporary file is left behind. */
-	assert_int_equal(count_entries(path), 1);
+	assert_int_equal(entries_beside(path), 1);
 
 	/* Flushing twice, or with nothing queued, is harmless; saving again
 	 * after a flush starts the writer again. */

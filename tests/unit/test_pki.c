@@ -4,9 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -24,26 +22,17 @@
 #include "common/config.h"
 #include "common/util.h"
 #include "pki/pki.h"
+#include "testutil.h"
 #include "vigilctl_pki.h"
 
-#define FMT(buf, len, ...) assert_true(snprintf((buf), (len), __VA_ARGS__) < (int)(len))
-
 /* ---- helpers ---- */
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st; (void)flag; (void)f;
-	return remove(p);
-}
 
 static int setup(void **state)
 {
 	char *dir = malloc(PATH_MAX);
-	const char *tmp = getenv("TMPDIR");
 
 	assert_non_null(dir);
-	FMT(dir, PATH_MAX, "%s/vigil-ut-pki-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(tu_mkdtemp(dir, "pki"), 0);
 	*state = dir;
 	return 0;
 }
@@ -52,7 +41,7 @@ static int teardown(void **state)
 {
 	char *dir = *state;
 
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rm_rf(dir);
 	free(dir);
 	return 0;
 }
@@ -78,21 +67,6 @@ static bool exists(const char *dir, const char *name)
 
 	path_of(p, dir, name);
 	return access(p, F_OK) == 0;
-}
-
-/* Entries of dir other than . and ..: no temporary file may be left. */
-static int count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
 }
 
 static X509 *load(const char *dir, const char *name)
@@ -178,7 +152,7 @@ static void test_ca(void **state)
 	make_ca(dir, "vms", 30);
 	assert_int_equal(mode_of(dir, PKI_CA_KEY), 0600);
 	assert_int_equal(mode_of(dir, PKI_CA_CERT), 0644);
-	assert_int_equal(count_entries(dir), 2);
+	assert_int_equal(tu_count_entries(dir), 2);
 
 	ca = load(dir, PKI_CA_CERT);
 	assert_int_equal(X509_get_version(ca), X509_VERSION_3);
@@ -231,7 +205,7 @@ static void test_server(void **state)
 	make_server(dir, "node1", sans, (int)(sizeof(sans) / sizeof(sans[0])), 30);
 	assert_int_equal(mode_of(dir, "node1.key"), 0600);
 	assert_int_equal(mode_of(dir, "node1.crt"), 0644);
-	assert_int_equal(count_entries(dir), 4);
+	assert_int_equal(tu_count_entries(dir), 4);
 
 	path_of(p, dir, "node1.crt");
 	path_of(cap, dir, PKI_CA_CERT);
@@ -391,7 +365,7 @@ static void test_bad_san_refused(void **state)
 	/* Nothing written, no temporary file left. */
 	assert_false(exists(dir, "node1.crt"));
 	assert_false(exists(dir, "node1.key"));
-	assert_int_equal(count_entries(dir), 2);
+	assert_int_equal(tu_count_entries(dir), 2);
 }
 
 static void test_refuse_overwrite(void **state)
@@ -422,7 +396,7 @@ static void test_refuse_overwrite(void **state)
 	assert_int_equal(pki_make_server(dir, "node1", sans, 1, 30, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "node1.crt already exists"));
 	assert_false(exists(dir, "node1.key"));
-	assert_int_equal(count_entries(dir), 3);
+	assert_int_equal(tu_count_entries(dir), 3);
 
 	/* With PKI_FORCE: replaced, and the new pair matches. */
 	assert_int_equal(pki_make_server_flags(dir, "node1", sans, 1, 30, PKI_FORCE, err, sizeof(err)), 0);
@@ -436,7 +410,7 @@ static void test_refuse_overwrite(void **state)
 	/* The old node certificate no longer chains to the new CA. */
 	path_of(k, dir, PKI_CA_CERT);
 	assert_int_equal(pki_verify(k, p, err, sizeof(err)), -1);
-	assert_int_equal(count_entries(dir), 4);
+	assert_int_equal(tu_count_entries(dir), 4);
 }
 
 static void write_text(const char *path, const char *text, mode_t mode)
@@ -467,7 +441,7 @@ static void test_bad_inputs(void **state)
 	/* No CA yet. */
 	assert_int_equal(pki_make_server(dir, "node1", sans, 1, 30, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, PKI_CA_CERT));
-	assert_int_equal(count_entries(dir), 0);
+	assert_int_equal(tu_count_entries(dir), 0);
 
 	make_ca(dir, "vms", 30);
 	assert_int_equal(pki_make_server(dir, "ca", sans, 1, 30, err, sizeof(err)), -1);
@@ -481,7 +455,7 @@ static void test_bad_inputs(void **state)
 	assert_int_equal(pki_make_server(dir, "", sans, 1, 30, err, sizeof(err)), -1);
 	assert_int_equal(pki_make_server(dir, "node1", sans, -1, 30, err, sizeof(err)), -1);
 	assert_int_equal(pki_make_server(dir, "node1", NULL, 1, 30, err, sizeof(err)), -1);
-	assert_int_equal(count_entries(dir), 2);
+	assert_int_equal(tu_count_entries(dir), 2);
 
 	/* No SAN at all is allowed: the certificate then has none. */
 	make_server(dir, "bare", NULL, 0, 30);
@@ -660,7 +634,7 @@ static void test_vigilctl_pki(void **state)
 	assert_int_equal(mode_of(pdir, "ca.key"), 0600);
 	assert_int_equal(mode_of(pdir, "node1.key"), 0600);
 	assert_int_equal(mode_of(pdir, "node2.key"), 0600);
-	assert_int_equal(count_entries(pdir), 6);
+	assert_int_equal(tu_count_entries(pdir), 6);
 	path_of(ca, pdir, PKI_CA_CERT);
 	for (int i = 0; i < 2; i++) {
 		path_of(p, pdir, i ? "node2.crt" : "node1.crt");
@@ -691,7 +665,7 @@ static void test_vigilctl_pki(void **state)
 	assert_int_equal(run_pki(cfg, 1, args), 1);
 	fingerprint(pdir, PKI_CA_CERT, fp2);
 	assert_string_equal(fp1, fp2);
-	assert_int_equal(count_entries(pdir), 6);
+	assert_int_equal(tu_count_entries(pdir), 6);
 
 	/* Node files gone but CA kept: the CA is reused. */
 	path_of(p, pdir, "node1.crt");
@@ -749,7 +723,7 @@ static void test_cert_export(void **state)
 	assert_int_equal(mkdir(out, 0755), 0);
 	/* No CA yet. */
 	assert_int_equal(vigilctl_cert_export(cfg, out), 1);
-	assert_int_equal(count_entries(out), 0);
+	assert_int_equal(tu_count_entries(out), 0);
 
 	assert_int_equal(run_pki(cfg, 1, args), 0);
 	path_of(missing, dir, "missing");
@@ -763,7 +737,7 @@ static void test_cert_export(void **state)
 	fingerprint(out, PKI_CA_CERT, fp_out);
 	assert_string_equal(fp_gen, fp_out);
 	assert_int_equal(mode_of(out, PKI_CA_CERT), 0644);
-	assert_int_equal(count_entries(out), 1);
+	assert_int_equal(tu_count_entries(out), 1);
 
 	/* A custom CA in the config dir wins; only its certificates are copied. */
 	path_of(other, dir, "other");
@@ -800,7 +774,7 @@ static void test_cert_export(void **state)
 		assert_null(strstr(buf, "PRIVATE KEY"));
 		free(buf);
 	}
-	assert_int_equal(count_entries(out), 1);
+	assert_int_equal(tu_count_entries(out), 1);
 	config_free(cfg);
 	free(cfg);
 }

@@ -17,10 +17,11 @@
 
 #include "pool/names.h"
 #include "pool/registry.h"
+#include "testutil.h"
 
 struct fx {
-	char dir[64];
-	char path[128];
+	char dir[PATH_MAX];
+	char path[PATH_MAX + 16];
 	struct reg *r;
 	char err[512];
 };
@@ -30,9 +31,8 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/vigil-reg-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/pool.db", f->dir);
+	assert_int_equal(tu_mkdtemp(f->dir, "pool-reg"), 0);
+	FMT(f->path, sizeof(f->path), "%s/pool.db", f->dir);
 	f->r = reg_open(f->path, f->err, sizeof(f->err));
 	assert_non_null(f->r);
 	*state = f;
@@ -42,13 +42,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char p[160];
 
 	reg_close(f->r);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-journal", f->path);
-	unlink(p);
-	rmdir(f->dir);
+	tu_rm_rf(f->dir);
 	free(f);
 	return 0;
 }
@@ -347,11 +343,10 @@ static void settings_cache_keeps_the_latest_with_its_checksum(void **state)
 static void a_foreign_file_is_refused(void **state)
 {
 	struct fx *f = *state;
-	char path[160], err[512];
+	char path[PATH_MAX + 16], err[512];
 	FILE *fp;
 
-	(void)f;
-	snprintf(path, sizeof(path), "%s/other.db", f->dir);
+	FMT(path, sizeof(path), "%s/other.db", f->dir);
 	fp = fopen(path, "w");
 	assert_non_null(fp);
 	fputs("this is not a database, it is a text file that is long enough to have a header\n", fp);

@@ -19,20 +19,21 @@
 #include <unistd.h>
 
 #include "pool/settings_scan.h"
+#include "testutil.h"
 
 static const struct pool_scan_limits LIM = { .file_max = 1024, .count_max = 10, .depth_max = 3 };
 
 struct fx {
-	char dir[64];
+	char dir[PATH_MAX];
 	char err[600];
 };
 
 static void put(struct fx *f, const char *rel, const char *text)
 {
-	char p[256];
+	char p[PATH_MAX + 64];
 	FILE *fp;
 
-	snprintf(p, sizeof(p), "%s/%s", f->dir, rel);
+	FMT(p, sizeof(p), "%s/%s", f->dir, rel);
 	fp = fopen(p, "w");
 	assert_non_null(fp);
 	fputs(text, fp);
@@ -41,9 +42,9 @@ static void put(struct fx *f, const char *rel, const char *text)
 
 static void mkd(struct fx *f, const char *rel)
 {
-	char p[256];
+	char p[PATH_MAX + 64];
 
-	snprintf(p, sizeof(p), "%s/%s", f->dir, rel);
+	FMT(p, sizeof(p), "%s/%s", f->dir, rel);
 	assert_int_equal(mkdir(p, 0755), 0);
 }
 
@@ -52,8 +53,7 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/vigil-settings-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(tu_mkdtemp(f->dir, "pool-settings"), 0);
 	*state = f;
 	return 0;
 }
@@ -61,10 +61,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
+	tu_rm_rf(f->dir);
 	free(f);
 	return 0;
 }
@@ -83,16 +81,16 @@ static void every_file_with_its_hash_links_left_out(void **state)
 {
 	struct fx *f = *state;
 	struct pool_sset s;
-	char want[65], p[256];
+	char want[65], p[PATH_MAX + 64];
 
 	put(f, "cameras.xml", "<cams/>");
 	mkd(f, "masks");
 	put(f, "masks/cam1.png", "mask1");
 	mkd(f, "masks/night");
 	put(f, "masks/night/cam2.png", "");
-	snprintf(p, sizeof(p), "%s/link", f->dir);
+	FMT(p, sizeof(p), "%s/link", f->dir);
 	assert_int_equal(symlink("/etc/passwd", p), 0);
-	snprintf(p, sizeof(p), "%s/fifo", f->dir);
+	FMT(p, sizeof(p), "%s/fifo", f->dir);
 	assert_int_equal(mkfifo(p, 0600), 0);
 
 	assert_int_equal(pool_settings_scan(f->dir, &LIM, NULL, &s, f->err, sizeof(f->err)), 0);
@@ -129,7 +127,7 @@ static void rescan_rehashes_only_what_changed_and_diffs(void **state)
 	struct fx *f = *state;
 	struct pool_sset a, b;
 	struct calls c = { .n = 0 };
-	char p[256], want[65];
+	char p[PATH_MAX + 64], want[65];
 
 	put(f, "a.xml", "one");
 	put(f, "b.xml", "two");
@@ -141,10 +139,10 @@ static void rescan_rehashes_only_what_changed_and_diffs(void **state)
 	/* b.xml changes (the mtime moves even if the size does not), a.xml
 	 * goes, d.xml comes. */
 	put(f, "b.xml", "TWO");
-	snprintf(p, sizeof(p), "%s/b.xml", f->dir);
+	FMT(p, sizeof(p), "%s/b.xml", f->dir);
 	struct timeval tv[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
 	assert_int_equal(utimes(p, tv), 0);
-	snprintf(p, sizeof(p), "%s/a.xml", f->dir);
+	FMT(p, sizeof(p), "%s/a.xml", f->dir);
 	assert_int_equal(unlink(p), 0);
 	put(f, "d.xml", "four");
 	assert_int_equal(pool_settings_scan(f->dir, &LIM, &a, &b, f->err, sizeof(f->err)), 0);
@@ -173,7 +171,7 @@ static void limits_are_refused_naming_the_file(void **state)
 {
 	struct fx *f = *state;
 	struct pool_sset s;
-	char big[1100], p[300];
+	char big[1100], p[PATH_MAX + 64];
 
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
@@ -182,17 +180,17 @@ static void limits_are_refused_naming_the_file(void **state)
 	assert_non_null(strstr(f->err, "big.xml: 1099 bytes, over the limit of 1024"));
 	assert_null(s.v);
 	assert_int_equal(s.n, 0);
-	snprintf(p, sizeof(p), "%s/big.xml", f->dir);
+	FMT(p, sizeof(p), "%s/big.xml", f->dir);
 	unlink(p);
 
 	for (int i = 0; i < 11; i++) {
-		snprintf(p, sizeof(p), "f%02d", i);
+		FMT(p, sizeof(p), "f%02d", i);
 		put(f, p, "x");
 	}
 	assert_int_equal(pool_settings_scan(f->dir, &LIM, NULL, &s, f->err, sizeof(f->err)), -1);
 	assert_non_null(strstr(f->err, "more than 10 files"));
 	for (int i = 0; i < 11; i++) {
-		snprintf(p, sizeof(p), "%s/f%02d", f->dir, i);
+		FMT(p, sizeof(p), "%s/f%02d", f->dir, i);
 		unlink(p);
 	}
 
@@ -202,13 +200,13 @@ static void limits_are_refused_naming_the_file(void **state)
 	mkd(f, "a/b/c/d");
 	assert_int_equal(pool_settings_scan(f->dir, &LIM, NULL, &s, f->err, sizeof(f->err)), -1);
 	assert_non_null(strstr(f->err, "a/b/c/d: deeper than 3 levels"));
-	snprintf(p, sizeof(p), "%s/a/b/c/d", f->dir);
+	FMT(p, sizeof(p), "%s/a/b/c/d", f->dir);
 	rmdir(p);
 
 	put(f, "caf\xc3\xa9.xml", "x");
 	assert_int_equal(pool_settings_scan(f->dir, &LIM, NULL, &s, f->err, sizeof(f->err)), -1);
 	assert_non_null(strstr(f->err, "non-printable or non-ASCII"));
-	snprintf(p, sizeof(p), "%s/caf\xc3\xa9.xml", f->dir);
+	FMT(p, sizeof(p), "%s/caf\xc3\xa9.xml", f->dir);
 	unlink(p);
 
 	assert_int_equal(pool_settings_scan(f->dir, &LIM, NULL, &s, f->err, sizeof(f->err)), 0);

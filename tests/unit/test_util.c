@@ -6,10 +6,8 @@
 
 #include "testutil.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -50,20 +48,6 @@ static void put(const char *path, const void *data, size_t len)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, data, len), (ssize_t)len);
 	close(fd);
-}
-
-static int count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
 }
 
 /* ---- read_file ---- */
@@ -212,12 +196,12 @@ static void write_atomic_basic(void **st)
 	assert_int_equal(sb.st_size, 0);
 
 	/* No temporary file is left behind. */
-	assert_int_equal(count_entries(dir), 1);
+	assert_int_equal(tu_count_entries(dir), 1);
 
 	/* A missing directory is an error and creates nothing. */
 	FMT(path, sizeof(path), "%s/nodir/x", dir);
 	assert_int_equal(write_file_atomic(path, "x", 1, 0644), -ENOENT);
-	assert_int_equal(count_entries(dir), 1);
+	assert_int_equal(tu_count_entries(dir), 1);
 }
 
 #define W_A_LEN (64 * 1024)
@@ -296,7 +280,7 @@ static void write_atomic_concurrent(void **st)
 	assert_int_equal(read_file(path, 1 << 20, &buf, &len), 0);
 	check_whole(buf, len);
 	free(buf);
-	assert_int_equal(count_entries(dir), 1);
+	assert_int_equal(tu_count_entries(dir), 1);
 }
 
 /* ---- mkdir_p ---- */
@@ -386,7 +370,7 @@ static void mkdir_p_empty(void **st)
 	r = mkdir_p("", 0755);
 	assert_int_equal(chdir(cwd), 0);
 	assert_int_not_equal(r, 0);
-	assert_int_equal(count_entries(dir), 0);
+	assert_int_equal(tu_count_entries(dir), 0);
 }
 
 /* ---- parse_u64 ---- */

@@ -1,10 +1,11 @@
-/* Helpers shared by the unit tests: a temporary directory per test group
- * and an event loop that cannot hang a test. Header-only: each test is its
+/* Helpers shared by the unit tests: a temporary directory per test group,
+ * counting what is in a directory, and an event loop that cannot hang a test. Header-only: each test is its
  * own executable. */
 #ifndef VIGIL_TESTUTIL_H
 #define VIGIL_TESTUTIL_H
 
 #define _XOPEN_SOURCE_EXTENDED 1
+#include <dirent.h>
 #include <event2/event.h>
 #include <ftw.h>
 #include <limits.h>
@@ -12,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "common/util.h"
@@ -38,6 +40,22 @@ static inline int tu_mkdtemp(char dir[PATH_MAX], const char *name)
 static inline void tu_rm_rf(const char *dir)
 {
 	nftw(dir, tu_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Entries of dir other than . and ..: tests check that no temporary file
+ * is left behind. */
+static inline int tu_count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
 }
 
 typedef bool (*pred_fn)(void *arg);
