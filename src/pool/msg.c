@@ -162,7 +162,7 @@ static void parse_settings(struct rd *r, struct pool_msg *m)
 	int n;
 	char sum[65];
 
-	m->u.settings.file = rd_str(r, "file", true, 255);
+	m->u.settings.file = rd_str(r, "file", true, POOL_PATH_MAX);
 	if (!r->bad && !pool_path_ok(m->u.settings.file))
 		rd_fail(r, "\"file\" '%.100s' is not a relative path of printable characters without '.', '..' or "
 		        "empty parts", m->u.settings.file);
@@ -232,7 +232,7 @@ static void parse_settings_end(struct rd *r, struct pool_msg *m)
 			rd_fail(r, "\"files\"[%zu] must be an object", i);
 			return;
 		}
-		f->file = rd_str(&sub, "file", true, 255);
+		f->file = rd_str(&sub, "file", true, POOL_PATH_MAX);
 		f->sha256 = rd_str(&sub, "sha256", true, 64);
 		if (!sub.bad && !pool_path_ok(f->file))
 			rd_fail(&sub, "\"files\"[%zu]: '%.100s' is not a relative path", i, f->file);

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pool/names.h"
+
 #define REG_NAME_MAX 64                 /* names: 1-63 of A-Z a-z 0-9 - _ . */
 #define REG_STATE_MAX 32
 #define REG_SETTINGS_MAX_DEFAULT (16u << 20)
@@ -97,7 +99,7 @@ int reg_log_list(struct reg *r, int max, reg_log_cb cb, void *arg, char *err, si
 int reg_settings_put(struct reg *r, const char *recorder, const char *file, const void *data, size_t len,
                      size_t limit, bool *changed, char *err, size_t errlen);
 struct reg_settings_file {
-	char file[256];
+	char file[POOL_PATH_MAX + 1];
 	char sha256[REG_SHA256_HEX];
 	int64_t version;                        /* 1, 2, ... per file */
 	size_t len;

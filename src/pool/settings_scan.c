@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pool/names.h"
+
 #define READ_CHUNK 65536
 
 struct walk {
@@ -46,14 +48,6 @@ static const struct pool_sfile *find(const struct pool_sset *s, const char *path
 		return NULL;
 	snprintf(key.path, sizeof(key.path), "%s", path);
 	return bsearch(&key, s->v, s->n, sizeof(*s->v), by_path);
-}
-
-static bool printable(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f || *s == '\\')
-			return false;
-	return true;
 }
 
 static int hash_fd(int fd, const char *path, struct pool_sfile *f, struct walk *w)
@@ -164,7 +158,8 @@ static int walk_dir(struct walk *w, int dirfd, const char *prefix, int depth)
 			r = seterr(w, "%s/%s: path longer than %d bytes", prefix, e->d_name, POOL_SFILE_PATH - 1);
 			break;
 		}
-		if (!printable(e->d_name)) {
+		/* The rule the master applies to what it receives. */
+		if (!pool_path_ok(rel)) {
 			r = seterr(w, "'%s': a name of non-printable or non-ASCII characters", rel);
 			break;
 		}

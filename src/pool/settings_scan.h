@@ -15,7 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define POOL_SFILE_PATH 256
+#include "pool/names.h"
+
+#define POOL_SFILE_PATH (POOL_PATH_MAX + 1)
 
 struct pool_sfile {
 	char path[POOL_SFILE_PATH];     /* relative, '/'-separated */
