@@ -1609,9 +1609,9 @@ static void pool_every_event_everywhere(void **st)
 
 /* ---- 4. docs/pool.md has the tables of the code ------------------------ */
 
-static void rec_cell(enum pool_rec_state s, enum pool_rec_event e, char *buf, size_t len)
+static void rec_cell(int s, int e, char *buf, size_t len)
 {
-	struct pool_rec_rule r = pool_rec_rule(s, e);
+	struct pool_rec_rule r = pool_rec_rule((enum pool_rec_state)s, (enum pool_rec_event)e);
 
 	switch (r.kind) {
 	case POOL_K_MOVE: snprintf(buf, len, "%s", pool_rec_state_str(r.next)); break;
@@ -1622,9 +1622,9 @@ static void rec_cell(enum pool_rec_state s, enum pool_rec_event e, char *buf, si
 	}
 }
 
-static void spare_cell(enum pool_spare_state s, enum pool_spare_event e, char *buf, size_t len)
+static void spare_cell(int s, int e, char *buf, size_t len)
 {
-	struct pool_spare_rule r = pool_spare_rule(s, e);
+	struct pool_spare_rule r = pool_spare_rule((enum pool_spare_state)s, (enum pool_spare_event)e);
 
 	if (r.kind == POOL_K_MOVE && r.notify >= 0)
 		snprintf(buf, len, "%s > %s", pool_spare_state_str(r.next), pool_rec_event_str((enum pool_rec_event)r.notify));
@@ -1648,42 +1648,41 @@ static void append(char *out, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
+static const char *rec_state_name(int s) { return pool_rec_state_str((enum pool_rec_state)s); }
+static const char *rec_event_name(int e) { return pool_rec_event_str((enum pool_rec_event)e); }
+static const char *spare_state_name(int s) { return pool_spare_state_str((enum pool_spare_state)s); }
+static const char *spare_event_name(int e) { return pool_spare_event_str((enum pool_spare_event)e); }
+
+/* One table as markdown: a row per event, a column per state. */
+static void table(char *out, size_t len, const char *title, int nstates, const char *(*state)(int), int nevents,
+                  const char *(*event)(int), void (*cell)(int, int, char *, size_t))
+{
+	char c[64];
+
+	append(out, len, "| %s |", title);
+	for (int s = 0; s < nstates; s++)
+		append(out, len, " %s |", state(s));
+	append(out, len, "\n|---|");
+	for (int s = 0; s < nstates; s++)
+		append(out, len, "---|");
+	append(out, len, "\n");
+	for (int e = 0; e < nevents; e++) {
+		append(out, len, "| %s |", event(e));
+		for (int s = 0; s < nstates; s++) {
+			cell(s, e, c, sizeof(c));
+			append(out, len, " %s |", c);
+		}
+		append(out, len, "\n");
+	}
+}
+
 /* The two tables of docs/pool.md, as markdown. */
 static void tables(char *out, size_t len)
 {
-	char cell[64];
-
 	out[0] = '\0';
-	append(out, len, "| recorder event |");
-	for (int s = 0; s < POOL_R__COUNT; s++)
-		append(out, len, " %s |", pool_rec_state_str((enum pool_rec_state)s));
-	append(out, len, "\n|---|");
-	for (int s = 0; s < POOL_R__COUNT; s++)
-		append(out, len, "---|");
+	table(out, len, "recorder event", POOL_R__COUNT, rec_state_name, POOL_RE__COUNT, rec_event_name, rec_cell);
 	append(out, len, "\n");
-	for (int e = 0; e < POOL_RE__COUNT; e++) {
-		append(out, len, "| %s |", pool_rec_event_str((enum pool_rec_event)e));
-		for (int s = 0; s < POOL_R__COUNT; s++) {
-			rec_cell((enum pool_rec_state)s, (enum pool_rec_event)e, cell, sizeof(cell));
-			append(out, len, " %s |", cell);
-		}
-		append(out, len, "\n");
-	}
-	append(out, len, "\n| spare event |");
-	for (int s = 0; s < POOL_S__COUNT; s++)
-		append(out, len, " %s |", pool_spare_state_str((enum pool_spare_state)s));
-	append(out, len, "\n|---|");
-	for (int s = 0; s < POOL_S__COUNT; s++)
-		append(out, len, "---|");
-	append(out, len, "\n");
-	for (int e = 0; e < POOL_SE__COUNT; e++) {
-		append(out, len, "| %s |", pool_spare_event_str((enum pool_spare_event)e));
-		for (int s = 0; s < POOL_S__COUNT; s++) {
-			spare_cell((enum pool_spare_state)s, (enum pool_spare_event)e, cell, sizeof(cell));
-			append(out, len, " %s |", cell);
-		}
-		append(out, len, "\n");
-	}
+	table(out, len, "spare event", POOL_S__COUNT, spare_state_name, POOL_SE__COUNT, spare_event_name, spare_cell);
 }
 
 static void docs_tables(void **st)
