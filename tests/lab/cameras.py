@@ -75,6 +75,20 @@ def proc_cpu_seconds(pid):
         return 0.0
 
 
+def _terminate(proc, timeout=5):
+    """SIGTERM, then SIGKILL after timeout s; True if it had to be killed."""
+    if proc.poll() is not None:
+        return False
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+        return False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return True
+
+
 def _pgid_members(pgid):
     out = []
     for d in os.listdir("/proc"):
@@ -219,26 +233,15 @@ class Cameras:
         leaves the mount behind, and the server refuses the camera's next
         ANNOUNCE (403) until the server itself restarts."""
         c = self[name]
-        if c.proc and c.proc.poll() is None:
-            c.proc.terminate()
-            try:
-                c.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                c.proc.kill()
-                c.proc.wait()
-                raise LabError(f"{name}: encoder ignored SIGTERM; killed (its mount "
-                               f"point stays in use until the RTSP server restarts)")
+        if c.proc and _terminate(c.proc):
+            raise LabError(f"{name}: encoder ignored SIGTERM; killed (its mount "
+                           f"point stays in use until the RTSP server restarts)")
 
     def stop(self):
         for c in self.cameras:
             self.stop_camera(c.name)
-        if self.server and self.server.poll() is None:
-            self.server.terminate()
-            try:
-                self.server.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
-                self.server.wait()
+        if self.server:
+            _terminate(self.server)
 
     def pids(self):
         out = [c.proc.pid for c in self.cameras if c.proc and c.proc.poll() is None]
