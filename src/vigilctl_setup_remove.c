@@ -10,23 +10,20 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 #include <mntent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/util.h"
 #include "pki/pki.h"
+#include "resource/vip.h"
 #include "vigilctl_child.h"
 
 #define MAX_PROCS 16
@@ -176,63 +173,6 @@ static void unmount_rfs(struct removal *r)
 	}
 }
 
-/* RTM_DELADDR: the one thing `ip addr del` does, without needing ip. */
-static int del_addr(const struct setup_if *e, char *err, size_t errlen)
-{
-	struct {
-		struct nlmsghdr nh;
-		struct ifaddrmsg ifa;
-		char attrs[2 * RTA_SPACE(sizeof(struct in_addr))];
-	} req = { 0 };
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-	struct timeval tv = { .tv_sec = 5 };
-	char buf[4096];
-	struct rtattr *rta;
-	ssize_t n;
-	int fd;
-
-	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
-	req.nh.nlmsg_type = RTM_DELADDR;
-	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	req.nh.nlmsg_seq = 1;
-	req.ifa.ifa_family = AF_INET;
-	req.ifa.ifa_prefixlen = (unsigned char)e->prefix;
-	req.ifa.ifa_index = if_nametoindex(e->name);
-	if (!req.ifa.ifa_index) {
-		snprintf(err, errlen, "no interface %s: %s", e->name, strerror(errno));
-		return -1;
-	}
-	for (int i = 0; i < 2; i++) {
-		rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
-		rta->rta_type = i ? IFA_ADDRESS : IFA_LOCAL;
-		rta->rta_len = RTA_LENGTH(sizeof(struct in_addr));
-		memcpy(RTA_DATA(rta), &e->addr, sizeof(struct in_addr));
-		req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_SPACE(sizeof(struct in_addr));
-	}
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd < 0) {
-		snprintf(err, errlen, "netlink: %s", strerror(errno));
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0 ||
-	    (n = recv(fd, buf, sizeof(buf), 0)) < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
-		snprintf(err, errlen, "netlink: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	if (((struct nlmsghdr *)buf)->nlmsg_type == NLMSG_ERROR) {
-		int e2 = -((struct nlmsgerr *)NLMSG_DATA(buf))->error;
-
-		if (e2) {
-			snprintf(err, errlen, "%s", strerror(e2));
-			return -1;
-		}
-	}
-	return 0;
-}
-
 static void release_vip(struct removal *r)
 {
 	struct setup_ifs *ifs;
@@ -244,9 +184,12 @@ static void release_vip(struct removal *r)
 	inet_ntop(AF_INET, &r->cfg->vip_addr, ip, sizeof(ip));
 	/* vigild released it on stop; a killed one could not. */
 	if (setup_local_ifs(ifs, err, sizeof(err)) == 0 && (e = setup_ifs_find(ifs, r->cfg->vip_addr))) {
-		if (del_addr(e, err, sizeof(err)) < 0)
-			problem(r, "the virtual IP %s is still on %s and cannot be removed: %s", ip, e->name, err);
-		else
+		int gone = vip_addr_del(e->name, e->addr, e->prefix);
+
+		if (gone < 0)
+			problem(r, "the virtual IP %s is still on %s and cannot be removed: %s", ip, e->name,
+				strerror(errno));
+		else if (gone)
 			printf("Removed the virtual IP %s from %s.\n", ip, e->name);
 	}
 	if (setup_local_ifs(ifs, err, sizeof(err)) == 0 && setup_ifs_find(ifs, r->cfg->vip_addr))

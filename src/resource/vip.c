@@ -156,26 +156,26 @@ out_buf:
 	return err ? -1 : 0;
 }
 
-static struct nlmsghdr *addr_msg(char *req, uint16_t type, uint16_t flags, int ifindex,
-                                 const struct vip *v)
+static struct nlmsghdr *addr_msg(char *req, uint16_t type, uint16_t flags, int ifindex, struct in_addr addr,
+                                 int prefix)
 {
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
 	struct ifaddrmsg *ifa;
-	uint32_t a = v->o.addr.s_addr;
+	uint32_t a = addr.s_addr;
 
 	nlh->nlmsg_type = type;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
 	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
 	ifa->ifa_family = AF_INET;
-	ifa->ifa_prefixlen = (unsigned char)v->o.prefix;
+	ifa->ifa_prefixlen = (unsigned char)prefix;
 	ifa->ifa_scope = RT_SCOPE_UNIVERSE;
 	ifa->ifa_index = (unsigned int)ifindex;
 	mnl_attr_put_u32(nlh, IFA_LOCAL, a);
 	/* With the prefix, a delete matches exactly our address/prefix and
 	 * never a same-IP address someone configured with another mask. */
 	mnl_attr_put_u32(nlh, IFA_ADDRESS, a);
-	if (type == RTM_NEWADDR && v->o.prefix <= 30) {
-		uint32_t mask = htonl(~0u << (32 - v->o.prefix));
+	if (type == RTM_NEWADDR && prefix <= 30) {
+		uint32_t mask = htonl(~0u << (32 - prefix));
 
 		mnl_attr_put_u32(nlh, IFA_BROADCAST, a | ~mask);
 	}
@@ -652,7 +652,7 @@ int vip_add(struct vip *v)
 	ifindex = ifindex_of(v, "add address");
 	if (!ifindex)
 		return -1;
-	nlh = addr_msg(req, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, ifindex, v);
+	nlh = addr_msg(req, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, ifindex, v->o.addr, v->o.prefix);
 	if (nl_talk(nlh, NULL, NULL) < 0 && errno != EEXIST) {
 		log_error("vip %s: cannot add address: %s", v->desc, strerror(errno));
 		return -1;
@@ -666,10 +666,19 @@ int vip_add(struct vip *v)
 	return 0;
 }
 
-int vip_del(struct vip *v)
+/* 1 removed, 0 it was not there, -1 with errno. */
+static int addr_del(int ifindex, struct in_addr addr, int prefix)
 {
 	char req[256];
-	struct nlmsghdr *nlh;
+
+	if (nl_talk(addr_msg(req, RTM_DELADDR, 0, ifindex, addr, prefix), NULL, NULL) == 0)
+		return 1;
+	/* EADDRNOTAVAIL: not there; ENODEV: no IPv4 on the interface. */
+	return errno == EADDRNOTAVAIL || errno == ENODEV ? 0 : -1;
+}
+
+int vip_del(struct vip *v)
+{
 	int ifindex;
 
 	garp_stop(v);
@@ -683,18 +692,26 @@ int vip_del(struct vip *v)
 		          strerror(errno));
 		return -1;
 	}
-	nlh = addr_msg(req, RTM_DELADDR, 0, ifindex, v);
-	if (nl_talk(nlh, NULL, NULL) < 0) {
-		/* EADDRNOTAVAIL: not there; ENODEV: no IPv4 on the interface. */
-		if (errno == EADDRNOTAVAIL || errno == ENODEV) {
-			log_debug("vip %s: address already absent", v->desc);
-			return 0;
-		}
+	switch (addr_del(ifindex, v->o.addr, v->o.prefix)) {
+	case 0:
+		log_debug("vip %s: address already absent", v->desc);
+		return 0;
+	case 1:
+		log_info("vip %s: address removed", v->desc);
+		return 0;
+	default:
 		log_error("vip %s: cannot remove address: %s", v->desc, strerror(errno));
 		return -1;
 	}
-	log_info("vip %s: address removed", v->desc);
-	return 0;
+}
+
+int vip_addr_del(const char *ifname, struct in_addr addr, int prefix)
+{
+	int ifindex = (int)if_nametoindex(ifname);
+
+	if (!ifindex)
+		return errno == ENODEV ? 0 : -1;
+	return addr_del(ifindex, addr, prefix);
 }
 
 /* ---- life cycle ---- */

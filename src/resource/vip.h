@@ -58,5 +58,10 @@ int vip_probe_ahead(struct vip *v);
 int vip_add(struct vip *v);
 /* Stops announcements and removes the address (no error if absent). */
 int vip_del(struct vip *v);
+/* Removes addr/prefix from ifname now, without a struct vip: for `vigilctl
+ * setup remove` after a vigild that was killed. Blocks for up to a second
+ * (rtnetlink). 1 removed, 0 not there (or no such interface), -1 with
+ * errno. */
+int vip_addr_del(const char *ifname, struct in_addr addr, int prefix);
 
 #endif
