@@ -206,6 +206,8 @@ int setup_agent_main(const struct setup_paths *p);
 /* The pid in the agent's pid file if that process is a live setup agent,
  * else 0. */
 pid_t setup_agent_pid(const struct setup_paths *p);
+/* Sleeps ms, through signals. */
+void setup_nap(unsigned ms);
 /* SIGTERM, then SIGKILL after wait_ms; 0 once it is gone. */
 int setup_kill_wait(pid_t pid, unsigned wait_ms, const char *what);
 /* Exists and is not a zombie. */

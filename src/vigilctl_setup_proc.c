@@ -26,7 +26,7 @@
 
 #define POLL_MS 100
 
-static void nap(unsigned ms)
+void setup_nap(unsigned ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
 
@@ -177,10 +177,10 @@ int setup_kill_wait(pid_t pid, unsigned wait_ms, const char *what)
 			kill(pid, SIGKILL);
 			deadline = mono_ms() + 5000;
 			while (setup_proc_alive(pid) && mono_ms() < deadline)
-				nap(POLL_MS / 2);
+				setup_nap(POLL_MS / 2);
 			return setup_proc_alive(pid) ? -1 : 0;
 		}
-		nap(POLL_MS / 2);
+		setup_nap(POLL_MS / 2);
 	}
 	return 0;
 }
@@ -397,6 +397,6 @@ int setup_start_vigild(const char *config, const char *run_dir, char *err, size_
 				 "module log (module.log in [cluster] state_dir) or the system log", SETUP_VIGILD_WAIT_MS / 1000, why);
 			return -1;
 		}
-		nap(POLL_MS);
+		setup_nap(POLL_MS);
 	}
 }

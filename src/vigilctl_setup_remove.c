@@ -52,14 +52,6 @@ static void problem(struct removal *r, const char *fmt, ...)
 	r->problems++;
 }
 
-static void nap(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 static int confirm(const struct setup_paths *p)
 {
 	char line[16] = "";
@@ -128,7 +120,7 @@ static void stop_rfs(struct removal *r)
 	int n;
 
 	while ((n = setup_find_procs("vigil-rfs", NULL, pids, MAX_PROCS)) > 0 && mono_ms() < deadline)
-		nap(100);
+		setup_nap(100);
 	for (int i = 0; i < n; i++) {
 		if (setup_kill_wait(pids[i], 5000, "vigil-rfs") < 0)
 			problem(r, "vigil-rfs (pid %d) does not stop", (int)pids[i]);
