@@ -465,9 +465,13 @@ static int set_value(struct parse *p, const struct key *k, void *base, const cha
 			*(uint32_t *)(void *)field = (uint32_t)v;
 		return 0;
 	case T_ENUM:
+	case T_BOOL:
 		for (int i = 0; k->choices[i]; i++)
 			if (!strcmp(value, k->choices[i])) {
-				*(int *)(void *)field = i;
+				if (k->type == T_BOOL)
+					*(bool *)(void *)field = i == 0;    /* onoff_names: on, off */
+				else
+					*(int *)(void *)field = (int)k->min + i;
 				return 0;
 			}
 		{
@@ -650,12 +654,18 @@ static int close_section(struct parse *p)
 
 	if (p->sect < 0 || p->failed)
 		return p->failed ? -1 : 0;
+	/* [cluster]'s keys are required only once the role is known: a pool
+	 * recorder or spare may omit them (cfg_check_cluster_keys). */
 	for (size_t i = 0; i < NKEYS; i++)
-		if ((int)keys[i].sect == p->sect && keys[i].required && !p->key_line[i]) {
+		if ((int)keys[i].sect == p->sect && p->sect != S_CLUSTER && keys[i].required && !p->key_line[i]) {
 			cfg_fail(p, p->sect_line, "missing required key '%s' in %s", keys[i].name,
 			     sect_label(p, label, sizeof(label)));
 			return -1;
 		}
+	if (p->sect == S_CLUSTER && p->count[S_POOL])
+		return cfg_check_cluster_keys(p);
+	if (p->sect == S_POOL)
+		return cfg_close_pool(p);
 	if (p->sect == S_HEARTBEAT && cfg->hb_timeout_ms < 2 * cfg->hb_interval_ms) {
 		int t = cfg_find_key(S_HEARTBEAT, "timeout_ms"), iv = cfg_find_key(S_HEARTBEAT, "interval_ms");
 		int line = p->key_line[t] ? p->key_line[t] : p->key_line[iv] ? p->key_line[iv] : p->sect_line;
@@ -708,6 +718,11 @@ static int open_section(struct parse *p, char *text)
 	for (s = 0; s < S_COUNT; s++)
 		if (!strcmp(kind, sects[s].name))
 			break;
+	/* A section that a pool recorder's or spare's file cannot have makes
+	 * this a mirror node's file, whose [cluster] needs all its keys: say
+	 * so before anything about the new section. */
+	if (s != S_POOL && s != S_NOTIFY && s != S_CONSOLE && cfg_check_cluster_keys(p) < 0)
+		return -1;
 	if (s == S_COUNT) {
 		cfg_fail(p, p->line, "unknown section [%s%s%s]", kind, *name ? " " : "", name);
 		return -1;
@@ -724,6 +739,8 @@ static int open_section(struct parse *p, char *text)
 		cfg_fail(p, p->line, "%s name '%s' is invalid: " NAME_RULE, kind, name);
 		return -1;
 	}
+	if (cfg_pool_refuse_section(p, s, name, p->line) < 0)
+		return -1;
 	if (s == S_NODE) {
 		for (int i = 0; i < cfg->nnodes; i++)
 			if (!strcmp(cfg->nodes[i].name, name)) {
@@ -979,7 +996,8 @@ int config_load_flags(const char *path, struct config *cfg, unsigned flags, char
 	}
 	if (apply_defaults(&p, S_CLUSTER, cfg) < 0 || apply_defaults(&p, S_HEARTBEAT, cfg) < 0 ||
 	    apply_defaults(&p, S_VIP, cfg) < 0 || apply_defaults(&p, S_WITNESS, cfg) < 0 ||
-	    apply_defaults(&p, S_REPLICATION, cfg) < 0 || apply_defaults(&p, S_CONSOLE, cfg) < 0)
+	    apply_defaults(&p, S_REPLICATION, cfg) < 0 || apply_defaults(&p, S_CONSOLE, cfg) < 0 ||
+	    apply_defaults(&p, S_POOL, cfg) < 0)
 		goto fail;
 	rc = ini_parse_stream(read_line, &p, on_key, &p);
 	if (!p.failed && rc != 0) {
@@ -1020,6 +1038,10 @@ void config_free(struct config *cfg)
 		cfg->checkers[i].command = NULL;
 	}
 	cfg->nchecker = 0;
+	free(cfg->pool_start);
+	free(cfg->pool_stop);
+	free(cfg->pool_check);
+	cfg->pool_start = cfg->pool_stop = cfg->pool_check = NULL;
 	explicit_bzero(cfg->secret, sizeof(cfg->secret));
 	cfg->secret_len = 0;
 }

@@ -87,6 +87,14 @@ struct cfg_checker {
 	int line;
 };
 
+/* [pool] role: none when the section is absent. */
+enum pool_cfg_role { POOL_CFG_NONE, POOL_CFG_MASTER, POOL_CFG_RECORDER, POOL_CFG_SPARE };
+const char *pool_cfg_role_str(enum pool_cfg_role r);       /* "none", "master", "recorder", "spare" */
+enum pool_cfg_failback { POOL_CFG_FAILBACK_AUTO, POOL_CFG_FAILBACK_MANUAL };
+const char *pool_cfg_failback_str(enum pool_cfg_failback f); /* "auto", "manual" */
+enum pool_cfg_after { POOL_CFG_AFTER_FAILBACK, POOL_CFG_AFTER_SWAP };
+const char *pool_cfg_after_str(enum pool_cfg_after a);     /* "failback", "swap" */
+
 enum link_tls { LINK_TLS_AUTO, LINK_TLS_ON, LINK_TLS_OFF };
 const char *link_tls_str(enum link_tls t);
 
@@ -162,6 +170,34 @@ struct config {
 	uint32_t repl_checkpoint_ms;
 	uint32_t repl_connect_timeout_ms;
 	char repl_aside_dir[PATH_MAX];      /* "" = state_dir/rfs (where the generations are) */
+
+	/* [pool], optional: N+M failover of recording servers (docs/pool.md).
+	 * A recorder or spare needs no [cluster] (its keys keep their
+	 * defaults; name and secret_file are then optional) and has no
+	 * [node]; a master is a mirror node and runs the pool while it runs
+	 * the service (ALONE or PRIM). */
+	enum pool_cfg_role pool_role;
+	char pool_name[CFG_NAME_MAX];       /* recorder, spare: its name (= its certificate's CN) */
+	bool pool_master_set;
+	struct sockaddr_in pool_master;     /* recorder, spare */
+	bool pool_listen_set;
+	struct sockaddr_in pool_listen;     /* master */
+	char pool_group[CFG_NAME_MAX];      /* recorder: primary group; spare: its group */
+	char pool_secondary_group[CFG_NAME_MAX]; /* recorder, optional: "" */
+	bool pool_failover;                 /* recorder: failover enabled */
+	uint32_t pool_detect_timeout_ms;    /* master */
+	uint32_t pool_heartbeat_ms;         /* master: what it tells agents */
+	char pool_settings_dir[PATH_MAX];
+	char pool_recordings_dir[PATH_MAX];
+	char pool_registry_dir[PATH_MAX];   /* master: where pool.db lives */
+	uint32_t pool_settings_max_bytes;   /* master: per recorder */
+	enum pool_cfg_failback pool_failback;
+	enum pool_cfg_after pool_after_failure;
+	char *pool_start;                   /* recorder, spare: start recording */
+	char *pool_stop;                    /* recorder, spare: stop recording */
+	char *pool_check;                   /* recorder, optional: is the recording service up? */
+	uint32_t pool_script_timeout_ms;
+	uint16_t pool_copy_port;            /* recorder: where spares copy recordings home */
 
 	/* loaded from secret_file */
 	unsigned char secret[CFG_SECRET_MAX];

@@ -30,7 +30,8 @@ static void key_bounds(const struct key *k, char *buf, size_t len)
 	case T_IFNAME:
 		snprintf(buf, len, "max %d chars", IF_NAMESIZE - 1);
 		break;
-	case T_ENUM: {
+	case T_ENUM:
+	case T_BOOL: {
 		size_t n = 0;
 
 		buf[0] = '\0';

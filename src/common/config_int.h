@@ -25,6 +25,7 @@ struct parse {
 	int sect_first[S_COUNT];        /* header line of the first section of each kind */
 	int count[S_COUNT];
 
+	bool cluster_checked;           /* [cluster]'s required keys (cfg_check_cluster_keys) */
 	int secret_line;
 	bool skip_secret;
 	int vip_addr_line;
@@ -40,6 +41,17 @@ bool cfg_valid_name(const char *s);
 /* Index of key name in section s of the key table, or -1. */
 int cfg_find_key(int s, const char *name);
 int cfg_check_all(struct parse *p);
+/* The [pool] role is recorder or spare: not a mirror node. */
+bool cfg_pool_agent(const struct config *cfg);
+/* Once per file, when [cluster] was given and the file is a mirror node's
+ * (no [pool] yet, or role = master): its required keys. */
+int cfg_check_cluster_keys(struct parse *p);
+/* At the end of [pool]: which role takes which key, and the sections read
+ * before it. */
+int cfg_close_pool(struct parse *p);
+/* Section s (name: "" or its NAME) opening at line: refused once the file
+ * is a pool recorder's or spare's. */
+int cfg_pool_refuse_section(struct parse *p, int s, const char *name, int line);
 /* Copies the absolute path in into out with no empty, trailing or repeated
  * '/' ("/" stays "/"). -1 if in has a "." or ".." component (out is then
  * still written) or out is too small (out is ""). */

@@ -15,6 +15,12 @@ const char *const cfg_checker_type_names[] = { "tcp", "http", "process", "custom
 const char *const repl_mode_names[] = { "sync", "async", NULL };
 const char *const repl_cache_names[] = { "direct", "page", NULL };
 const char *const link_tls_names[] = { "auto", "on", "off", NULL };
+const char *const onoff_names[] = { "on", "off", NULL };
+
+/* "none" is no [pool]; the role key's choices start after it. */
+const char *const pool_role_names[] = { "none", "master", "recorder", "spare", NULL };
+const char *const pool_failback_names[] = { "auto", "manual", NULL };
+const char *const pool_after_names[] = { "failback", "swap", NULL };
 
 const char *repl_mode_str(enum repl_mode m)
 {
@@ -37,6 +43,27 @@ const char *link_tls_str(enum link_tls t)
 	return "?";
 }
 
+const char *pool_cfg_role_str(enum pool_cfg_role r)
+{
+	if ((unsigned)r < ARRAY_SIZE(pool_role_names) - 1)
+		return pool_role_names[r];
+	return "?";
+}
+
+const char *pool_cfg_failback_str(enum pool_cfg_failback f)
+{
+	if ((unsigned)f < ARRAY_SIZE(pool_failback_names) - 1)
+		return pool_failback_names[f];
+	return "?";
+}
+
+const char *pool_cfg_after_str(enum pool_cfg_after a)
+{
+	if ((unsigned)a < ARRAY_SIZE(pool_after_names) - 1)
+		return pool_after_names[a];
+	return "?";
+}
+
 const char *chk_action_str(enum chk_action a)
 {
 	if ((unsigned)a < ARRAY_SIZE(action_names) - 1)
@@ -54,7 +81,8 @@ const char *res_when_str(enum res_when w)
 const struct sect_desc sects[S_COUNT] = {
 	[S_CLUSTER] = { "cluster", false, 1, 1,
 		"Required. What both nodes share: the cluster's name, the secret that "
-		"authenticates heartbeats, and where vigild keeps its files.", false },
+		"authenticates heartbeats, and where vigild keeps its files. A pool "
+		"recorder or spare may omit it, or `name` and `secret_file` ([pool]).", false },
 	[S_NODE] = { "node", true, CFG_MAX_NODES, CFG_MAX_NODES,
 		"Exactly two: `[node NAME]`, NAME of 1-63 letters, digits, `-`, `_` or `.`. "
 		"The first one in the file is the preferred node. Both files (one per "
@@ -111,6 +139,19 @@ const struct sect_desc sects[S_COUNT] = {
 		"as `admin` with the password set by `vigilctl password`. HTTPS uses "
 		"the certificates made by `vigilctl pki` or custom ones dropped into "
 		"the config directory (docs/pki.md).", false },
+	[S_POOL] = { "pool", false, 0, 1,
+		"Optional: N+M failover of recording servers (docs/pool.md). The "
+		"`master` is a mirror node (this file has the usual [cluster] and two "
+		"[node]) and runs the pool while it runs the service (ALONE or PRIM): "
+		"it watches the recorders, keeps a copy of their settings, and when one "
+		"fails it has a spare of the recorder's group record in its place. A "
+		"`recorder` records cameras and reports to the master; a `spare` waits "
+		"to record for a failed recorder. Each key below says which roles take "
+		"it; a key given to another role is an error. A recorder or spare is "
+		"not a mirror node: its file needs no [cluster] (if present, `name` and "
+		"`secret_file` are optional; the other keys keep their meaning) and may "
+		"not have [node], [heartbeat], [vip], [replication], [resource], "
+		"[checker] or [witness]; [notify] and [console] are allowed.", false },
 };
 
 const char *const type_names[] = {
@@ -118,7 +159,7 @@ const char *const type_names[] = {
 	[T_PORT] = "port", [T_ADDRLIST] = "IPv4 list", [T_CIDR] = "IPv4/prefix",
 	[T_IFNAME] = "interface", [T_ENUM] = "choice", [T_RESREF] = "resource",
 	[T_STRING] = "text", [T_HOSTPORT] = "IPv4:port", [T_IPV4] = "IPv4", [T_NAMEREF] = "resource",
-	[T_DIRLIST] = "path list", [T_GLOBLIST] = "glob list",
+	[T_DIRLIST] = "path list", [T_GLOBLIST] = "glob list", [T_BOOL] = "choice",
 };
 
 const struct key keys[] = {
@@ -312,6 +353,79 @@ const struct key keys[] = {
 	{ S_NOTIFY, "timeout_ms", T_UINT, 100, 600000, "10000", false, NOTIFY(timeout_ms), 0, NULL,
 	  "How long one run may take before it is killed (SIGTERM, then SIGKILL) "
 	  "and the next event goes, in milliseconds." },
+	{ S_POOL, "role", T_ENUM, POOL_CFG_MASTER, 0, NULL, true, CFG(pool_role), 0, pool_role_names + 1,
+	  "`master`: runs the pool (a mirror node); `recorder`: a recording "
+	  "server the pool protects; `spare`: records in a failed recorder's place." },
+	{ S_POOL, "name", T_NAME, 0, 0, NULL, false, CFG(pool_name), 0, NULL,
+	  "Recorder, spare (required): its name in the pool, the CN of its "
+	  "certificate. Not for the master, which is named by its [node]." },
+	{ S_POOL, "master", T_HOSTPORT, 0, 0, NULL, false, CFG(pool_master), CFG(pool_master_set), NULL,
+	  "Recorder, spare (required): `IPv4:PORT` where the master listens "
+	  "(its `listen`)." },
+	{ S_POOL, "listen", T_HOSTPORT, 0, 0, NULL, false, CFG(pool_listen), CFG(pool_listen_set), NULL,
+	  "Master (required): `IPv4:PORT` where the master takes the recorders' "
+	  "and spares' connections." },
+	{ S_POOL, "group", T_NAME, 0, 0, NULL, false, CFG(pool_group), 0, NULL,
+	  "Recorder, spare (required): the group. A failed recorder gets a spare "
+	  "of its group, else of its `secondary_group`." },
+	{ S_POOL, "secondary_group", T_NAME, 0, 0, NULL, false, CFG(pool_secondary_group), 0, NULL,
+	  "Recorder (optional): the group whose spares serve it when its own "
+	  "group has none free. Not `group`." },
+	{ S_POOL, "failover", T_BOOL, 0, 0, "on", false, CFG(pool_failover), 0, onoff_names,
+	  "Recorder: whether a spare may take its place when it fails; with "
+	  "`off` a failed recorder stays DOWN." },
+	{ S_POOL, "detect_timeout_ms", T_UINT, 500, 3600000, "10000", false, CFG(pool_detect_timeout_ms), 0, NULL,
+	  "Master: a recorder silent for this long has failed, in milliseconds. "
+	  "The seed offers 10, 20, 30, 40 or 50 s or whole minutes; lower values "
+	  "are allowed. At least 2 * `heartbeat_ms`." },
+	{ S_POOL, "heartbeat_ms", T_UINT, 100, 60000, "1000", false, CFG(pool_heartbeat_ms), 0, NULL,
+	  "Master: how often it tells recorders and spares to report, in "
+	  "milliseconds." },
+	{ S_POOL, "settings_dir", T_PATH, 0, PATH_MAX - 1, "/var/lib/vms/settings", false, CFG(pool_settings_dir), 0,
+	  NULL,
+	  "Recorder: the recording service's settings, schedules and masks, "
+	  "uploaded to the master whenever they change. Spare: where it receives "
+	  "the settings of the recorder it records for." },
+	{ S_POOL, "recordings_dir", T_PATH, 0, PATH_MAX - 1, "/var/lib/vms/recordings", false,
+	  CFG(pool_recordings_dir), 0, NULL,
+	  "Recorder: where its recordings are, and where spares copy the ones "
+	  "they made for it. Spare: records for recorder R in `recordings_dir`/R." },
+	{ S_POOL, "registry_dir", T_PATH, 0, PATH_MAX - 1, NULL, false, CFG(pool_registry_dir), 0, NULL,
+	  "Master: where the registry (pool.db) lives. Default: `[cluster] "
+	  "state_dir`. Put it in a [replication] directory so that the SECOND "
+	  "has the registry when it takes over." },
+	{ S_POOL, "settings_max_bytes", T_UINT, 4096, 16777216, "16777216", false, CFG(pool_settings_max_bytes), 0,
+	  NULL,
+	  "Master: the settings cached for one recorder may not exceed this "
+	  "size; a larger upload is refused." },
+	{ S_POOL, "failback", T_ENUM, 0, 0, "auto", false, CFG(pool_failback), 0, pool_failback_names,
+	  "Master: when a recorder that is back and healthy gets its cameras "
+	  "back: `auto`: at once; `manual`: on `pool failback`." },
+	{ S_POOL, "after_failure", T_ENUM, 0, 0, "failback", false, CFG(pool_after_failure), 0, pool_after_names,
+	  "Master: what happens when a failed recorder is back: `failback`: the "
+	  "spare stops and the recorder records again; `swap`: the two machines "
+	  "exchange roles (the spare goes on as the recorder, the repaired "
+	  "machine becomes a spare)." },
+	{ S_POOL, "start", T_COMMAND, 0, 0, NULL, false, CFG(pool_start), 0, NULL,
+	  "Recorder, spare (required), run by `/bin/sh -c`. Recorder: starts "
+	  "its recording service (also when the master says resume). Spare: "
+	  "starts recording in a recorder's place, with `VIGIL_POOL_RECORDER` "
+	  "(its name), `VIGIL_POOL_SETTINGS` (the directory with its cached "
+	  "settings) and `VIGIL_POOL_RECORDINGS` (where to record for it: "
+	  "`recordings_dir`/RECORDER) in the environment." },
+	{ S_POOL, "stop", T_COMMAND, 0, 0, NULL, false, CFG(pool_stop), 0, NULL,
+	  "Recorder, spare (required): stops recording, run like `start` (a "
+	  "spare's with the same environment)." },
+	{ S_POOL, "check", T_COMMAND, 0, 0, NULL, false, CFG(pool_check), 0, NULL,
+	  "Recorder (optional): exits 0 while the recording service runs. When "
+	  "it fails vigild runs `start`, and when `start` fails too it reports "
+	  "the watchdog failure to the master (a failover trigger)." },
+	{ S_POOL, "script_timeout_ms", T_UINT, 1000, 600000, "60000", false, CFG(pool_script_timeout_ms), 0, NULL,
+	  "Recorder, spare: how long `start`, `stop` or `check` may run before "
+	  "it is killed and counts as failed, in milliseconds." },
+	{ S_POOL, "copy_port", T_PORT, 1, 65535, "4811", false, CFG(pool_copy_port), 0, NULL,
+	  "Recorder: TCP port where spares copy home the recordings they made "
+	  "for it." },
 };
 
 const size_t nkeys = ARRAY_SIZE(keys);

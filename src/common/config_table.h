@@ -16,7 +16,7 @@
 #define RUN_DIR_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - sizeof(SOCK_NAME))
 
 enum sect { S_CLUSTER, S_NODE, S_HEARTBEAT, S_VIP, S_REPLICATION, S_RESOURCE, S_CHECKER, S_WITNESS, S_NOTIFY,
-	S_CONSOLE, S_COUNT };
+	S_CONSOLE, S_POOL, S_COUNT };
 
 struct sect_desc {
 	const char *name;
@@ -27,21 +27,23 @@ struct sect_desc {
 };
 
 enum ktype { T_NAME, T_PATH, T_COMMAND, T_UINT, T_PORT, T_ADDRLIST, T_CIDR, T_IFNAME, T_ENUM, T_RESREF,
-	T_STRING, T_HOSTPORT, T_IPV4, T_NAMEREF, T_DIRLIST, T_GLOBLIST };
+	T_STRING, T_HOSTPORT, T_IPV4, T_NAMEREF, T_DIRLIST, T_GLOBLIST, T_BOOL };
 
 struct key {
 	enum sect sect;
 	const char *name;
 	enum ktype type;
 	uint32_t min, max;      /* T_UINT, T_PORT: value; T_PATH, T_STRING: max length;
-	                         * T_ADDRLIST, T_DIRLIST, T_GLOBLIST: number of entries */
+	                         * T_ADDRLIST, T_DIRLIST, T_GLOBLIST: number of entries;
+	                         * T_ENUM: min is the value of the first choice */
 	const char *def;        /* parsed like a value from the file; NULL: none */
-	bool required;          /* when its section is present */
+	bool required;          /* when its section is present ([cluster]: on a
+	                         * mirror node, not a pool recorder or spare) */
 	size_t off, off2;       /* into struct config, cfg_node, cfg_resource, cfg_checker or
 	                         * cfg_notify; off2: T_CIDR prefix, T_ADDRLIST, T_DIRLIST
 	                         * and T_GLOBLIST count (int),
 	                         * T_HOSTPORT and T_IPV4 a bool set when given */
-	const char *const *choices;
+	const char *const *choices; /* T_ENUM; T_BOOL: onoff_names (on = true) */
 	const char *help;
 };
 
@@ -56,6 +58,10 @@ extern const char *const action_names[];
 extern const char *const repl_mode_names[];
 extern const char *const repl_cache_names[];
 extern const char *const link_tls_names[];
+extern const char *const onoff_names[];
+extern const char *const pool_role_names[];
+extern const char *const pool_failback_names[];
+extern const char *const pool_after_names[];
 extern const struct sect_desc sects[S_COUNT];
 extern const char *const type_names[];
 extern const struct key keys[];

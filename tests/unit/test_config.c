@@ -1176,6 +1176,319 @@ static void test_err_replication(void **state)
 	expect_error(BASE "[replication r]\n", 8, "section [replication] takes no name, got [replication r]");
 }
 
+/* ---- [pool] ---- */
+
+/* A recorder's whole file: lines 1-7; whatever is appended starts at 8. */
+#define RECORDER \
+	"[pool]\n" \
+	"role = recorder\n" \
+	"name = rec1\n" \
+	"master = 10.0.0.100:4810\n" \
+	"group = north\n" \
+	"start = /usr/bin/rec-start\n" \
+	"stop = /usr/bin/rec-stop\n"
+
+/* A spare's, lines 1-7 as well. */
+#define SPARE \
+	"[pool]\n" \
+	"role = spare\n" \
+	"name = sp1\n" \
+	"master = 10.0.0.100:4810\n" \
+	"group = north\n" \
+	"start = /usr/bin/spare-start\n" \
+	"stop = /usr/bin/spare-stop\n"
+
+/* After BASE: lines 8-10, then 11. */
+#define MASTER "[pool]\nrole = master\nlisten = 10.0.0.100:4810\n"
+
+static void test_pool_master(void **state)
+{
+	struct config *cfg = load_ok(BASE MASTER);
+
+	assert_int_equal(cfg->pool_role, POOL_CFG_MASTER);
+	assert_true(cfg->pool_listen_set);
+	assert_string_equal(ip(cfg->pool_listen.sin_addr), "10.0.0.100");
+	assert_int_equal(ntohs(cfg->pool_listen.sin_port), 4810);
+	assert_false(cfg->pool_master_set);
+	assert_string_equal(cfg->pool_name, "");
+	assert_int_equal(cfg->pool_detect_timeout_ms, 10000);
+	assert_int_equal(cfg->pool_heartbeat_ms, 1000);
+	assert_int_equal(cfg->pool_settings_max_bytes, 16777216);
+	assert_int_equal(cfg->pool_failback, POOL_CFG_FAILBACK_AUTO);
+	assert_int_equal(cfg->pool_after_failure, POOL_CFG_AFTER_FAILBACK);
+	/* registry_dir defaults to state_dir. */
+	assert_string_equal(cfg->pool_registry_dir, "/var/lib/vigil");
+	/* Everything else as without [pool]. */
+	assert_int_equal(cfg->nnodes, 2);
+	assert_string_equal(cfg->cluster_name, "vms");
+	assert_int_equal(cfg->secret_len, 32);
+	done(cfg);
+
+	/* Every master key, [pool] before [cluster]: state_dir is still the default. */
+	cfg = load_ok("[pool]\nrole = master\nlisten = 10.0.0.100:4810\ndetect_timeout_ms = 500\n"
+	              "heartbeat_ms = 250\nsettings_max_bytes = 4096\nfailback = manual\nafter_failure = swap\n"
+	              "[cluster]\nname = vms\nsecret_file = @SECRET@\nstate_dir = /srv/vigil\n"
+	              "[node node1]\naddress = 10.0.0.1\n[node node2]\naddress = 10.0.0.2\n");
+	assert_int_equal(cfg->pool_detect_timeout_ms, 500);
+	assert_int_equal(cfg->pool_heartbeat_ms, 250);
+	assert_int_equal(cfg->pool_settings_max_bytes, 4096);
+	assert_int_equal(cfg->pool_failback, POOL_CFG_FAILBACK_MANUAL);
+	assert_int_equal(cfg->pool_after_failure, POOL_CFG_AFTER_SWAP);
+	assert_string_equal(cfg->pool_registry_dir, "/srv/vigil");
+	done(cfg);
+
+	cfg = load_ok(BASE MASTER "registry_dir = /srv/vms/db/pool\n");
+	assert_string_equal(cfg->pool_registry_dir, "/srv/vms/db/pool");
+	done(cfg);
+
+	/* Without [pool]: no role; the defaults are in place but unused. */
+	cfg = load_ok(BASE);
+	assert_int_equal(cfg->pool_role, POOL_CFG_NONE);
+	assert_string_equal(cfg->pool_registry_dir, "");
+	assert_null(cfg->pool_start);
+	done(cfg);
+}
+
+static void test_pool_recorder(void **state)
+{
+	/* No [cluster] at all. */
+	struct config *cfg = load_ok(RECORDER);
+
+	assert_int_equal(cfg->pool_role, POOL_CFG_RECORDER);
+	assert_string_equal(cfg->pool_name, "rec1");
+	assert_true(cfg->pool_master_set);
+	assert_string_equal(ip(cfg->pool_master.sin_addr), "10.0.0.100");
+	assert_int_equal(ntohs(cfg->pool_master.sin_port), 4810);
+	assert_false(cfg->pool_listen_set);
+	assert_string_equal(cfg->pool_group, "north");
+	assert_string_equal(cfg->pool_secondary_group, "");
+	assert_string_equal(cfg->pool_start, "/usr/bin/rec-start");
+	assert_string_equal(cfg->pool_stop, "/usr/bin/rec-stop");
+	assert_null(cfg->pool_check);
+	/* defaults */
+	assert_true(cfg->pool_failover);
+	assert_int_equal(cfg->pool_detect_timeout_ms, 10000);
+	assert_string_equal(cfg->pool_settings_dir, "/var/lib/vms/settings");
+	assert_string_equal(cfg->pool_recordings_dir, "/var/lib/vms/recordings");
+	assert_int_equal(cfg->pool_script_timeout_ms, 60000);
+	assert_int_equal(cfg->pool_copy_port, 4811);
+	assert_string_equal(cfg->pool_registry_dir, "");
+	assert_string_equal(cfg->state_dir, "/var/lib/vigil");
+	assert_string_equal(cfg->run_dir, "/run/vigil");
+	assert_int_equal(cfg->log_max_bytes, 1048576);
+	assert_string_equal(cfg->cluster_name, "");
+	assert_int_equal(cfg->secret_len, 0);
+	assert_int_equal(cfg->nnodes, 0);
+	done(cfg);
+
+	/* Every recorder key; a [cluster] without name and secret_file; [notify] and [console]. */
+	cfg = load_ok("[cluster]\nstate_dir = /srv/vigil\nrun_dir = /run/v\n"
+	              "[notify]\ncommand = /bin/true\n[console]\nhttp_port = 0\n"
+	              RECORDER "secondary_group = south\nfailover = off\nsettings_dir = /srv/vms/settings\n"
+	              "recordings_dir = /srv/vms/rec\ncheck = /usr/bin/rec-check\nscript_timeout_ms = 1000\n"
+	              "copy_port = 5000\n");
+	assert_string_equal(cfg->state_dir, "/srv/vigil");
+	assert_string_equal(cfg->run_dir, "/run/v");
+	assert_int_equal(cfg->nnotify, 1);
+	assert_int_equal(cfg->console_http_port, 0);
+	assert_string_equal(cfg->pool_secondary_group, "south");
+	assert_false(cfg->pool_failover);
+	assert_string_equal(cfg->pool_settings_dir, "/srv/vms/settings");
+	assert_string_equal(cfg->pool_recordings_dir, "/srv/vms/rec");
+	assert_string_equal(cfg->pool_check, "/usr/bin/rec-check");
+	assert_int_equal(cfg->pool_script_timeout_ms, 1000);
+	assert_int_equal(cfg->pool_copy_port, 5000);
+	assert_int_equal(cfg->secret_len, 0);
+	done(cfg);
+
+	/* A secret_file given is loaded as on a mirror node. */
+	cfg = load_ok(RECORDER "failover = on\n[cluster]\nsecret_file = @SECRET@\n");
+	assert_true(cfg->pool_failover);
+	assert_int_equal(cfg->secret_len, 32);
+	done(cfg);
+	expect_error(RECORDER "[cluster]\nsecret_file = /tmp/vigil-test-no-such-secret\n", 9,
+	             "secret_file '/tmp/vigil-test-no-such-secret': No such file or directory");
+}
+
+static void test_pool_spare(void **state)
+{
+	struct config *cfg = load_ok(SPARE "recordings_dir = /srv/rec\nscript_timeout_ms = 600000\n");
+
+	assert_int_equal(cfg->pool_role, POOL_CFG_SPARE);
+	assert_string_equal(cfg->pool_name, "sp1");
+	assert_string_equal(cfg->pool_group, "north");
+	assert_string_equal(cfg->pool_start, "/usr/bin/spare-start");
+	assert_string_equal(cfg->pool_stop, "/usr/bin/spare-stop");
+	assert_string_equal(cfg->pool_settings_dir, "/var/lib/vms/settings");
+	assert_string_equal(cfg->pool_recordings_dir, "/srv/rec");
+	assert_int_equal(cfg->pool_script_timeout_ms, 600000);
+	assert_int_equal(cfg->nnodes, 0);
+	done(cfg);
+
+	/* A client (vigilctl) loads it too. */
+	{
+		struct config c;
+		char err[512];
+
+		write_conf(SPARE);
+		assert_int_equal(config_load_flags(conf_path, &c, CONFIG_NO_SECRET, err, sizeof(err)), 0);
+		assert_int_equal(c.pool_role, POOL_CFG_SPARE);
+		config_free(&c);
+	}
+}
+
+static void test_err_pool_keys(void **state)
+{
+	expect_error("[pool]\nname = rec1\ngroup = north\n", 1, "missing required key 'role' in [pool]");
+	expect_error(BASE "[pool]\nlisten = 10.0.0.100:4810\n", 8, "missing required key 'role' in [pool]");
+	expect_error("[pool]\nrole = slave\n", 2, "role: must be one of master, recorder, spare; got 'slave'");
+	expect_error("[pool]\nrole = none\n", 2, "role: must be one of master, recorder, spare; got 'none'");
+	expect_error(RECORDER "bogus = 1\n", 8, "unknown key 'bogus' in [pool]");
+	expect_error(RECORDER "name = rec2\n", 8, "duplicate key 'name' in [pool] (first at line 3)");
+	expect_error(RECORDER "[pool]\n", 8, "duplicate section [pool] (first at line 1)");
+	expect_error("[pool x]\n", 1, "section [pool] takes no name, got [pool x]");
+	expect_error(RECORDER "failover = maybe\n", 8, "failover: must be one of on, off; got 'maybe'");
+	expect_error(RECORDER "copy_port = 0\n", 8, "copy_port: must be a whole number from 1 to 65535, got '0'");
+	expect_error(RECORDER "settings_dir = vms\n", 8, "settings_dir: must be an absolute path, got 'vms'");
+	expect_error(BASE MASTER "failback = never\n", 11, "failback: must be one of auto, manual; got 'never'");
+	expect_error(BASE MASTER "after_failure = keep\n", 11,
+	             "after_failure: must be one of failback, swap; got 'keep'");
+	expect_error(BASE MASTER "detect_timeout_ms = 499\n", 11,
+	             "detect_timeout_ms: must be a whole number from 500 to 3600000, got '499'");
+	expect_error(BASE MASTER "settings_max_bytes = 16777217\n", 11,
+	             "settings_max_bytes: must be a whole number from 4096 to 16777216, got '16777217'");
+	expect_error(BASE "[pool]\nrole = master\nlisten = 10.0.0.100\n", 10,
+	             "listen: '10.0.0.100' is not IPv4:PORT, like 10.0.0.3:4800");
+}
+
+static void test_err_pool_roles(void **state)
+{
+	/* Required for the role: reported at the section's line. */
+	expect_error("[pool]\nrole = recorder\nname = rec1\ngroup = north\nstart = a\nstop = b\n", 1,
+	             "missing required key 'master' in [pool] for role = recorder");
+	expect_error("[pool]\nrole = spare\nmaster = 10.0.0.100:4810\ngroup = north\nstart = a\nstop = b\n", 1,
+	             "missing required key 'name' in [pool] for role = spare");
+	expect_error("[pool]\nrole = spare\nname = sp1\nmaster = 10.0.0.100:4810\nstart = a\nstop = b\n", 1,
+	             "missing required key 'group' in [pool] for role = spare");
+	expect_error("[pool]\nrole = recorder\nname = r\nmaster = 10.0.0.100:4810\ngroup = g\nstop = b\n", 1,
+	             "missing required key 'start' in [pool] for role = recorder");
+	expect_error("[pool]\nrole = spare\nname = r\nmaster = 10.0.0.100:4810\ngroup = g\nstart = a\n", 1,
+	             "missing required key 'stop' in [pool] for role = spare");
+	expect_error(BASE "[pool]\nrole = master\n", 8, "missing required key 'listen' in [pool] for role = master");
+
+	/* Given to a role that does not take it: reported at the key's line. */
+	expect_error(SPARE "secondary_group = south\n", 8,
+	             "[pool] secondary_group: only for role = recorder (this is a spare)");
+	expect_error(SPARE "failover = off\n", 8, "[pool] failover: only for role = recorder (this is a spare)");
+	expect_error(SPARE "check = /bin/true\n", 8, "[pool] check: only for role = recorder (this is a spare)");
+	expect_error(SPARE "copy_port = 4812\n", 8, "[pool] copy_port: only for role = recorder (this is a spare)");
+	expect_error(BASE MASTER "group = north\n", 11,
+	             "[pool] group: only for role = recorder or spare (this is a master)");
+	expect_error(BASE MASTER "start = /bin/true\n", 11,
+	             "[pool] start: only for role = recorder or spare (this is a master)");
+	expect_error(BASE MASTER "name = m1\n", 11,
+	             "[pool] name: only for role = recorder or spare (the master is named by its [node])");
+	expect_error(BASE MASTER "master = 10.0.0.1:4810\n", 11,
+	             "[pool] master: only for role = recorder or spare (this is a master)");
+	expect_error(BASE MASTER "settings_dir = /srv/s\n", 11,
+	             "[pool] settings_dir: only for role = recorder or spare (this is a master)");
+	expect_error(BASE MASTER "secondary_group = south\n", 11,
+	             "[pool] secondary_group: only for role = recorder (this is a master)");
+	expect_error(RECORDER "listen = 10.0.0.5:4810\n", 8,
+	             "[pool] listen: only for role = master (this is a recorder)");
+	expect_error(RECORDER "failback = manual\n", 8,
+	             "[pool] failback: only for role = master (this is a recorder)");
+	expect_error(SPARE "after_failure = swap\n", 8,
+	             "[pool] after_failure: only for role = master (this is a spare)");
+	expect_error(RECORDER "detect_timeout_ms = 20000\n", 8,
+	             "[pool] detect_timeout_ms: only for role = master (this is a recorder)");
+	expect_error(RECORDER "heartbeat_ms = 500\n", 8,
+	             "[pool] heartbeat_ms: only for role = master (this is a recorder)");
+	expect_error(RECORDER "registry_dir = /srv/db\n", 8,
+	             "[pool] registry_dir: only for role = master (this is a recorder)");
+	expect_error(SPARE "settings_max_bytes = 4096\n", 8,
+	             "[pool] settings_max_bytes: only for role = master (this is a spare)");
+	/* The first wrong key in the file, wherever the role line is. */
+	expect_error("[pool]\nfailback = manual\nlisten = 10.0.0.5:4810\nrole = recorder\n", 2,
+	             "[pool] failback: only for role = master (this is a recorder)");
+	/* A wrong key is reported before a missing one. */
+	expect_error("[pool]\nrole = recorder\nlisten = 10.0.0.5:4810\n", 3,
+	             "[pool] listen: only for role = master (this is a recorder)");
+
+	/* secondary_group differs from group. */
+	expect_error(RECORDER "secondary_group = north\n", 8,
+	             "[pool] secondary_group: must differ from group ('north')");
+
+	/* detect_timeout_ms >= 2 * heartbeat_ms, at whichever was given. */
+	expect_error(BASE MASTER "heartbeat_ms = 1000\ndetect_timeout_ms = 1999\n", 12,
+	             "[pool] detect_timeout_ms: must be at least 2 * heartbeat_ms = 2000, got 1999");
+	expect_error(BASE MASTER "heartbeat_ms = 6000\n", 11,
+	             "[pool] detect_timeout_ms: must be at least 2 * heartbeat_ms = 12000, got 10000");
+	expect_error(BASE MASTER "detect_timeout_ms = 1000\n", 11,
+	             "[pool] detect_timeout_ms: must be at least 2 * heartbeat_ms = 2000, got 1000");
+	done(load_ok(BASE MASTER "heartbeat_ms = 250\ndetect_timeout_ms = 500\n"));
+}
+
+static void test_err_pool_sections(void **state)
+{
+	/* A recorder or spare is not a mirror node: after [pool] ... */
+	expect_error(RECORDER "[node n1]\naddress = 10.0.0.1\n", 8,
+	             "[node n1]: a pool recorder is not a mirror node; remove this section");
+	expect_error(SPARE "[heartbeat]\n", 8, "[heartbeat]: a pool spare is not a mirror node; remove this section");
+	expect_error(RECORDER "[notify]\ncommand = x\n[vip]\n", 10,
+	             "[vip]: a pool recorder is not a mirror node; remove this section");
+	expect_error(RECORDER "[replication]\ndirs = /srv\n", 8,
+	             "[replication]: a pool recorder is not a mirror node; remove this section");
+	expect_error(RECORDER "[resource web]\nstart = a\nstop = b\n", 8,
+	             "[resource web]: a pool recorder is not a mirror node; remove this section");
+	expect_error(RECORDER "[checker c]\ntype = ping\ntarget = 10.0.0.254\n", 8,
+	             "[checker c]: a pool recorder is not a mirror node; remove this section");
+	expect_error(SPARE "[witness]\nping = 10.0.0.254\n", 8,
+	             "[witness]: a pool spare is not a mirror node; remove this section");
+	/* ... and before it: the first such section in the file. */
+	expect_error("[cluster]\nname = vms\nsecret_file = @SECRET@\n[notify]\ncommand = x\n"
+	             "[resource r]\nstart = a\nstop = b\n[witness]\nping = 10.0.0.254\n" RECORDER, 6,
+	             "[resource r]: a pool recorder is not a mirror node; remove this section");
+	/* Until [pool] is read, a mirror node's section makes the file a
+	 * mirror node's, whose [cluster] needs all its keys. */
+	expect_error("[cluster]\nstate_dir = /srv/v\n[resource r]\nstart = a\nstop = b\n" RECORDER, 1,
+	             "missing required key 'name' in [cluster]");
+	expect_error("[heartbeat]\nport = 9\n[node n1]\naddress = 10.0.0.1\n" SPARE, 1,
+	             "[heartbeat]: a pool spare is not a mirror node; remove this section");
+	expect_error("[node n1]\naddress = 10.0.0.1\n" SPARE, 1,
+	             "[node n1]: a pool spare is not a mirror node; remove this section");
+
+	/* A master's file is a mirror node's: [cluster] and two [node] as ever. */
+	expect_error("[cluster]\nname = vms\n" MASTER "[node node1]\naddress = 10.0.0.1\n", 1,
+	             "missing required key 'secret_file' in [cluster]");
+	expect_error(MASTER "[cluster]\nsecret_file = @SECRET@\n[node node1]\naddress = 10.0.0.1\n", 4,
+	             "missing required key 'name' in [cluster]");
+	expect_error(MASTER "[node node1]\naddress = 10.0.0.1\n", 5, "missing required section [cluster]");
+	expect_error("[cluster]\nname = vms\nsecret_file = @SECRET@\n" MASTER, 6,
+	             "missing required section [node NAME]");
+	expect_error(BASE MASTER "[node node3]\naddress = 10.0.0.3\n", 11, "too many [node] sections (at most 2)");
+	/* Without [pool], a [cluster] that lacks keys is reported as before,
+	 * also when only [notify] follows it. */
+	expect_error("[cluster]\nname = vms\n[notify]\ncommand = x\n", 1,
+	             "missing required key 'secret_file' in [cluster]");
+	expect_error("[cluster]\nsecret_file = @SECRET@\n[console]\n", 1, "missing required key 'name' in [cluster]");
+}
+
+static void test_pool_str(void **state)
+{
+	assert_string_equal(pool_cfg_role_str(POOL_CFG_NONE), "none");
+	assert_string_equal(pool_cfg_role_str(POOL_CFG_MASTER), "master");
+	assert_string_equal(pool_cfg_role_str(POOL_CFG_RECORDER), "recorder");
+	assert_string_equal(pool_cfg_role_str(POOL_CFG_SPARE), "spare");
+	assert_string_equal(pool_cfg_role_str((enum pool_cfg_role)4), "?");
+	assert_string_equal(pool_cfg_failback_str(POOL_CFG_FAILBACK_AUTO), "auto");
+	assert_string_equal(pool_cfg_failback_str(POOL_CFG_FAILBACK_MANUAL), "manual");
+	assert_string_equal(pool_cfg_failback_str((enum pool_cfg_failback)2), "?");
+	assert_string_equal(pool_cfg_after_str(POOL_CFG_AFTER_FAILBACK), "failback");
+	assert_string_equal(pool_cfg_after_str(POOL_CFG_AFTER_SWAP), "swap");
+	assert_string_equal(pool_cfg_after_str((enum pool_cfg_after)2), "?");
+}
+
 /* ---- help ---- */
 
 static void test_help(void **state)
@@ -1208,6 +1521,11 @@ static void test_help(void **state)
 	assert_non_null(strstr(buf, "| `ack_timeout_ms` | integer | 5000 | 500..600000 |"));
 	assert_non_null(strstr(buf, "| `checkpoint_ms` | integer | 1000 | 10..60000 |"));
 	assert_non_null(strstr(buf, "| `connect_timeout_ms` | integer | 10000 | 0..600000 |"));
+	assert_non_null(strstr(buf, "## [pool]\n"));
+	assert_non_null(strstr(buf, "| `role` | choice | required | master, recorder, spare |"));
+	assert_non_null(strstr(buf, "| `failover` | choice | on | on, off |"));
+	assert_non_null(strstr(buf, "| `detect_timeout_ms` | integer | 10000 | 500..3600000 |"));
+	assert_non_null(strstr(buf, "| `copy_port` | port | 4811 | 1..65535 |"));
 	free(buf);
 
 	f = open_memstream(&buf, &len);
@@ -1276,6 +1594,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replication, setup_repl, teardown_repl),
 		cmocka_unit_test_setup_teardown(test_replication_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_err_replication, setup_repl, teardown_repl),
+		cmocka_unit_test_setup_teardown(test_pool_master, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_recorder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_spare, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_pool_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_pool_roles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_err_pool_sections, setup, teardown),
+		cmocka_unit_test(test_pool_str),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_when_str),
 	};
