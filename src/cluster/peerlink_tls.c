@@ -22,23 +22,32 @@ static void ssl_err(char *err, size_t errlen, const char *what, const char *path
 
 struct ssl_ctx_st *peerlink_tls_ctx(const struct config *cfg, int self, bool *off, char *err, size_t errlen)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX], ca[PATH_MAX + 16], crt[PATH_MAX + 80], key[PATH_MAX + 80];
-	SSL_CTX *ctx;
-	int have;
-
 	*off = false;
 	if (cfg->link_tls == LINK_TLS_OFF) {
 		*off = true;
 		snprintf(err, errlen, "link_tls = off");
 		return NULL;
 	}
+	return tls_mutual_ctx(cfg->path, cfg->nodes[self].name, cfg->link_tls == LINK_TLS_AUTO ? off : NULL,
+	                      "peer link", err, errlen);
+}
+
+struct ssl_ctx_st *tls_mutual_ctx(const char *config_path, const char *name, bool *off, const char *what,
+                                  char *err, size_t errlen)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX], ca[PATH_MAX + 16], crt[PATH_MAX + 80], key[PATH_MAX + 80];
+	SSL_CTX *ctx;
+	int have;
+
+	if (off)
+		*off = false;
 	/* The link trusts the cluster's own CA only, whatever certificates
 	 * the console shows browsers (custom ones may come from elsewhere). */
-	snprintf(tmp, sizeof(tmp), "%s", cfg->path);
+	snprintf(tmp, sizeof(tmp), "%s", config_path);
 	snprintf(dir, sizeof(dir), "%s/pki", dirname(tmp));
 	if (snprintf(ca, sizeof(ca), "%s/cacert.crt", dir) >= (int)sizeof(ca) ||
-	    snprintf(crt, sizeof(crt), "%s/%s.crt", dir, cfg->nodes[self].name) >= (int)sizeof(crt) ||
-	    snprintf(key, sizeof(key), "%s/%s.key", dir, cfg->nodes[self].name) >= (int)sizeof(key)) {
+	    snprintf(crt, sizeof(crt), "%s/%s.crt", dir, name) >= (int)sizeof(crt) ||
+	    snprintf(key, sizeof(key), "%s/%s.key", dir, name) >= (int)sizeof(key)) {
 		snprintf(err, errlen, "certificate paths too long");
 		return NULL;
 	}
@@ -46,7 +55,8 @@ struct ssl_ctx_st *peerlink_tls_ctx(const struct config *cfg, int self, bool *of
 	if (have < 3) {
 		snprintf(err, errlen, "%s: %s, %s and %s are needed (vigilctl pki)",
 		         have ? "some certificate files are missing" : "no certificates", ca, crt, key);
-		*off = cfg->link_tls == LINK_TLS_AUTO && have == 0;
+		if (off)
+			*off = have == 0;
 		return NULL;
 	}
 	ctx = SSL_CTX_new(TLS_method());
@@ -70,7 +80,7 @@ struct ssl_ctx_st *peerlink_tls_ctx(const struct config *cfg, int self, bool *of
 	}
 	/* Both ends show a certificate of the cluster's CA. */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-	log_info("peer link: mutual TLS with %s (CA %s)", crt, ca);
+	log_info("%s: mutual TLS with %s (CA %s)", what, crt, ca);
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);

@@ -17,6 +17,12 @@ struct ssl_st;
  * when [cluster] link_tls and the files say plain frames (err says why),
  * clear when TLS is wanted but cannot be had (err says why: fatal). */
 struct ssl_ctx_st *peerlink_tls_ctx(const struct config *cfg, int self, bool *off, char *err, size_t errlen);
+/* The same for any member of the cluster's PKI (a pool recorder or spare):
+ * DIR/pki/cacert.crt, DIR/pki/NAME.crt and NAME.key, DIR the config
+ * file's directory. off (may be NULL) is set when none of the files
+ * exists. what names the link in the log. */
+struct ssl_ctx_st *tls_mutual_ctx(const char *config_path, const char *name, bool *off, const char *what,
+                                  char *err, size_t errlen);
 void peerlink_tls_ctx_free(struct ssl_ctx_st *ctx);
 
 /* After the handshake: 0 when the peer's certificate names `peer`, else -1
