@@ -46,7 +46,9 @@ struct opts {
 	double wait_s;
 	long lines;                 /* -1: not given */
 	const char *cmd;
-	const char *arg;            /* boot mode or log name */
+	const char *arg;            /* boot mode, log name or pool action */
+	const char *arg2;           /* pool: the recorder */
+	const char *role;           /* pool --role */
 	const char *output;         /* snapshot -o FILE */
 };
 
@@ -99,6 +101,15 @@ static void usage(FILE *out)
 		"                     it in browsers\n"
 		"  setup secondary|primary|finish|remove\n"
 		"                     the setup wizard (vigilctl setup --help)\n"
+		"  pool status|queue|log\n"
+		"                     the recording pool (docs/pool.md): recorders, spares,\n"
+		"                     who serves whom, the queue, the failover log\n"
+		"  pool failover|failback|copy|enable|disable RECORDER [--role ROLE]\n"
+		"                     move a recorder's cameras to a spare of its group,\n"
+		"                     give them back, copy its recordings home, allow or\n"
+		"                     forbid its failover; --role viewer|operator acts with\n"
+		"                     that role's rights only (failover, failback, copy:\n"
+		"                     operator or admin; enable, disable: admin)\n"
 		"\n"
 		"Options (before or after the command):\n"
 		"  -c, --config FILE  configuration file (default %s)\n"
@@ -148,7 +159,7 @@ static bool is_action(const char *cmd)
 /* 0, or an exit status after printing why. */
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { O_JSON = 256, O_NODE, O_ALL, O_WAIT, O_VERBOSE, O_LINES, O_NOSYNC };
+	enum { O_JSON = 256, O_NODE, O_ALL, O_WAIT, O_VERBOSE, O_LINES, O_NOSYNC, O_ROLE };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, O_JSON },
@@ -158,6 +169,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "verbose", no_argument, NULL, O_VERBOSE },
 		{ "lines", required_argument, NULL, O_LINES },
 		{ "nosync", no_argument, NULL, O_NOSYNC },
+		{ "role", required_argument, NULL, O_ROLE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "output", required_argument, NULL, 'o' },
@@ -199,6 +211,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case O_NOSYNC:
 			o->nosync = true;
 			break;
+		case O_ROLE:
+			o->role = optarg;
+			if (strcmp(optarg, "viewer") && strcmp(optarg, "operator") && strcmp(optarg, "admin"))
+				return usage_error("--role: expected viewer, operator or admin, got '%s'", optarg);
+			break;
 		case O_LINES: {
 			uint64_t v;
 
@@ -231,8 +248,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return usage_error("no command given");
 	o->cmd = argv[optind];
 	o->arg = nargs > 1 ? argv[optind + 1] : NULL;
-	if (nargs > 2)
-		return usage_error("%s: unexpected argument '%s'", o->cmd, argv[optind + 2]);
+	o->arg2 = nargs > 2 ? argv[optind + 2] : NULL;
+	if (nargs > (strcmp(o->cmd, "pool") ? 2 : 3))
+		return usage_error("%s: unexpected argument '%s'", o->cmd, argv[optind + (strcmp(o->cmd, "pool") ? 2 : 3)]);
 
 	if (!strcmp(o->cmd, "status")) {
 		if (o->arg)
@@ -285,6 +303,25 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			                   "the command line)");
 		if (o->all || o->node)
 			return usage_error("password is changed on both nodes: no --all or --node");
+	} else if (!strcmp(o->cmd, "pool")) {
+		static const char *const reads[] = { "status", "queue", "log" };
+		static const char *const orders[] = { "failover", "failback", "copy", "enable", "disable" };
+		bool read = false, order = false;
+
+		for (size_t i = 0; o->arg && i < ARRAY_SIZE(reads); i++)
+			read = read || !strcmp(o->arg, reads[i]);
+		for (size_t i = 0; o->arg && i < ARRAY_SIZE(orders); i++)
+			order = order || !strcmp(o->arg, orders[i]);
+		if (!read && !order)
+			return usage_error("pool needs status, queue, log, failover, failback, copy, enable or "
+			                   "disable%s%s%s", o->arg ? ", got '" : "", o->arg ? o->arg : "",
+			                   o->arg ? "'" : "");
+		if (order && !o->arg2)
+			return usage_error("pool %s needs a recorder's name", o->arg);
+		if (read && o->arg2)
+			return usage_error("pool %s takes no argument, got '%s'", o->arg, o->arg2);
+		if (o->all || o->node)
+			return usage_error("pool is asked where the service runs: no --all or --node");
 	} else if (!strcmp(o->cmd, "snapshot")) {
 		if (o->arg)
 			return usage_error("snapshot takes no argument, got '%s' (use -o FILE)", o->arg);
@@ -307,6 +344,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return usage_error("-o applies to snapshot only");
 	if (o->nosync && strcmp(o->cmd, "swap"))
 		return usage_error("--nosync applies to swap only");
+	if (o->role && strcmp(o->cmd, "pool"))
+		return usage_error("--role applies to pool only");
 	return 0;
 }
 
@@ -624,6 +663,13 @@ static json_t *build_request(const struct opts *o)
 		json_object_set_new(req, "mode", json_string(o->arg));
 	if (o->nosync)
 		json_object_set_new(req, "nosync", json_true());
+	if (!strcmp(o->cmd, "pool")) {
+		json_object_set_new(req, "action", json_string(o->arg));
+		if (o->arg2)
+			json_object_set_new(req, "recorder", json_string(o->arg2));
+		if (o->role)
+			json_object_set_new(req, "role", json_string(o->role));
+	}
 	if (!strcmp(o->cmd, "log")) {
 		json_object_set_new(req, "log", json_string(o->arg));
 		if (o->verbose)
@@ -785,6 +831,10 @@ int main(int argc, char **argv)
 		print_status(res);
 	else if (!strcmp(o.cmd, "log"))
 		print_log(res);
+	else if (!strcmp(o.cmd, "pool") && strcmp(o.arg, "status") && strcmp(o.arg, "log") && strcmp(o.arg, "queue"))
+		rc = print_action(res);
+	else if (!strcmp(o.cmd, "pool"))
+		print_pool(o.arg, res);
 	else
 		rc = print_action(res);
 	if (fflush(stdout) != 0) {

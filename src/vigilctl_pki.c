@@ -15,6 +15,7 @@
 
 #include "common/util.h"
 #include "pki/pki.h"
+#include "pool/names.h"
 
 enum { PKI_EXIT_OK = 0, PKI_EXIT_FAIL = 1, PKI_EXIT_USAGE = 2 };
 
@@ -43,7 +44,12 @@ void vigilctl_pki_usage(FILE *out)
 		"  their addresses, the VIP and this machine's host name.\n"
 		"  --force     replace the CA and the node certificates\n"
 		"  --days N    validity in days (default %d: five years)\n"
-		"  --san X     one more host name or IP address in the certificates\n",
+		"  --san X     one more host name or IP address in the certificates\n"
+		"\n"
+		"Usage: vigilctl pki member NAME [--force] [--days N] [--san NAME|IP]...\n"
+		"  A certificate of the cluster CA for a pool recorder or spare named NAME\n"
+		"  ([pool] name): pki/NAME.crt and pki/NAME.key. Copy them, with\n"
+		"  pki/cacert.crt, into the member's CONFIG_DIR/pki/ (docs/pool.md).\n",
 		PKI_DEFAULT_DAYS);
 }
 
@@ -315,13 +321,42 @@ static int make_all(const struct config *cfg, const struct pki_opts *o, const ch
 	return 0;
 }
 
+/* vigilctl pki member NAME: the pool link proves names with these. */
+static int make_member(const char *pdir, const char *name, const struct pki_opts *o)
+{
+	char err[1024];
+
+	if (!pool_name_ok(name)) {
+		fprintf(stderr, "vigilctl pki member: '%s' is not a pool name: 1 to 63 letters, digits, '-', '_' or '.'\n",
+		        name);
+		return PKI_EXIT_USAGE;
+	}
+	if (pki_make_server_flags(pdir, name, o->extra, o->nextra, o->days, o->force ? PKI_FORCE : 0, err,
+	                          sizeof(err)) < 0) {
+		fprintf(stderr, "vigilctl pki member: %s\n", err);
+		return PKI_EXIT_FAIL;
+	}
+	printf("made %s/%s.crt and %s/%s.key (CN %s) signed by %s/%s\n", pdir, name, pdir, name, name, pdir,
+	       PKI_CA_CERT);
+	return PKI_EXIT_OK;
+}
+
 int vigilctl_pki(const struct config *cfg, int argc, char **argv)
 {
 	char cdir[PATH_MAX], pdir[PATH_MAX];
 	struct sanlist *sans;
 	struct pki_opts o;
-	int rc = parse(argc, argv, &o);
+	const char *member = NULL;
+	int rc;
 
+	if (argc >= 2 && !strcmp(argv[1], "member")) {
+		if (argc < 3 || argv[2][0] == '-')
+			return usage_fail("pki member needs a name, got", argc < 3 ? "" : argv[2]);
+		member = argv[2];
+		argc -= 2;
+		argv += 2;
+	}
+	rc = parse(argc, argv, &o);
 	if (rc)
 		return rc < 0 ? PKI_EXIT_OK : rc;
 	if (config_dir_of(cfg, cdir, sizeof(cdir)) < 0 ||
@@ -329,6 +364,8 @@ int vigilctl_pki(const struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "vigilctl pki: the directory of %s is too long\n", cfg->path);
 		return PKI_EXIT_FAIL;
 	}
+	if (member)
+		return make_member(pdir, member, &o);
 	if (!(sans = calloc(1, sizeof(*sans)))) {
 		fprintf(stderr, "vigilctl pki: out of memory\n");
 		return PKI_EXIT_FAIL;

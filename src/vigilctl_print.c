@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/config.h"
 #include "common/util.h"
@@ -184,3 +185,51 @@ void print_json(json_t *res)
 	fputc('\n', stdout);
 }
 
+
+/* pool status, queue and log, for people (--json gives the objects). */
+void print_pool(const char *what, json_t *res)
+{
+	json_t *v;
+	size_t i;
+
+	if (!strcmp(what, "log")) {
+		json_array_foreach(json_object_get(res, "log"), i, v) {
+			time_t t = (time_t)(json_integer_value(json_object_get(v, "time_ms")) / 1000);
+			char when[32];
+
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
+			printf("%s  %-8s %-8s %-12s %-12s %-10s %s\n", when, str_or(v, "event", "?"),
+			       str_or(v, "result", "?"), str_or(v, "recorder", "-"), *str_or(v, "spare", "") ?
+			       str_or(v, "spare", "") : "-", str_or(v, "trigger", "-"), str_or(v, "detail", ""));
+		}
+		return;
+	}
+	if (!strcmp(what, "queue")) {
+		json_array_foreach(json_object_get(res, "queue"), i, v)
+			printf("%zu. %s\n", i + 1, json_string_value(v));
+		if (!json_array_size(json_object_get(res, "queue")))
+			printf("the queue is empty\n");
+		return;
+	}
+	if (!json_is_true(json_object_get(res, "active"))) {
+		printf("the pool master is not running on this node\n");
+		return;
+	}
+	printf("failback %s, after failure %s, detect timeout %lld ms\n", str_or(res, "failback", "?"),
+	       str_or(res, "after_failure", "?"), json_integer_value(json_object_get(res, "detect_timeout_ms")));
+	printf("%-16s %-13s %-10s %-16s %s\n", "RECORDER", "STATE", "GROUP", "SERVED BY", "LINK");
+	json_array_foreach(json_object_get(res, "recorders"), i, v)
+		printf("%-16s %-13s %-10s %-16s %s\n", str_or(v, "name", "?"), str_or(v, "state", "?"),
+		       str_or(v, "group", "?"), *str_or(v, "served_by", "") ? str_or(v, "served_by", "") : "-",
+		       str_or(v, "link", "?"));
+	printf("%-16s %-13s %-10s %s\n", "SPARE", "STATE", "GROUP", "SERVING");
+	json_array_foreach(json_object_get(res, "spares"), i, v)
+		printf("%-16s %-13s %-10s %s\n", str_or(v, "name", "?"), str_or(v, "state", "?"),
+		       str_or(v, "group", "?"), *str_or(v, "serving", "") ? str_or(v, "serving", "") : "-");
+	if (json_array_size(json_object_get(res, "queue"))) {
+		printf("queue:");
+		json_array_foreach(json_object_get(res, "queue"), i, v)
+			printf(" %s", json_string_value(v));
+		printf("\n");
+	}
+}

@@ -12,4 +12,7 @@ int print_action(json_t *res);
 void print_log(json_t *res);
 void print_json(json_t *res);
 
+/* vigilctl pool status|queue|log without --json. */
+void print_pool(const char *what, json_t *res);
+
 #endif

@@ -1,4 +1,5 @@
 /* vigild: the node daemon. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -19,6 +20,8 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "pool/agent.h"
+#include "pool/master.h"
 #include "resource/policy.h"
 #include "resource/script.h"
 #include "vigil_build.h"
@@ -58,8 +61,77 @@ struct daemon {
 	struct auth *auth;
 	struct console *console;
 	struct cert_watch *certs;
+	struct pool_master *pool;
+	struct event *pool_follow;
+	struct pool_agent *agent;
 	int signals;
 };
+
+#define POOL_FOLLOW_MS 200
+
+/* The pool master runs while this node runs the service; it looks a few
+ * times a second rather than hooking every transition. */
+static void on_pool_follow(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd, (void)what;
+	pool_master_set_active(d->pool, node_runs_service(d->node));
+}
+
+static void on_agent_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	/* The recording service goes on without vigild, as without the
+	 * master: only the link ends. */
+	log_info("%s received: pool agent exiting", strsignal((int)sig));
+	event_base_loopexit(d->base, NULL);
+}
+
+/* vigild as a pool recorder or spare: no mirror node, only the agent. */
+static int run_agent(struct config *cfg, bool foreground, bool verbose)
+{
+	struct daemon d = { 0 };
+	struct event *sigs[2] = { 0 };
+	int rc = 1;
+
+	if (!foreground && daemon(0, 0) < 0) {
+		fprintf(stderr, "vigild: cannot detach: %s\n", strerror(errno));
+		return 1;
+	}
+	log_init("vigild", foreground, verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	if (log_open_files(cfg->state_dir, cfg->log_max_bytes) < 0)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	d.base = event_base_new();
+	if (!d.base || script_init(d.base) < 0) {
+		log_error("cannot set up the event loop");
+		goto out;
+	}
+	log_info("vigild %s starting: pool %s %s", VIGIL_VERSION, pool_cfg_role_str(cfg->pool_role), cfg->pool_name);
+	d.agent = pool_agent_new(d.base, cfg);
+	if (!d.agent)
+		goto out;
+	sigs[0] = evsignal_new(d.base, SIGTERM, on_agent_signal, &d);
+	sigs[1] = evsignal_new(d.base, SIGINT, on_agent_signal, &d);
+	for (int i = 0; i < 2; i++)
+		event_add(sigs[i], NULL);
+	event_base_dispatch(d.base);
+	rc = 0;
+out:
+	for (int i = 0; i < 2; i++)
+		if (sigs[i])
+			event_free(sigs[i]);
+	pool_agent_free(d.agent);
+	script_shutdown();
+	if (d.base)
+		event_base_free(d.base);
+	log_close_files();
+	config_free(cfg);
+	return rc;
+}
 
 static void on_stopped(void *arg)
 {
@@ -156,6 +228,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
+	if (cfg.pool_role == POOL_CFG_RECORDER || cfg.pool_role == POOL_CFG_SPARE) {
+		char ip[INET_ADDRSTRLEN];
+
+		if (!check)
+			return run_agent(&cfg, foreground, verbose);
+		inet_ntop(AF_INET, &cfg.pool_master.sin_addr, ip, sizeof(ip));
+		printf("%s: ok (pool %s %s, group %s%s%s, master %s:%u)\n", path, pool_cfg_role_str(cfg.pool_role),
+		       cfg.pool_name, cfg.pool_group, cfg.pool_secondary_group[0] ? ", secondary " : "",
+		       cfg.pool_secondary_group, ip, ntohs(cfg.pool_master.sin_port));
+		config_free(&cfg);
+		return 0;
+	}
 	if (node_arg) {
 		self = config_node_index(&cfg, node_arg);
 		if (self < 0) {
@@ -233,6 +317,15 @@ int main(int argc, char **argv)
 			goto out;
 		api_set_certs(d.api, d.certs);
 	}
+	if (cfg.pool_role == POOL_CFG_MASTER) {
+		struct timeval tv = { 0, POOL_FOLLOW_MS * 1000 };
+
+		d.pool = pool_master_new(d.base, &cfg, cfg.nodes[self].name);
+		d.pool_follow = event_new(d.base, -1, EV_PERSIST, on_pool_follow, &d);
+		if (!d.pool || !d.pool_follow || event_add(d.pool_follow, &tv) < 0)
+			goto out;
+		api_set_pool(d.api, d.pool);
+	}
 	event_base_dispatch(d.base);
 	rc = 0;
 out:
@@ -240,6 +333,9 @@ out:
 		if (sigs[i])
 			event_free(sigs[i]);
 	control_free(d.ctl);
+	if (d.pool_follow)
+		event_free(d.pool_follow);
+	pool_master_free(d.pool);
 	cert_watch_free(d.certs);
 	console_free(d.console);
 	auth_free(d.auth);

@@ -20,6 +20,9 @@ void api_set_link(struct api *a, struct peerlink *link);
 struct auth;
 struct console;
 void api_set_console(struct api *a, struct auth *auth, struct console *console);
+struct pool_master;
+/* The pool master of this node ([pool] role = master), or NULL. */
+void api_set_pool(struct api *a, struct pool_master *pool);
 struct cert_watch;
 void api_set_certs(struct api *a, struct cert_watch *certs);
 

@@ -15,6 +15,7 @@
 #include "cluster/peerlink.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "pool/master.h"
 #include "vigil_build.h"
 
 #define RELAY_TIMEOUT_MS 3000
@@ -31,6 +32,7 @@ struct api {
 	struct auth *auth;
 	struct console *console;
 	struct cert_watch *certs;
+	struct pool_master *pool;
 };
 
 struct api *api_new(struct node *node)
@@ -50,6 +52,11 @@ void api_free(struct api *a)
 void api_set_link(struct api *a, struct peerlink *link)
 {
 	a->link = link;
+}
+
+void api_set_pool(struct api *a, struct pool_master *pool)
+{
+	a->pool = pool;
 }
 
 void api_set_certs(struct api *a, struct cert_watch *certs)
@@ -115,6 +122,18 @@ static void log_result(struct call *c, json_t *resp)
 	/* Reads change nothing: the commands log is about changes. */
 	if (!strcmp(c->cmd, "status") || !strcmp(c->cmd, "log") || !strcmp(c->cmd, "info"))
 		return;
+	if (!strcmp(c->cmd, "pool")) {
+		const char *act = json_string_value(json_object_get(c->req, "action"));
+		const char *rec = json_string_value(json_object_get(c->req, "recorder"));
+		const char *role = json_string_value(json_object_get(c->req, "role"));
+
+		if (!act || !strcmp(act, "status") || !strcmp(act, "log") || !strcmp(act, "queue"))
+			return;
+		log_command("%s%s: pool %.32s %.64s%s%.16s -> %s%s", c->relayed ? "relayed from " : "", c->origin, act,
+		            rec ? rec : "", role ? " as " : "", role ? role : "", good ? "ok" : "refused: ",
+		            good ? "" : (err ? err : "?"));
+		return;
+	}
 	snprintf(what, sizeof(what), "%s%s%s%s%s", c->cmd, mode ? " " : "", mode ? mode : "",
 	         all ? " --all" : target ? " --node " : "", !all && target ? target : "");
 	log_command("%s%s: %s -> %s%s", c->relayed ? "relayed from " : "", c->origin, what,
@@ -395,7 +414,48 @@ static void on_sync_done(json_t *res, const char *err, void *arg)
 static const char *const known_cmds[] = { "rfs-outdate", "sync", "status", "start", "stop", "restart", "swap",
                                           "forcestart", "stopstart", "prim", "second", "boot", "failover",
                                           "checkers", "errd", "log", "info", "snapshot", "dump", "password",
-                                          "password-hash" };
+                                          "password-hash", "pool" };
+
+/* ---- pool ---- */
+
+/* {"cmd": "pool", "action": ..., "recorder": ..., "role": ...}. The
+ * role of a request is admin unless it asks for less: "role" can only
+ * lower what the caller may do (a script acting as an operator). */
+static json_t *run_pool(struct api *a, json_t *req)
+{
+	const char *action = json_string_value(json_object_get(req, "action"));
+	const char *rec = json_string_value(json_object_get(req, "recorder"));
+	const char *role_s = json_string_value(json_object_get(req, "role"));
+	json_t *jmax = json_object_get(req, "max");
+	int role = role_s ? pool_role_parse(role_s) : POOL_ROLE_ADMIN;
+	char msg[1400];
+
+	if (!action)
+		return fail("pool: \"action\" is missing (status, log, queue, failover, failback, copy, enable, disable)");
+	if (role < 0)
+		return fail("pool: unknown role '%.64s' (viewer, operator, admin)", role_s);
+	if (!strcmp(action, "status") || !strcmp(action, "queue")) {
+		json_t *st = pool_master_status(a->pool);
+
+		if (!strcmp(action, "queue")) {
+			json_t *q = json_incref(json_object_get(st, "queue"));
+
+			json_decref(st);
+			return ok(json_pack("{s:o}", "queue", q));
+		}
+		return ok(st);
+	}
+	if (!strcmp(action, "log")) {
+		if (jmax && (!json_is_integer(jmax) || json_integer_value(jmax) < 1 || json_integer_value(jmax) > 1000))
+			return fail("pool log: \"max\" must be an integer from 1 to 1000");
+		return ok(json_pack("{s:o}", "log", pool_master_log(a->pool, jmax ? (int)json_integer_value(jmax) : 1000)));
+	}
+	if (!rec)
+		return fail("pool %.32s: \"recorder\" is missing", action);
+	if (pool_master_command(a->pool, action, rec, (enum pool_role)role, msg, sizeof(msg)) < 0)
+		return fail("%s", msg);
+	return ok(json_pack("{s:s}", "message", msg));
+}
 
 /* ---- info, snapshot, password ---- */
 
@@ -569,11 +629,30 @@ void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, ap
 	for (size_t i = 0; i < ARRAY_SIZE(known_cmds); i++)
 		known = known || !strcmp(cmd, known_cmds[i]);
 	if (!known) {
-		finish(c, fail("unknown command '%.64s' (known: status, start, stop, restart, swap, forcestart, stopstart, prim, second, boot, failover, checkers, errd, log, sync, info, snapshot, dump, password)", cmd));
+		finish(c, fail("unknown command '%.64s' (known: status, start, stop, restart, swap, forcestart, stopstart, prim, second, boot, failover, checkers, errd, log, sync, info, snapshot, dump, password, pool)", cmd));
 		return;
 	}
 	if (!strcmp(cmd, "password") || !strcmp(cmd, "password-hash")) {
 		run_password(c);
+		return;
+	}
+	/* The pool master runs where the service runs: ask there. */
+	if (!strcmp(cmd, "pool")) {
+		json_t *r;
+
+		if (a->pool && pool_master_active(a->pool)) {
+			finish(c, run_pool(a, req));
+			return;
+		}
+		if (relayed || !a->link || !node_peer_primary(a->node)) {
+			finish(c, fail(a->pool ? "pool: the pool master runs on the node that runs the service, and "
+			                         "neither node does now"
+			                       : "pool: this cluster has no [pool] role = master"));
+			return;
+		}
+		r = relay_req(c);
+		peerlink_request(a->link, r, RELAY_TIMEOUT_MS, on_relay_single, c);
+		json_decref(r);
 		return;
 	}
 	jn = json_object_get(req, "node");

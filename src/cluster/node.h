@@ -66,6 +66,8 @@ const char *node_peer_name(const struct node *n);
 bool node_peer_reachable(const struct node *n);
 bool node_peer_primary(const struct node *n);
 bool node_is_primary(const struct node *n);
+/* ALONE or PRIM: its resources are up (the pool master follows this). */
+bool node_runs_service(const struct node *n);
 const struct config *node_config(const struct node *n);
 
 #endif

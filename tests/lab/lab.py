@@ -9,7 +9,7 @@ A Lab builds, per instance and under one unique prefix (vg + 4 hex):
   <prefix>-node<k>   node k: eth<i> = 10.0.<i>.<k>/24 on network i, lo up,
                      plus its own persistent MOUNT namespace (a file
                      /tmp/<prefix>/node<k>.mnt) in which /etc/vigil,
-                     /var/lib/vigil, /run/vigil and /srv/vms (replicated
+                     /var/lib/vigil, /run/vigil, /var/lib/vms (pool) and /srv/vms (replicated
                      data) are private bind mounts of
                      /tmp/<prefix>/node<k>/{etc,lib,run,srv}
   <prefix>-client    10.0.0.200/24 on network 0
@@ -58,7 +58,7 @@ BASE_DIR = Path("/tmp")
 
 # inside-node path -> subdirectory of the node's lab dir that backs it
 PRIVATE_DIRS = {"/etc/vigil": "etc", "/var/lib/vigil": "lib", "/run/vigil": "run",
-                "/srv/vms": "srv"}
+                "/srv/vms": "srv", "/var/lib/vms": "vms"}
 
 VIP = "10.0.0.100"
 VIP_CIDR = VIP + "/24"

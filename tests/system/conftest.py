@@ -4,6 +4,7 @@
   vigild/vigilctl (VIGIL_BUILD, default <repo>/build); fails (never skips)
   with a clear message otherwise.
 - `netlab`: the same lab without the vigild requirement (tests of the lab).
+- `poollab`: six nodes on one network, for the recording pool.
 - `rfs_base`: a temp dir for the vigil-rfs tests, which run outside the lab
   in private namespaces; requires root, a built vigil-rfs and the FUSE
   tools, and checks afterwards that no mount under it is left on the host.
@@ -53,9 +54,9 @@ def leftovers(prefix):
     return out
 
 
-def _make_lab(request):
+def _make_lab(request, nodes=2, nets=2):
     _require_root()
-    the_lab = labmod.Lab(nodes=2, nets=2)
+    the_lab = labmod.Lab(nodes=nodes, nets=nets)
     request.node._vigil_lab = the_lab
     the_lab.start()
     try:
@@ -76,6 +77,15 @@ def lab(request):
 @pytest.fixture
 def netlab(request):
     yield from _make_lab(request)
+
+
+@pytest.fixture
+def poollab(request):
+    """Six nodes on one network: a pool master, recorders and spares
+    (tests/lab/pool.py)."""
+    _require_root()
+    _require_vigil()
+    yield from _make_lab(request, nodes=6, nets=1)
 
 
 def _require_rfs():
