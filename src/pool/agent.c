@@ -57,6 +57,20 @@ void agent_result(struct pool_agent *a, uint64_t id, bool ok, const char *error)
 
 /* ---- scripts -------------------------------------------------------------- */
 
+void agent_script_why(const struct script_result *res, char *out, size_t len)
+{
+	if (res->timed_out)
+		snprintf(out, len, "timed out after %llu ms", (unsigned long long)res->elapsed_ms);
+	else if (res->spawn_errno)
+		snprintf(out, len, "could not run: %s", strerror(res->spawn_errno));
+	else if (res->signal)
+		snprintf(out, len, "killed by signal %d", res->signal);
+	else
+		snprintf(out, len, "exit %d", res->exit_code);
+	if (res->tail[0])
+		snprintf(out + strlen(out), len - strlen(out), ": %s", res->tail);
+}
+
 /* The [pool] start or stop command, for a recorder (itself) or, on a
  * spare, for the recorder it stands in for. */
 struct script *agent_script(struct pool_agent *a, const char *what, const char *command, const char *rec,
@@ -111,7 +125,7 @@ static void rec_cmd_done(const struct script_result *res, void *arg)
 		return;
 	a->busy = NULL;
 	a->cmd_id = 0;
-	snprintf(err, sizeof(err), "%s %s", res->timed_out ? "timed out" : "failed", res->tail);
+	agent_script_why(res, err, sizeof(err));
 	if (cmd == PM_STOP) {
 		a->recording = false;
 	} else {
@@ -156,14 +170,18 @@ static void check_done(const struct script_result *res, void *arg)
 	}
 	if (a->stood_down)
 		return;
-	log_warn("pool: recorder %s: check failed (%s): starting the recording service again", a->name,
-	         res->timed_out ? "timed out" : res->tail);
+	{
+		char why[SCRIPT_TAIL_MAX + 64];
+
+		agent_script_why(res, why, sizeof(why));
+		log_warn("pool: recorder %s: check failed (%s): starting the recording service again", a->name, why);
+	}
 	rec_run(a, PM_RESUME, 0);
 }
 
 static void watchdog(struct pool_agent *a)
 {
-	if (a->role != PA_RECORDER || a->stood_down || a->busy || a->checking)
+	if (a->role != PA_RECORDER || !a->booted || a->stood_down || a->busy || a->checking)
 		return;
 	if (a->cfg->pool_check) {
 		a->checking = agent_script(a, "check", a->cfg->pool_check, a->name, check_done, a);
@@ -221,6 +239,9 @@ static void probe_job(void *ctx, void *arg)
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/.vigil-probe", a->cfg->pool_recordings_dir);
+	/* Made at the first probe (a spare's may not exist yet). */
+	if (agent_mkdirs(a->cfg->pool_recordings_dir) < 0)
+		log_error("pool: cannot make %s: %s", a->cfg->pool_recordings_dir, strerror(errno));
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	p->ok = fd >= 0 && write(fd, "x", 1) == 1 && fsync(fd) == 0;
 	if (fd >= 0) {
@@ -440,8 +461,6 @@ static void mkdir_job(void *ctx, void *arg)
 	struct stat st;
 
 	(void)arg;
-	if (agent_mkdirs(a->cfg->pool_recordings_dir) < 0)
-		log_error("pool: cannot make %s: %s", a->cfg->pool_recordings_dir, strerror(errno));
 	snprintf(path, sizeof(path), "%s/" STOOD_DOWN_FILE, a->cfg->state_dir);
 	a->stood_down_at_start = stat(path, &st) == 0;
 }
@@ -452,6 +471,7 @@ static void start_done(void *arg)
 
 	if (a->role != PA_RECORDER)
 		return;
+	a->booted = true;
 	a->stood_down = a->stood_down_at_start;
 	if (a->stood_down) {
 		log_info("pool: recorder %s: stood down by the master: not recording until it says resume", a->name);

@@ -45,6 +45,7 @@ struct pool_agent {
 	uint32_t cameras;
 	uint64_t storage_used, storage_total;
 	/* the recorder's own service */
+	bool booted;                    /* the boot start was decided: the watchdog may act */
 	bool recording, stood_down, stood_down_at_start;
 	struct script *busy;            /* start or stop running */
 	struct script *checking;
@@ -74,6 +75,8 @@ void agent_result(struct pool_agent *a, uint64_t id, bool ok, const char *error)
 struct script *agent_script(struct pool_agent *a, const char *what, const char *command, const char *rec,
                             script_done_cb done, void *arg);
 int agent_mkdirs(const char *path);
+/* "exit 1: last line", "timed out after 30000 ms", ... */
+void agent_script_why(const struct script_result *res, char *out, size_t len);
 
 /* agent_spare.c */
 void agent_spare_settings(struct pool_agent *a, const struct pool_msg *m);

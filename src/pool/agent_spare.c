@@ -152,7 +152,7 @@ static void spare_cmd_done(const struct script_result *res, void *arg)
 
 	a->busy = NULL;
 	a->cmd_id = 0;
-	snprintf(err, sizeof(err), "%s %s", res->timed_out ? "timed out" : "failed", res->tail);
+	agent_script_why(res, err, sizeof(err));
 	if (a->cmd == PM_START && res->ok)
 		snprintf(a->serving, sizeof(a->serving), "%s", a->pending_for);
 	else if (a->cmd == PM_STOP && res->ok)

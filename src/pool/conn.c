@@ -180,6 +180,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct pool_conn *c = arg;
 	char buf[160], why[256];
+	int err = EVUTIL_SOCKET_ERROR(), soerr = 0;
+	socklen_t len = sizeof(soerr);
 	const char *tls;
 
 	if (what & BEV_EVENT_CONNECTED) {
@@ -187,14 +189,20 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	tls = tls_error(bev, buf, sizeof(buf));
-	if (what & BEV_EVENT_TIMEOUT)
+	/* A refused or unreachable connect shows up as a TLS error too: the
+	 * socket's own error says it better. */
+	if (!c->open && getsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
+		err = soerr;
+	if (!c->open && (what & BEV_EVENT_ERROR) && err)
+		snprintf(why, sizeof(why), "%s", evutil_socket_error_to_string(err));
+	else if (what & BEV_EVENT_TIMEOUT)
 		snprintf(why, sizeof(why), c->open ? "timed out" : "no TLS handshake within %d s", HANDSHAKE_S);
 	else if (tls)
 		snprintf(why, sizeof(why), "TLS: %s", tls);
 	else if (what & BEV_EVENT_EOF)
 		snprintf(why, sizeof(why), "closed by the peer");
 	else
-		snprintf(why, sizeof(why), "%s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		snprintf(why, sizeof(why), "%s", evutil_socket_error_to_string(err));
 	if (c->closing) {
 		c->ended = true;
 		schedule_free(c);

@@ -14,6 +14,7 @@
 
 #include "cluster/peerlink_tls.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "pool/conn.h"
 #include "pool/worker.h"
 
@@ -265,7 +266,7 @@ static void do_log(struct pool_master *m, const struct pool_action *a, const cha
 	snprintf(e.result, sizeof(e.result), "%s", pool_log_result_str(a->result));
 	/* The step's whole reason may be longer: the log keeps its start. */
 	snprintf(e.detail, sizeof(e.detail), "%.*s", (int)sizeof(e.detail) - 1, reason);
-	e.time_ms = (int64_t)time(NULL) * 1000;
+	e.time_ms = (int64_t)wall_ms();
 	master_log_keep(m, &e);
 	master_reg_log(m, &e);
 }

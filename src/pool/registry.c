@@ -502,7 +502,8 @@ int reg_log_add(struct reg *r, struct reg_log_entry *e, char *err, size_t errlen
 	    check_text("log: result", e->result, sizeof(e->result), err, errlen) < 0 ||
 	    check_text("log: detail", e->detail, sizeof(e->detail), err, errlen) < 0)
 		return -1;
-	e->time_ms = (int64_t)wall_ms();
+	if (e->time_ms <= 0)
+		e->time_ms = (int64_t)wall_ms();
 	st = prep(r, "INSERT INTO failover_log (time_ms, recorder, spare, event, trigger, result, detail)"
 	          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", err, errlen);
 	if (!st)

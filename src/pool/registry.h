@@ -76,7 +76,8 @@ int reg_queue_set(struct reg *r, const char *const *names, size_t n, char *err, 
 /* Up to max names into out; the count, or -1. */
 int reg_queue_get(struct reg *r, char (*out)[REG_NAME_MAX], size_t max, char *err, size_t errlen);
 
-/* One failover-log entry. id and time are set by reg_log_add. */
+/* One failover-log entry. id is set by reg_log_add, and time_ms when it
+ * is 0 (else it keeps when the event happened, not when it was saved). */
 struct reg_log_entry {
 	int64_t id;
 	int64_t time_ms;                        /* wall clock, ms since the epoch */

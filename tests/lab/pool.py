@@ -11,6 +11,7 @@ real segment files.
     pool.status()            # vigilctl pool status --json on the master
 """
 
+import hashlib
 import json
 import os
 import time
@@ -26,9 +27,12 @@ PORT = 4810
 SETTINGS = "/var/lib/vms/settings"
 RECORDINGS = "/var/lib/vms/recordings"
 CONF = "/etc/vigil/vigil.conf"
+FAIL_START = "/var/lib/vigil/fail-start"
+KEEP_STOPPED = "/var/lib/vigil/keep-stopped"
 
 
 def master_config(lab, detect_ms=2000, heartbeat_ms=500, failback="auto", after="failback", extra=""):
+    """extra: more [pool] keys (the section is the last)."""
     m = lab.node(1)
     return labmod._ini([
         ("cluster", {"name": "pool", "secret_file": "/etc/vigil/secret",
@@ -44,26 +48,46 @@ def master_config(lab, detect_ms=2000, heartbeat_ms=500, failback="auto", after=
     ]) + extra
 
 
+# The recording service's commands, as a VMS would ship them. FAIL_START,
+# when present, makes the service unable to start (the watchdog's failure).
+START_SH = f"""#!/bin/sh
+if [ -e {FAIL_START} ]; then echo 'cannot start: {FAIL_START} exists' >&2; exit 1; fi
+exec {RECORD_START} --id "$VIGIL_POOL_RECORDER" --settings "$VIGIL_POOL_SETTINGS" \\
+    --out "$VIGIL_POOL_RECORDINGS" --name "$VIGIL_POOL_NAME" --wait 15
+"""
+# With KEEP_STOPPED present, a spare's stop keeps a copy of what it recorded
+# for the recorder (/var/lib/vigil/stopped/RECORDER): what the copy-back
+# must bring home, file for file.
+STOP_SH = f"""#!/bin/sh
+{RECORD_STOP} --id "$VIGIL_POOL_RECORDER" || exit 1
+if [ -e {KEEP_STOPPED} ] && [ "$VIGIL_POOL_ROLE" = spare ]; then
+    rm -rf "/var/lib/vigil/stopped/$VIGIL_POOL_RECORDER"
+    mkdir -p /var/lib/vigil/stopped
+    cp -a "$VIGIL_POOL_RECORDINGS" "/var/lib/vigil/stopped/$VIGIL_POOL_RECORDER"
+fi
+"""
+CHECK_SH = f"""#!/bin/sh
+exec {RECORD_PY} status --id "$VIGIL_POOL_RECORDER" >/dev/null
+"""
+
+
 def member_config(lab, k, role, group, secondary="", check=True, copy_port=4811):
-    start = (f"{RECORD_START} --id \"$VIGIL_POOL_RECORDER\" --settings \"$VIGIL_POOL_SETTINGS\" "
-             f"--out \"$VIGIL_POOL_RECORDINGS\" --name \"$VIGIL_POOL_NAME\" --wait 15")
-    stop = f"{RECORD_STOP} --id \"$VIGIL_POOL_RECORDER\""
     kv = {"role": role, "name": lab.node(k).name, "master": f"{lab.node(1).addr()}:{PORT}",
           "group": group, "settings_dir": SETTINGS, "recordings_dir": RECORDINGS,
-          "start": start, "stop": stop, "script_timeout_ms": 30000}
+          "start": "/etc/vigil/pool-start", "stop": "/etc/vigil/pool-stop", "script_timeout_ms": 30000}
     if role == "recorder":
         kv["copy_port"] = copy_port
         if secondary:
             kv["secondary_group"] = secondary
         if check:
             # the watchdog: is the recording service running?
-            kv["check"] = f"{RECORD_PY} status --id \"$VIGIL_POOL_RECORDER\" >/dev/null"
+            kv["check"] = "/etc/vigil/pool-check"
     return labmod._ini([("cluster", {"state_dir": "/var/lib/vigil", "run_dir": "/run/vigil"}),
                         ("pool", kv)])
 
 
 class Pool:
-    def __init__(self, lab, recorders, spares, cameras=2, master_kw=None):
+    def __init__(self, lab, recorders, spares, cameras=2, master_kw=None, small_disk=()):
         self.lab = lab
         self.recorders = dict(recorders)       # k -> (group, secondary)
         self.spares = dict(spares)             # k -> group
@@ -74,6 +98,7 @@ class Pool:
         for i, k in enumerate(sorted(self.recorders)):
             self.cam_of[k] = {n: self.cams.urls()[n] for n in names[i * cameras:(i + 1) * cameras]}
         self.master_kw = master_kw or {}
+        self.small_disk = set(small_disk)       # nodes whose recordings_dir is a 16 MiB tmpfs
 
     def name(self, k):
         return self.lab.node(k).name
@@ -91,6 +116,11 @@ class Pool:
             for f in ("cacert.crt", f"{n.name}.crt", f"{n.name}.key"):
                 n.write_file(f"/etc/vigil/pki/{f}", m.read_file(f"/etc/vigil/pki/{f}", binary=True),
                              0o600 if f.endswith(".key") else 0o644)
+        for k in list(self.recorders) + list(self.spares):
+            n = lab.node(k)
+            n.write_file("/etc/vigil/pool-start", START_SH, 0o755)
+            n.write_file("/etc/vigil/pool-stop", STOP_SH, 0o755)
+            n.write_file("/etc/vigil/pool-check", CHECK_SH, 0o755)
         for k, (group, secondary) in self.recorders.items():
             lab.write_config(k, member_config(lab, k, "recorder", group, secondary))
             settings = json.dumps({"cameras": self.cam_of[k], "segment_time": 1}, indent=1) + "\n"
@@ -101,6 +131,11 @@ class Pool:
 
     def start(self, wait=True):
         self.write()
+        for k in self.small_disk:
+            n = self.lab.node(k)
+            n.run(["mkdir", "-p", RECORDINGS])
+            # inside the node's own mount namespace: gone with the lab
+            n.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", RECORDINGS])
         self.lab.start_vigild(1)
         for k in list(self.recorders) + list(self.spares):
             self.lab.start_vigild(k)
@@ -111,7 +146,8 @@ class Pool:
                       len(st["spares"]) == len(self.spares) and
                       all(r["settings"]["files"] == 2 for r in st["recorders"]),
                       timeout=40, what="every recorder OK with its settings, every spare FREE")
-            for k in self.recorders:
+            # (a small disk is a mount inside the node: not seen from here)
+            for k in set(self.recorders) - self.small_disk:
                 self.recorder(k).wait_segments(2, timeout=20)
 
     # ---- views -------------------------------------------------------
@@ -158,6 +194,32 @@ class Pool:
         t = time.time()
         self.lab.node(k).kill()
         return t
+
+    def fill_disk(self, k):
+        """The recording disk of a small_disk node runs out: every write
+        fails (ENOSPC), the recording and the disk probe alike."""
+        self.lab.node(k).run(["sh", "-c", f"dd if=/dev/zero of={RECORDINGS}/fill bs=1M 2>/dev/null; "
+                                          f"dd if=/dev/zero of={RECORDINGS}/fill2 bs=4k 2>/dev/null; true"])
+
+    def keep_stopped(self, k):
+        self.lab.node(k).write_file(KEEP_STOPPED, "")
+
+    def files(self, k, path):
+        """{relative path: sha256} of every file under path on node k."""
+        root = self.lab.node(k).host_path(path)
+        out = {}
+        for dirpath, _, names in os.walk(root):
+            for n in names:
+                p = os.path.join(dirpath, n)
+                with open(p, "rb") as f:
+                    out[os.path.relpath(p, root)] = hashlib.sha256(f.read()).hexdigest()
+        return out
+
+    def break_start(self, k, broken=True):
+        if broken:
+            self.lab.node(k).write_file(FAIL_START, "")
+        else:
+            self.lab.node(k).host_path(FAIL_START).unlink(missing_ok=True)
 
     def revive(self, k):
         self.lab.node(k).revive()

@@ -2,17 +2,11 @@
 recorders and spares running vigild in their [pool] role, real cameras and
 ffmpeg recordings (tests/lab/pool.py)."""
 
-import hashlib
+import os
 import time
 
-import pytest
-
 from cameras import recording_gaps
-from pool import Pool, RECORDINGS
-
-
-def by_name(segs):
-    return {s.name: s for cam in segs.values() for s in cam}
+from pool import Pool, RECORDINGS, member_config
 
 
 def test_failover_to_a_spare_of_its_group_with_its_settings(poollab):
@@ -46,3 +40,150 @@ def test_failover_to_a_spare_of_its_group_with_its_settings(poollab):
     fo = [e for e in log if e["event"] == "failover" and e["recorder"] == "node2"]
     assert fo and fo[-1]["spare"] == "node5" and fo[-1]["trigger"] in ("lost", "absent"), log
     assert any(e["result"] == "done" for e in fo), log
+
+
+def test_triggers_roles_and_the_queue(poollab):
+    """A manual failover (refused for a viewer, done for an operator), a
+    disk failure and a watchdog failure each fail a recorder over; the third,
+    with no spare left in its group, waits in the queue and gets the spare
+    that a failback frees."""
+    pool = Pool(poollab, recorders={2: ("north", ""), 3: ("north", ""), 4: ("north", "")},
+                spares={5: "north", 6: "north"}, cameras=1, small_disk={3})
+    pool.start()
+
+    cp = poollab.vigilctl(1, "pool", "failover", "node2", "--role", "viewer", check=False)
+    assert cp.returncode == 1 and "role viewer may not" in cp.stderr, cp
+    assert pool.rec(pool.status(), 2)["state"] == "OK"
+    cp = poollab.vigilctl(1, "pool", "failover", "node2", "--role", "operator")
+    assert "FAILING_OVER" in cp.stdout, cp.stdout
+    # healthy but held: BACK at once, waiting for a failback by command
+    st = pool.wait(lambda st: pool.rec(st, 2)["state"] == "BACK" and pool.rec(st, 2)["served_by"],
+                   what="node2 failed over")
+    assert pool.rec(st, 2)["trigger"] == "manual" and pool.rec(st, 2)["link"] == "held"
+    first = pool.rec(st, 2)["served_by"]
+    pool.serving(int(first[-1]), 2).wait_segments(2, timeout=15)
+
+    pool.fill_disk(3)
+    st = pool.wait(lambda st: pool.rec(st, 3)["state"] == "FAILED_OVER", what="node3 failed over (disk)")
+    assert pool.rec(st, 3)["trigger"] == "disk" and pool.rec(st, 3)["health"]["disks_failed"]
+    second = pool.rec(st, 3)["served_by"]
+    assert {first, second} == {"node5", "node6"}
+
+    pool.break_start(4)
+    pool.recorder(4).kill()                 # its service dies and cannot start again
+    st = pool.wait(lambda st: pool.rec(st, 4)["state"] == "QUEUED", timeout=30, what="node4 queued")
+    assert st["queue"] == ["node4"] and pool.rec(st, 4)["trigger"] == "watchdog"
+    assert poollab.vigilctl(1, "pool", "queue", json=True)["queue"] == ["node4"]
+    assert any(e["recorder"] == "node4" and e["result"] == "queued" for e in pool.log())
+
+    # node2 is healthy and held: an operator gives it its cameras back; the
+    # spare it frees goes to the queue first
+    poollab.vigilctl(1, "pool", "failback", "node2", "--role", "operator")
+    st = pool.wait(lambda st: pool.rec(st, 4)["state"] == "FAILED_OVER" and
+                   pool.rec(st, 2)["state"] in ("OK", "COPYING"), timeout=30,
+                   what="node4 served by the spare node2 gave back")
+    assert pool.rec(st, 4)["served_by"] == first and st["queue"] == []
+    pool.recorder(2).wait_segments(pool.recorder(2).count()[next(iter(pool.cam_of[2]))] + 2, timeout=15)
+    pool.serving(int(first[-1]), 4).wait_segments(2, timeout=15)
+
+
+def test_failback_copies_every_segment_home(poollab):
+    """A crashed recorder comes back: the spare stops, the recorder records
+    again, and every segment the spare recorded for it is copied home (same
+    names, same SHA-256), none lost, none twice; the spare is free again."""
+    pool = Pool(poollab, recorders={2: ("north", "")}, spares={5: "north"}, cameras=2)
+    pool.start()
+    pool.keep_stopped(5)
+    own_before = pool.files(2, RECORDINGS)
+    pool.crash(2)
+    pool.wait(lambda st: pool.rec(st, 2)["state"] == "FAILED_OVER", what="node2 failed over")
+    pool.serving(5, 2).wait_segments(4, timeout=20)
+
+    pool.revive(2)
+    st = pool.wait(lambda st: pool.rec(st, 2)["state"] == "OK" and pool.spare(st, 5)["state"] == "FREE",
+                   timeout=40, what="failback and copy-back done")
+    assert pool.rec(st, 2)["copy"]["files_done"] == pool.rec(st, 2)["copy"]["files_total"] > 0, st
+    made = pool.files(5, "/var/lib/vigil/stopped/node2")    # what the spare had recorded, at its stop
+    assert len(made) >= 2 * 4 and all("-node5-" in p for p in made), made
+    home = pool.files(2, RECORDINGS)
+    copied = {p: h for p, h in home.items() if "-node5-" in p}
+    assert copied == made                                    # every file, byte for byte, and no other
+    assert not [p for p in home if p.endswith(".vigil-part")]
+    # its own complete segments (not the one each camera was writing) are untouched
+    writing = {max(p for p in own_before if p.startswith(cam + "/")) for cam in pool.cam_of[2]}
+    assert all(home[p] == h for p, h in own_before.items() if p not in writing)
+    assert pool.files(5, f"{RECORDINGS}/node2") == {}        # the spare keeps nothing
+    # the recorder records again itself
+    pool.recorder(2).wait_segments(max(pool.recorder(2).count().values()) + 2, timeout=20)
+    events = [(e["event"], e["result"]) for e in pool.log() if e["recorder"] == "node2"]
+    assert ("failback", "done") in events and ("copy", "done") in events, events
+
+
+def test_master_restart_and_bad_input(poollab):
+    """The registry survives a master restart, and recorders that reconnect
+    are not failed over. Bad input is refused with a clear error and changes
+    nothing: an unknown recorder, settings over the limit, a machine
+    claiming another's name, a spare in no group."""
+    pool = Pool(poollab, recorders={2: ("north", ""), 3: ("north", "")}, spares={5: "north"}, cameras=1,
+                master_kw={"extra": "settings_max_bytes = 4096\n"})
+    pool.start()
+
+    # unknown recorder
+    before = pool.status()
+    cp = poollab.vigilctl(1, "pool", "failover", "nosuch", check=False)
+    assert cp.returncode == 1 and "no recorder 'nosuch' in the pool" in cp.stderr, cp
+    cp = poollab.vigilctl(1, "pool", "failover", "node5", check=False)
+    assert cp.returncode == 1 and "(it is a spare)" in cp.stderr, cp
+    assert [(r["name"], r["state"]) for r in pool.status()["recorders"]] == \
+        [(r["name"], r["state"]) for r in before["recorders"]]
+
+    # settings over the limit: refused, the cached version kept
+    poollab.node(3).write_file("/var/lib/vms/settings/masks/huge.bin", os.urandom(8192))
+    st = pool.wait(lambda st: "settings_max_bytes" in pool.rec(st, 3)["settings"]["error"], timeout=15,
+                   what="the oversized upload refused")
+    assert pool.rec(st, 3)["settings"]["files"] == 2 and pool.rec(st, 3)["state"] == "OK"
+    assert "masks/huge.bin" in pool.rec(st, 3)["settings"]["error"]
+
+    # node4 claims to be node2 with its own key: refused, node2 untouched
+    n4 = poollab.node(4)
+    poollab.vigilctl(1, "pki", "member", "node4")
+    for ext in ("crt", "key"):
+        n4.write_file(f"/etc/vigil/pki/node2.{ext}",
+                      poollab.node(1).read_file(f"/etc/vigil/pki/node4.{ext}", binary=True), 0o600)
+    n4.write_file("/etc/vigil/pki/cacert.crt", poollab.node(1).read_file("/etc/vigil/pki/cacert.crt",
+                                                                          binary=True))
+    for f in ("pool-start", "pool-stop", "pool-check"):
+        n4.write_file(f"/etc/vigil/{f}", poollab.node(2).read_file(f"/etc/vigil/{f}"), 0o755)
+    poollab.write_config(4, member_config(poollab, 2, "recorder", "north"))   # says name = node2
+    poollab.start_vigild(4)
+    poollab.wait_for(lambda: "hello names 'node2' but the certificate is for 'node4'"
+                     in poollab.vigild_log(1, 400), timeout=15, what="the impostor refused")
+    st = pool.status()
+    assert pool.rec(st, 2)["state"] == "OK" and pool.rec(st, 2)["address"].startswith("10.0.0.2:")
+    assert [r["name"] for r in st["recorders"]] == ["node2", "node3"]
+    poollab.stop_vigild(4)
+
+    # a spare in no group: its config is refused, naming the key
+    bad = member_config(poollab, 6, "spare", "north").replace("group = north\n", "")
+    poollab.write_config(6, bad)
+    cp = poollab.node(6).run([str(poollab.vigild_path()), "--check-config", "-c", "/etc/vigil/vigil.conf"],
+                             check=False)
+    assert cp.returncode == 1 and "group" in cp.stderr and "spare" in cp.stderr, cp
+
+    # a failover in the registry, then the master restarts
+    pool.crash(3)
+    pool.wait(lambda st: pool.rec(st, 3)["state"] == "FAILED_OVER", what="node3 failed over")
+    log_before = pool.log()
+    poollab.stop_vigild(1)
+    restarted = time.time()
+    poollab.start_vigild(1)
+    st = pool.wait(lambda st: st["active"] and pool.rec(st, 2)["state"] == "OK" and
+                   pool.spare(st, 5)["state"] == "SERVING", timeout=20, what="the master back")
+    assert pool.rec(st, 3)["state"] == "FAILED_OVER" and pool.rec(st, 3)["served_by"] == "node5"
+    assert pool.rec(st, 3)["settings"]["files"] == 2          # the cache came back from the registry
+    assert pool.log()[:len(log_before)] == log_before
+    # past the restart grace (2 x detect_timeout): node2 was never failed over
+    time.sleep(max(0, restarted + 5 - time.time()))
+    st = pool.status()
+    assert pool.rec(st, 2)["state"] == "OK" and pool.rec(st, 2)["served_by"] == ""
+    assert not [e for e in pool.log() if e["recorder"] == "node2"]
