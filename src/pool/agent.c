@@ -18,6 +18,7 @@
 #include "pool/agent_int.h"
 #include "pool/conn.h"
 #include "pool/copy.h"
+#include "pool/names.h"
 #include "pool/worker.h"
 #include "resource/script.h"
 
@@ -25,6 +26,7 @@
 #define WATCHDOG_EVERY_MS 5000
 #define SCAN_EVERY_MS 5000
 #define STOOD_DOWN_FILE "pool-stood-down"
+#define ROLE_FILE "pool-role"
 
 int64_t agent_now(void)
 {
@@ -73,20 +75,33 @@ void agent_script_why(const struct script_result *res, char *out, size_t len)
 
 /* The [pool] start or stop command, for a recorder (itself) or, on a
  * spare, for the recorder it stands in for. */
+/* A spare works for rec in settings_dir/rec and recordings_dir/rec; a
+ * recorder in the directories themselves, unless a swap made it go on with
+ * the service of the recorder it stood in for (a->as). */
+void agent_dirs(const struct pool_agent *a, const char *rec, char *settings, size_t slen, char *recordings,
+                size_t rlen)
+{
+	const char *sub = a->role == PA_SPARE ? rec : strcmp(a->as, a->name) ? a->as : "";
+
+	snprintf(settings, slen, "%s%s%s", a->cfg->pool_settings_dir, *sub ? "/" : "", sub);
+	snprintf(recordings, rlen, "%s%s%s", a->cfg->pool_recordings_dir, *sub ? "/" : "", sub);
+}
+
+/* The [pool] start or stop command, for a recorder (itself) or, on a
+ * spare, for the recorder it stands in for. */
 struct script *agent_script(struct pool_agent *a, const char *what, const char *command, const char *rec,
                             script_done_cb done, void *arg)
 {
 	char role[64], name[96], recorder[96], settings[PATH_MAX + 96], recordings[PATH_MAX + 96], label[128];
+	char sdir[PATH_MAX + CFG_NAME_MAX], rdir[PATH_MAX + CFG_NAME_MAX];
 	char *env[] = { role, name, recorder, settings, recordings, NULL };
-	bool spare = a->role == PA_SPARE;
 
+	agent_dirs(a, rec, sdir, sizeof(sdir), rdir, sizeof(rdir));
 	snprintf(role, sizeof(role), "VIGIL_POOL_ROLE=%s", pool_agent_role_str(a->role));
 	snprintf(name, sizeof(name), "VIGIL_POOL_NAME=%s", a->name);
-	snprintf(recorder, sizeof(recorder), "VIGIL_POOL_RECORDER=%s", spare ? rec : a->name);
-	snprintf(settings, sizeof(settings), "VIGIL_POOL_SETTINGS=%s%s%s", a->cfg->pool_settings_dir,
-	         spare ? "/" : "", spare ? rec : "");
-	snprintf(recordings, sizeof(recordings), "VIGIL_POOL_RECORDINGS=%s%s%s", a->cfg->pool_recordings_dir,
-	         spare ? "/" : "", spare ? rec : "");
+	snprintf(recorder, sizeof(recorder), "VIGIL_POOL_RECORDER=%s", a->role == PA_SPARE ? rec : a->as);
+	snprintf(settings, sizeof(settings), "VIGIL_POOL_SETTINGS=%s", sdir);
+	snprintf(recordings, sizeof(recordings), "VIGIL_POOL_RECORDINGS=%s", rdir);
 	snprintf(label, sizeof(label), "pool-%s", what);
 	return script_run(label, command, env, a->cfg->pool_script_timeout_ms, done, arg);
 }
@@ -146,7 +161,7 @@ static int rec_run(struct pool_agent *a, enum pool_msg_type cmd, uint64_t id)
 		return -1;
 	a->cmd = cmd;
 	a->cmd_id = id;
-	a->busy = agent_script(a, what, cmd == PM_STOP ? a->cfg->pool_stop : a->cfg->pool_start, a->name,
+	a->busy = agent_script(a, what, cmd == PM_STOP ? a->cfg->pool_stop : a->cfg->pool_start, a->as,
 	                       rec_cmd_done, a);
 	if (!a->busy) {
 		a->cmd_id = 0;
@@ -184,7 +199,7 @@ static void watchdog(struct pool_agent *a)
 	if (a->role != PA_RECORDER || !a->booted || a->stood_down || a->busy || a->checking)
 		return;
 	if (a->cfg->pool_check) {
-		a->checking = agent_script(a, "check", a->cfg->pool_check, a->name, check_done, a);
+		a->checking = agent_script(a, "check", a->cfg->pool_check, a->as, check_done, a);
 		return;
 	}
 	/* Without a check, a failed start is retried. */
@@ -410,22 +425,110 @@ static void on_msg(struct pool_conn *c, const struct pool_msg *m, void *arg)
 			agent_result(a, m->id, false, "not an order for this role");
 		break;
 	case PM_ROLE:
-		log_info("pool: %s: the master makes this machine a %s of group %s (after_failure = swap)", a->name,
-		         pool_agent_role_str(m->u.role.role), m->u.role.group);
-		a->role = m->u.role.role;
-		snprintf(a->group, sizeof(a->group), "%s", m->u.role.group);
-		a->secondary[0] = '\0';
-		if (a->role == PA_RECORDER) {
-			/* It records already, in the place of the one it served. */
-			a->recording = true;
-			a->stood_down = false;
-			a->serving[0] = '\0';
-		}
-		agent_settings_reset(a);
+		agent_set_role(a, m->u.role.role, m->u.role.group);
 		break;
 	default:
 		log_warn("pool: %s: unexpected %s from the master", a->name, pool_msg_type_str(m->type));
 	}
+}
+
+/* ---- after_failure = swap ------------------------------------------------ */
+
+static void role_file(const struct pool_agent *a, char *path, size_t len)
+{
+	snprintf(path, len, "%s/" ROLE_FILE, a->cfg->state_dir);
+}
+
+struct role_job {
+	char path[PATH_MAX + 32];
+	char text[256];
+};
+
+static void role_write_job(void *ctx, void *arg)
+{
+	struct role_job *j = arg;
+	char tmp[sizeof(j->path) + 8];
+	int fd;
+
+	(void)ctx;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", j->path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, j->text, strlen(j->text)) != (ssize_t)strlen(j->text) || fsync(fd) < 0 ||
+	    close(fd) < 0 || rename(tmp, j->path) < 0) {
+		log_error("pool: cannot keep the new role in %s: %s (a restart would use the configured one)",
+		          j->path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	free(j);
+}
+
+/* The master exchanged this machine's role with another's: a spare goes on
+ * recording as the recorder it served, a repaired recorder stops and
+ * becomes a free spare. Kept in STATE_DIR/pool-role across restarts (it
+ * overrides [pool] role and group until removed). */
+void agent_set_role(struct pool_agent *a, enum pool_agent_role role, const char *group)
+{
+	struct role_job *j;
+
+	log_info("pool: %s: the master makes this machine a %s of group %s%s%s (after_failure = swap)", a->name,
+	         pool_agent_role_str(role), group, role == PA_RECORDER && a->serving[0] ? ", going on as " : "",
+	         role == PA_RECORDER ? a->serving : "");
+	if (role == PA_SPARE && a->role == PA_RECORDER) {
+		if (a->checking)
+			script_cancel(a->checking);
+		if (a->busy) {
+			script_cancel(a->busy);
+			a->busy = NULL;
+			a->cmd_id = 0;
+		}
+		a->stood_down = true;           /* no watchdog: it is not its service any more */
+		rec_run(a, PM_STOP, 0);         /* the env is fixed now, as the recorder */
+		snprintf(a->as, sizeof(a->as), "%s", a->name);
+	} else if (role == PA_RECORDER && a->role == PA_SPARE) {
+		snprintf(a->as, sizeof(a->as), "%s", a->serving[0] ? a->serving : a->name);
+		a->serving[0] = '\0';
+		a->recording = true;
+		a->stood_down = false;
+		a->booted = true;
+	}
+	a->role = role;
+	snprintf(a->group, sizeof(a->group), "%s", group);
+	a->secondary[0] = '\0';
+	agent_settings_reset(a);
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	role_file(a, j->path, sizeof(j->path));
+	snprintf(j->text, sizeof(j->text), "%s %s %s\n", pool_agent_role_str(role), group, a->as);
+	if (pool_worker_post(a->files, role_write_job, NULL, j) < 0)
+		free(j);
+}
+
+/* At start, before the loop: a swap recorded earlier wins over the file. */
+static void load_role(struct pool_agent *a)
+{
+	char path[PATH_MAX + 32], role[16], group[CFG_NAME_MAX], as[CFG_NAME_MAX];
+	FILE *f;
+
+	role_file(a, path, sizeof(path));
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fscanf(f, "%15s %63s %63s", role, group, as) == 3 && pool_name_ok(group) && pool_name_ok(as) &&
+	    (!strcmp(role, "recorder") || !strcmp(role, "spare"))) {
+		a->role = !strcmp(role, "spare") ? PA_SPARE : PA_RECORDER;
+		snprintf(a->group, sizeof(a->group), "%s", group);
+		snprintf(a->as, sizeof(a->as), "%s", as);
+		if (strcmp(group, a->cfg->pool_group) || a->role != (a->cfg->pool_role == POOL_CFG_SPARE ? PA_SPARE
+		                                                                                          : PA_RECORDER))
+			a->secondary[0] = '\0';
+		log_info("pool: %s: %s of group %s%s%s since a swap (%s; remove it to use [pool] role again)", a->name,
+		         role, group, strcmp(as, a->name) ? ", as " : "", strcmp(as, a->name) ? as : "", path);
+	} else {
+		log_error("pool: %s: %s is not 'ROLE GROUP NAME': ignored", a->name, path);
+	}
+	fclose(f);
 }
 
 static void on_bad(struct pool_conn *c, const char *err, void *arg)
@@ -497,6 +600,8 @@ struct pool_agent *pool_agent_new(struct event_base *base, const struct config *
 	snprintf(a->name, sizeof(a->name), "%s", cfg->pool_name);
 	snprintf(a->group, sizeof(a->group), "%s", cfg->pool_group);
 	snprintf(a->secondary, sizeof(a->secondary), "%s", cfg->pool_secondary_group);
+	snprintf(a->as, sizeof(a->as), "%s", cfg->pool_name);
+	load_role(a);
 	inet_ntop(AF_INET, &cfg->pool_master.sin_addr, ip, sizeof(ip));
 	snprintf(a->master, sizeof(a->master), "%s:%u", ip, ntohs(cfg->pool_master.sin_port));
 	a->tls = tls_mutual_ctx(cfg->path, a->name, NULL, "pool link", err, sizeof(err));
@@ -511,7 +616,8 @@ struct pool_agent *pool_agent_new(struct event_base *base, const struct config *
 	a->reconnect = evtimer_new(base, on_reconnect, a);
 	if (!a->disk || !a->files || !a->copier || !a->tick || !a->reconnect)
 		goto fail;
-	if (a->role == PA_RECORDER) {
+	/* Any machine may be a recorder after a swap: each takes copies. */
+	{
 		a->copy_server = copy_server_start(a->tls, cfg->pool_copy_port, cfg->pool_recordings_dir, err, sizeof(err));
 		if (!a->copy_server) {
 			log_error("pool: recorder %s: cannot take copies back: %s", a->name, err);

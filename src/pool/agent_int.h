@@ -30,6 +30,7 @@ struct pool_agent {
 	struct ssl_ctx_st *tls;
 	enum pool_agent_role role;
 	char name[CFG_NAME_MAX], group[CFG_NAME_MAX], secondary[CFG_NAME_MAX];
+	char as[CFG_NAME_MAX];          /* recorder: whose service it runs (itself, or after a swap the one it served) */
 	char master[64];
 	struct pool_conn *conn;
 	bool welcomed;
@@ -75,6 +76,9 @@ void agent_result(struct pool_agent *a, uint64_t id, bool ok, const char *error)
 struct script *agent_script(struct pool_agent *a, const char *what, const char *command, const char *rec,
                             script_done_cb done, void *arg);
 int agent_mkdirs(const char *path);
+void agent_dirs(const struct pool_agent *a, const char *rec, char *settings, size_t slen, char *recordings,
+                size_t rlen);
+void agent_set_role(struct pool_agent *a, enum pool_agent_role role, const char *group);
 /* "exit 1: last line", "timed out after 30000 ms", ... */
 void agent_script_why(const struct script_result *res, char *out, size_t len);
 

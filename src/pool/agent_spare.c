@@ -305,6 +305,7 @@ void agent_spare_cmd(struct pool_agent *a, const struct pool_msg *m)
 
 struct scan_job {
 	struct pool_agent *a;
+	char dir[PATH_MAX + CFG_NAME_MAX];
 	unsigned gen;
 	struct pool_sset prev, next;
 	bool prev_valid, ok;
@@ -377,9 +378,10 @@ static void scan_job(void *ctx, void *arg)
 	struct pool_sset empty = { 0 };
 	struct stat st;
 
-	if (stat(a->cfg->pool_settings_dir, &st) < 0 && errno == ENOENT) {
+	(void)a;
+	if (stat(j->dir, &st) < 0 && errno == ENOENT) {
 		j->ok = true;           /* no settings: an empty list */
-	} else if (pool_settings_scan(a->cfg->pool_settings_dir, &lim, j->prev_valid ? &j->prev : NULL, &j->next,
+	} else if (pool_settings_scan(j->dir, &lim, j->prev_valid ? &j->prev : NULL, &j->next,
 	                              j->err, sizeof(j->err)) == 0) {
 		j->ok = true;
 	}
@@ -387,9 +389,9 @@ static void scan_job(void *ctx, void *arg)
 		return;
 	pool_sset_diff(j->prev_valid ? &j->prev : &empty, &j->next, collect, j);
 	for (size_t i = 0; i < j->n && !j->err[0]; i++) {
-		char path[PATH_MAX + POOL_PATH_MAX + 8];
+		char path[sizeof(j->dir) + POOL_PATH_MAX + 8];
 
-		snprintf(path, sizeof(path), "%s/%s", a->cfg->pool_settings_dir, j->files[i].path);
+		snprintf(path, sizeof(path), "%s/%s", j->dir, j->files[i].path);
 		if (read_whole(path, &j->files[i]) < 0)
 			snprintf(j->err, sizeof(j->err), "cannot read %.300s: %s", path, strerror(errno));
 	}
@@ -445,6 +447,11 @@ void agent_settings_scan(struct pool_agent *a)
 	if (!j)
 		return;
 	j->a = a;
+	{
+		char rdir[PATH_MAX + CFG_NAME_MAX];
+
+		agent_dirs(a, "", j->dir, sizeof(j->dir), rdir, sizeof(rdir));
+	}
 	j->gen = a->scan_gen;
 	j->prev_valid = a->sent_valid;
 	sset_copy(&j->prev, &a->sent);

@@ -187,3 +187,40 @@ def test_master_restart_and_bad_input(poollab):
     st = pool.status()
     assert pool.rec(st, 2)["state"] == "OK" and pool.rec(st, 2)["served_by"] == ""
     assert not [e for e in pool.log() if e["recorder"] == "node2"]
+
+
+def test_after_failure_swap(poollab):
+    """after_failure = swap: the repaired recorder becomes a free spare and
+    the spare that served it goes on recording as the recorder, without a
+    gap; the roles hold across a failure of the new recorder."""
+    pool = Pool(poollab, recorders={2: ("north", "")}, spares={5: "north"}, cameras=2,
+                master_kw={"after": "swap"})
+    pool.start()
+    pool.crash(2)
+    pool.wait(lambda st: pool.rec(st, 2)["state"] == "FAILED_OVER", what="node2 failed over")
+    served = pool.serving(5, 2)
+    served.wait_segments(2, timeout=15)
+
+    pool.revive(2)
+    st = pool.wait(lambda st: [r["name"] for r in st["recorders"]] == ["node5"] and
+                   [s["name"] for s in st["spares"]] == ["node2"] and
+                   pool.spare(st, 2)["state"] == "FREE" and pool.rec(st, 5)["state"] == "OK",
+                   timeout=30, what="node5 the recorder, node2 a free spare")
+    assert pool.rec(st, 5)["group"] == "north" and pool.rec(st, 5)["served_by"] == ""
+    assert any(e["event"] == "swap" for e in pool.log()), pool.log()
+    poollab.wait_for(lambda: not pool.recorder(2).running(), timeout=15, what="node2's own recording stopped")
+    # node5 never stopped recording node2's cameras
+    n = min(served.count().values())
+    served.wait_segments(n + 2, timeout=15)
+    segs = served.segments(probe_them=False, checksum=False)
+    assert all(len(v) >= n + 2 for v in segs.values())
+
+    # the new recorder fails: the new spare (node2) takes node2's old cameras
+    pool.crash(5)
+    st = pool.wait(lambda st: pool.rec(st, 5)["state"] == "FAILED_OVER", timeout=20,
+                   what="node5 failed over to node2")
+    assert pool.rec(st, 5)["served_by"] == "node2"
+    back = Pool.serving(pool, 2, 2)
+    back.out_dir = f"{RECORDINGS}/node5"
+    back.wait_segments(2, timeout=15)
+    assert set(back.count()) == set(pool.cam_of[2])
