@@ -427,6 +427,54 @@ static void route_node(struct hreq *h, const char *rest)
 	node_action(h, node, tail);
 }
 
+/* /api/v1/pool, /pool/queue, /pool/log (GET) and
+ * /pool/recorders/NAME/ACTION (POST, body {"role": ...} optional). */
+static void route_pool(struct hreq *h, const char *rest)
+{
+	static const char *const allowed[] = { "role", NULL };
+	char name[72], action[32];
+	json_t *body, *req, *v;
+	const char *slash;
+
+	if (!*rest || !strcmp(rest, "queue") || !strcmp(rest, "log")) {
+		if (!is_get(h)) {
+			http_reply_error(h, 405, "pool: only GET");
+			return;
+		}
+		call_api(h, json_pack("{s:s, s:s}", "cmd", "pool", "action", *rest ? rest : "status"), true);
+		return;
+	}
+	slash = strncmp(rest, "recorders/", 10) ? NULL : strchr(rest + 10, '/');
+	if (!slash || slash == rest + 10 || (size_t)(slash - rest - 10) >= sizeof(name) ||
+	    strlen(slash + 1) >= sizeof(action) || !slash[1] || strchr(slash + 1, '/')) {
+		http_reply_error(h, 404, "no such endpoint: /api/v1/pool/%.100s", rest);
+		return;
+	}
+	if (!is_post(h)) {
+		http_reply_error(h, 405, "%s: only POST", slash + 1);
+		return;
+	}
+	snprintf(name, sizeof(name), "%.*s", (int)(slash - rest - 10), rest + 10);
+	snprintf(action, sizeof(action), "%s", slash + 1);
+	body = body_object(h);
+	if (!body)
+		return;
+	if (!only_keys(h, body, allowed)) {
+		json_decref(body);
+		return;
+	}
+	v = json_object_get(body, "role");
+	if (v && !json_is_string(v)) {
+		json_decref(body);
+		http_reply_error(h, 400, "\"role\" must be a string: viewer, operator or admin");
+		return;
+	}
+	req = json_pack("{s:s, s:s, s:s}", "cmd", "pool", "action", action, "recorder", name);
+	json_object_update(req, body);
+	json_decref(body);
+	call_api(h, req, false);
+}
+
 void http_api_route(struct hreq *h, const char *path)
 {
 	char csrf[AUTH_TOKEN_LEN + 1];
@@ -486,6 +534,8 @@ void http_api_route(struct hreq *h, const char *path)
 			password(h);
 	} else if (!strncmp(ep, "nodes/", 6)) {
 		route_node(h, ep + 6);
+	} else if (!strcmp(ep, "pool") || !strncmp(ep, "pool/", 5)) {
+		route_pool(h, ep[4] ? ep + 5 : "");
 	} else {
 		http_reply_error(h, 404, "no such endpoint: %.100s", path);
 	}

@@ -5,6 +5,7 @@ ffmpeg recordings (tests/lab/pool.py)."""
 import os
 import time
 
+import console
 from cameras import recording_gaps
 from pool import Pool, RECORDINGS, member_config
 
@@ -136,6 +137,28 @@ def test_master_restart_and_bad_input(poollab):
     assert cp.returncode == 1 and "(it is a spare)" in cp.stderr, cp
     assert [(r["name"], r["state"]) for r in pool.status()["recorders"]] == \
         [(r["name"], r["state"]) for r in before["recorders"]]
+    # the same through the HTTP API
+    # (the master's mirror peer is absent: the password is set on node1 only)
+    cp = console.set_password(poollab, 1, check=False)
+    assert "changed on node1 only" in cp.stderr, cp
+    api = console.Api(poollab, poollab.node(1).addr())
+    try:
+        assert api.login().code == 200
+        a = api.get("/api/v1/pool")
+        assert a.code == 200 and [r["name"] for r in a.json()["recorders"]] == ["node2", "node3"]
+        assert api.get("/api/v1/pool/queue").json() == {"queue": []}
+        a = api.post("/api/v1/pool/recorders/nosuch/failover")
+        assert a.code == 409 and "no recorder 'nosuch'" in a.json()["error"], a
+        a = api.post("/api/v1/pool/recorders/node2/failover", {"role": "viewer"})
+        assert a.code == 409 and "role viewer may not" in a.json()["error"], a
+        a = api.post("/api/v1/pool/recorders/node2/failover", {"role": "boss"})
+        assert a.code == 409 and "unknown role 'boss'" in a.json()["error"], a
+        a = api.post("/api/v1/pool/recorders/node2/failover", {"who": 1})
+        assert a.code == 400, a
+        assert api.post("/api/v1/pool/recorders/node2/explode").code == 409
+    finally:
+        api.cleanup()
+    assert pool.rec(pool.status(), 2)["state"] == "OK"
 
     # settings over the limit: refused, the cached version kept
     poollab.node(3).write_file("/var/lib/vms/settings/masks/huge.bin", os.urandom(8192))
