@@ -74,19 +74,6 @@ static int check_peer(struct peerlink *pl, struct bufferevent *bev, char *why, s
 	return peerlink_tls_check_peer(ssl, pl->cfg->nodes[pl->peer].name, why, whylen);
 }
 
-/* What went wrong on a TLS connection, for the log. */
-static const char *tls_error(struct bufferevent *bev, char *buf, size_t len)
-{
-	unsigned long e = bufferevent_get_openssl_error(bev);
-
-	if (!e)
-		return NULL;
-	ERR_error_string_n(e, buf, len);
-	while (bufferevent_get_openssl_error(bev))
-		;
-	return buf;
-}
-
 /* Reads one frame from in; 1 = complete (json set), 0 = need more, -1 = bad. */
 static int read_frame(struct peerlink *pl, struct evbuffer *in, const unsigned char *nonce,
                       char dir, uint32_t max, json_t **json, const char **why)
@@ -183,7 +170,7 @@ static void srv_event(struct bufferevent *bev, short what, void *arg)
 	/* TLS: the handshake is done; the request follows. */
 	if (what & BEV_EVENT_CONNECTED)
 		return;
-	te = r->pl->tls && (what & BEV_EVENT_ERROR) ? tls_error(bev, e, sizeof(e)) : NULL;
+	te = r->pl->tls && (what & BEV_EVENT_ERROR) ? tls_bev_error(bev, e, sizeof(e)) : NULL;
 	if (te)
 		log_warn("peer link: TLS with %s failed: %s", r->from, te);
 	bufferevent_free(r->bev);
@@ -344,7 +331,7 @@ static void cli_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (q->pl->tls && (what & BEV_EVENT_ERROR))
-		te = tls_error(bev, e, sizeof(e));
+		te = tls_bev_error(bev, e, sizeof(e));
 	snprintf(q->err, sizeof(q->err), "cannot reach vigild on %s (%s): %s%s",
 	         q->pl->cfg->nodes[q->pl->peer].name, inet_ntoa(q->pl->cfg->nodes[q->pl->peer].addr[q->net]),
 	         te ? "TLS: " : "",

@@ -1,5 +1,7 @@
 #include "cluster/peerlink_tls.h"
 
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <openssl/err.h>
@@ -114,4 +116,16 @@ int peerlink_tls_check_peer(struct ssl_st *ssl, const char *peer, char *why, siz
 		return -1;
 	}
 	return 0;
+}
+
+const char *tls_bev_error(struct bufferevent *bev, char *buf, size_t len)
+{
+	unsigned long e = bufferevent_get_openssl_error(bev);
+
+	if (!e)
+		return NULL;
+	ERR_error_string_n(e, buf, len);
+	while (bufferevent_get_openssl_error(bev))
+		;
+	return buf;
 }

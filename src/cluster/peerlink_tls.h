@@ -29,4 +29,9 @@ void peerlink_tls_ctx_free(struct ssl_ctx_st *ctx);
  * with why. */
 int peerlink_tls_check_peer(struct ssl_st *ssl, const char *peer, char *why, size_t whylen);
 
+/* What went wrong on a TLS bufferevent, for the log (the queue of errors
+ * is emptied), or NULL when OpenSSL has nothing to say. */
+struct bufferevent;
+const char *tls_bev_error(struct bufferevent *bev, char *buf, size_t len);
+
 #endif

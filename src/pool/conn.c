@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster/peerlink_tls.h"
 #include "common/log.h"
 
 #define HDR_LEN 4
@@ -64,18 +65,6 @@ static void end(struct pool_conn *c, const char *why)
 	if (!c->closing && c->cbs.closed)
 		c->cbs.closed(c, why, c->arg);
 	schedule_free(c);
-}
-
-static const char *tls_error(struct bufferevent *bev, char *buf, size_t len)
-{
-	unsigned long e = bufferevent_get_openssl_error(bev);
-
-	if (!e)
-		return NULL;
-	ERR_error_string_n(e, buf, len);
-	while (bufferevent_get_openssl_error(bev))
-		;
-	return buf;
 }
 
 /* The verified CN, once: the handshake is over when data or CONNECTED
@@ -188,7 +177,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		check_open(c);
 		return;
 	}
-	tls = tls_error(bev, buf, sizeof(buf));
+	tls = tls_bev_error(bev, buf, sizeof(buf));
 	/* A refused or unreachable connect shows up as a TLS error too: the
 	 * socket's own error says it better. */
 	if (!c->open && getsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
