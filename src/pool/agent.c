@@ -15,6 +15,7 @@
 
 #include "cluster/peerlink_tls.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "pool/agent_int.h"
 #include "pool/conn.h"
 #include "pool/copy.h"
@@ -30,16 +31,14 @@
 
 int64_t agent_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)mono_ms();
 }
 
 static struct timeval tv_ms(int64_t ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval tv;
 
+	ms_to_timeval((uint64_t)ms, &tv);
 	return tv;
 }
 
@@ -112,7 +111,7 @@ static void mark_file_job(void *ctx, void *arg)
 {
 	struct pool_agent *a = ctx;
 	char path[PATH_MAX + 32];
-	int fd;
+	int rc;
 
 	snprintf(path, sizeof(path), "%s/" STOOD_DOWN_FILE, a->cfg->state_dir);
 	if (!arg) {
@@ -120,12 +119,10 @@ static void mark_file_job(void *ctx, void *arg)
 			log_warn("pool: cannot remove %s: %s", path, strerror(errno));
 		return;
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0 || fsync(fd) < 0)
+	rc = write_file_atomic(path, "", 0, 0644);
+	if (rc < 0)
 		log_warn("pool: cannot record that the master stood this recorder down (%s): %s", path,
-		         strerror(errno));
-	if (fd >= 0)
-		close(fd);
+		         strerror(-rc));
 }
 
 static void rec_cmd_done(const struct script_result *res, void *arg)
@@ -251,12 +248,12 @@ static void probe_job(void *ctx, void *arg)
 	char path[PATH_MAX + 32];
 	struct statvfs vfs;
 	DIR *d;
-	int fd;
+	int fd, rc;
 
 	snprintf(path, sizeof(path), "%s/.vigil-probe", a->cfg->pool_recordings_dir);
 	/* Made at the first probe (a spare's may not exist yet). */
-	if (agent_mkdirs(a->cfg->pool_recordings_dir) < 0)
-		log_error("pool: cannot make %s: %s", a->cfg->pool_recordings_dir, strerror(errno));
+	if ((rc = mkdir_p(a->cfg->pool_recordings_dir, 0755)) < 0)
+		log_error("pool: cannot make %s: %s", a->cfg->pool_recordings_dir, strerror(-rc));
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	p->ok = fd >= 0 && write(fd, "x", 1) == 1 && fsync(fd) == 0;
 	if (fd >= 0) {
@@ -447,19 +444,12 @@ struct role_job {
 static void role_write_job(void *ctx, void *arg)
 {
 	struct role_job *j = arg;
-	char tmp[sizeof(j->path) + 8];
-	int fd;
+	int rc = write_file_atomic(j->path, j->text, strlen(j->text), 0644);
 
 	(void)ctx;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", j->path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, j->text, strlen(j->text)) != (ssize_t)strlen(j->text) || fsync(fd) < 0 ||
-	    close(fd) < 0 || rename(tmp, j->path) < 0) {
+	if (rc < 0)
 		log_error("pool: cannot keep the new role in %s: %s (a restart would use the configured one)",
-		          j->path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-	}
+		          j->path, strerror(-rc));
 	free(j);
 }
 

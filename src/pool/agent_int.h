@@ -75,7 +75,6 @@ void agent_send(struct pool_agent *a, json_t *msg);
 void agent_result(struct pool_agent *a, uint64_t id, bool ok, const char *error);
 struct script *agent_script(struct pool_agent *a, const char *what, const char *command, const char *rec,
                             script_done_cb done, void *arg);
-int agent_mkdirs(const char *path);
 void agent_dirs(const struct pool_agent *a, const char *rec, char *settings, size_t slen, char *recordings,
                 size_t rlen);
 void agent_set_role(struct pool_agent *a, enum pool_agent_role role, const char *group);

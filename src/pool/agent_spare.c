@@ -10,28 +10,10 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "pool/agent_int.h"
 #include "pool/copy.h"
 #include "pool/worker.h"
-
-int agent_mkdirs(const char *path)
-{
-	char p[PATH_MAX];
-
-	if (snprintf(p, sizeof(p), "%s", path) >= (int)sizeof(p)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*s = '/';
-	}
-	return mkdir(p, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
 
 static void files_free(struct agent_file *f, size_t n)
 {
@@ -93,8 +75,8 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 static int write_file(const char *dir, const struct agent_file *f, char *err, size_t errlen)
 {
-	char path[PATH_MAX + POOL_PATH_MAX + 8], tmp[sizeof(path) + 8], *slash;
-	int fd;
+	char path[PATH_MAX + POOL_PATH_MAX + 8], *slash;
+	int rc;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, f->path) >= (int)sizeof(path)) {
 		snprintf(err, errlen, "%.200s/%.200s: path too long", dir, f->path);
@@ -102,18 +84,12 @@ static int write_file(const char *dir, const struct agent_file *f, char *err, si
 	}
 	slash = strrchr(path, '/');
 	*slash = '\0';
-	if (agent_mkdirs(path) < 0) {
-		snprintf(err, errlen, "cannot make %.300s: %s", path, strerror(errno));
-		return -1;
-	}
+	rc = mkdir_p(path, 0755);
 	*slash = '/';
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, f->data, f->len) != (ssize_t)f->len || fsync(fd) < 0 || close(fd) < 0 ||
-	    rename(tmp, path) < 0) {
-		snprintf(err, errlen, "cannot write %.300s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if (rc == 0)
+		rc = write_file_atomic(path, f->data, f->len, 0644);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot write %.300s: %s", path, strerror(-rc));
 		return -1;
 	}
 	return 0;
@@ -127,11 +103,12 @@ static void start_files_job(void *ctx, void *arg)
 	struct pool_agent *a = ctx;
 	struct start_job *j = arg;
 	char dir[PATH_MAX + CFG_NAME_MAX + 2], out[PATH_MAX + CFG_NAME_MAX + 2];
+	int rc;
 
 	snprintf(dir, sizeof(dir), "%s/%s", a->cfg->pool_settings_dir, j->rec);
 	snprintf(out, sizeof(out), "%s/%s", a->cfg->pool_recordings_dir, j->rec);
-	if (agent_mkdirs(dir) < 0 || agent_mkdirs(out) < 0) {
-		snprintf(j->err, sizeof(j->err), "cannot make %.300s: %s", dir, strerror(errno));
+	if ((rc = mkdir_p(dir, 0755)) < 0 || (rc = mkdir_p(out, 0755)) < 0) {
+		snprintf(j->err, sizeof(j->err), "cannot make %.200s or %.200s: %s", dir, out, strerror(-rc));
 		return;
 	}
 	if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0) {

@@ -23,16 +23,14 @@
 
 int64_t master_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)mono_ms();
 }
 
 static struct timeval tv_ms(int64_t ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval tv;
 
+	ms_to_timeval((uint64_t)ms, &tv);
 	return tv;
 }
 
