@@ -325,6 +325,7 @@ int main(int argc, char **argv)
 		if (!d.pool || !d.pool_follow || event_add(d.pool_follow, &tv) < 0)
 			goto out;
 		api_set_pool(d.api, d.pool);
+		pool_master_set_notify(d.pool, node_notifier(d.node));
 	}
 	event_base_dispatch(d.base);
 	rc = 0;

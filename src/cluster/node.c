@@ -740,4 +740,5 @@ bool node_peer_reachable(const struct node *n) { return n->hb && hb_peer_reachab
 bool node_peer_primary(const struct node *n) { return node_peer_reachable(n) && sm_is_primary(n->pv.state); }
 bool node_is_primary(const struct node *n) { return sm_is_primary(n->state); }
 bool node_runs_service(const struct node *n) { return n->state == S_ALONE || n->state == S_PRIM; }
+struct notify *node_notifier(struct node *n) { return n->notify; }
 const struct config *node_config(const struct node *n) { return n->cfg; }

@@ -68,6 +68,9 @@ bool node_peer_primary(const struct node *n);
 bool node_is_primary(const struct node *n);
 /* ALONE or PRIM: its resources are up (the pool master follows this). */
 bool node_runs_service(const struct node *n);
+/* Its [notify] commands, for events of the pool master it carries. */
+struct notify;
+struct notify *node_notifier(struct node *n);
 const struct config *node_config(const struct node *n);
 
 #endif

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster/notify.h"
 #include "cluster/peerlink_tls.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -334,10 +335,18 @@ static void act(struct pool_master *m, const struct pool_action *a, const char *
 	case POOL_A_LOG:
 		do_log(m, a, reason);
 		break;
-	case POOL_A_NOTIFY:
-		log_info("EVENT {\"type\":\"pool\",\"recorder\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"}",
-		         rec_name(m, a->rec), pool_rec_state_str(a->from), pool_rec_state_str(a->to));
+	case POOL_A_NOTIFY: {
+		struct notify_event ev = { .type = "pool", .node = rec_name(m, a->rec),
+		                           .from = pool_rec_state_str(a->from), .to = pool_rec_state_str(a->to),
+		                           .reason = reason };
+
+		if (m->notify)
+			notify_event(m->notify, &ev);
+		else
+			log_info("EVENT {\"type\":\"pool\",\"node\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"}",
+			         ev.node, ev.from, ev.to);
 		break;
+	}
 	default:
 		log_error("pool: unknown action %d", a->type);
 	}
@@ -715,6 +724,11 @@ void pool_master_set_active(struct pool_master *m, bool active)
 	m->generation++;
 	reset(m);
 	master_reg_stop(m);
+}
+
+void pool_master_set_notify(struct pool_master *m, struct notify *n)
+{
+	m->notify = n;
 }
 
 bool pool_master_active(const struct pool_master *m)

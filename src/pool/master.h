@@ -21,6 +21,10 @@ struct pool_master;
 /* self: this node's name (its certificate). NULL on error (logged). */
 struct pool_master *pool_master_new(struct event_base *base, const struct config *cfg, const char *self);
 void pool_master_free(struct pool_master *m);
+/* Where pool events go ([notify] commands and the EVENT log line); NULL:
+ * the log line only. */
+struct notify;
+void pool_master_set_notify(struct pool_master *m, struct notify *n);
 
 /* Follows the node: active while it runs the service. Going active loads
  * the registry (off the loop) and then listens; going inactive closes

@@ -70,6 +70,7 @@ struct pool_master {
 	const struct config *cfg;
 	char self[CFG_NAME_MAX];
 	struct ssl_ctx_st *tls;
+	struct notify *notify;
 	struct pool_worker *worker;     /* owns the registry */
 	struct reg *reg;                /* used by the worker thread only */
 	bool active, loading;

@@ -2,6 +2,7 @@
 recorders and spares running vigild in their [pool] role, real cameras and
 ffmpeg recordings (tests/lab/pool.py)."""
 
+import json
 import os
 import time
 
@@ -11,7 +12,8 @@ from pool import Pool, RECORDINGS, member_config
 
 
 def test_failover_to_a_spare_of_its_group_with_its_settings(poollab):
-    pool = Pool(poollab, recorders={2: ("north", "")}, spares={5: "north", 6: "south"}, cameras=2)
+    pool = Pool(poollab, recorders={2: ("north", "")}, spares={5: "north", 6: "south"}, cameras=2,
+                master_kw={"extra": "\n[notify]\ncommand = cat >> /var/lib/vigil/notified\n"})
     pool.start()
     st = pool.status()
     assert pool.rec(st, 2)["group"] == "north" and pool.rec(st, 2)["served_by"] == ""
@@ -37,6 +39,15 @@ def test_failover_to_a_spare_of_its_group_with_its_settings(poollab):
     gaps = recording_gaps(before, after)
     assert set(gaps) == set(pool.cam_of[2]) and all(g < 10 for g in gaps.values()), gaps
 
+    # [notify] heard of it
+    def notified():
+        try:
+            lines = poollab.node(1).read_file("/var/lib/vigil/notified").splitlines()
+        except FileNotFoundError:
+            return []
+        return [json.loads(x) for x in lines if '"type":"pool"' in x]
+    poollab.wait_for(lambda: any(e["node"] == "node2" and e["to"] == "FAILED_OVER" for e in notified()),
+                     timeout=10, what="the pool event sent to [notify]")
     log = pool.log()
     fo = [e for e in log if e["event"] == "failover" and e["recorder"] == "node2"]
     assert fo and fo[-1]["spare"] == "node5" and fo[-1]["trigger"] in ("lost", "absent"), log
@@ -44,12 +55,13 @@ def test_failover_to_a_spare_of_its_group_with_its_settings(poollab):
 
 
 def test_triggers_roles_and_the_queue(poollab):
-    """A manual failover (refused for a viewer, done for an operator), a
-    disk failure and a watchdog failure each fail a recorder over; the third,
-    with no spare left in its group, waits in the queue and gets the spare
-    that a failback frees."""
-    pool = Pool(poollab, recorders={2: ("north", ""), 3: ("north", ""), 4: ("north", "")},
-                spares={5: "north", 6: "north"}, cameras=1, small_disk={3})
+    """Three recorders of group north (secondary group south), a spare in
+    each group. A manual failover (refused for a viewer, done for an
+    operator) takes north's spare; a disk failure then takes south's (the
+    secondary group); a watchdog failure, with no spare left in either
+    group, waits in the queue and gets the spare that a failback frees."""
+    pool = Pool(poollab, recorders={2: ("north", "south"), 3: ("north", "south"), 4: ("north", "south")},
+                spares={5: "north", 6: "south"}, cameras=1, small_disk={3})
     pool.start()
 
     cp = poollab.vigilctl(1, "pool", "failover", "node2", "--role", "viewer", check=False)
@@ -62,13 +74,13 @@ def test_triggers_roles_and_the_queue(poollab):
                    what="node2 failed over")
     assert pool.rec(st, 2)["trigger"] == "manual" and pool.rec(st, 2)["link"] == "held"
     first = pool.rec(st, 2)["served_by"]
+    assert first == "node5"                 # its primary group first
     pool.serving(int(first[-1]), 2).wait_segments(2, timeout=15)
 
     pool.fill_disk(3)
     st = pool.wait(lambda st: pool.rec(st, 3)["state"] == "FAILED_OVER", what="node3 failed over (disk)")
     assert pool.rec(st, 3)["trigger"] == "disk" and pool.rec(st, 3)["health"]["disks_failed"]
-    second = pool.rec(st, 3)["served_by"]
-    assert {first, second} == {"node5", "node6"}
+    assert pool.rec(st, 3)["served_by"] == "node6"     # north's is busy: the secondary group
 
     pool.break_start(4)
     pool.recorder(4).kill()                 # its service dies and cannot start again
