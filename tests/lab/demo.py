@@ -14,7 +14,8 @@ checks that the new PRIM's database holds every one of them.
 Steps: start both nodes (node1 PRIM); kill node1 (node2 takes over);
 revive node1 and start its vigild (it returns as SECOND, its copy rebuilt);
 `vigilctl swap` (node1 PRIM again). Heartbeat interval_ms 200, timeout_ms
-1000.
+1000. Then, in a lab of its own, the recording pool (demo_pool.py): a
+recorder killed and served by a spare, then back with its recordings.
 
 Needs root and a built vigild/vigilctl (VIGIL_BUILD, default <repo>/build).
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import console as con  # noqa: E402
+import demo_pool  # noqa: E402
 import lab as labmod  # noqa: E402
 import pg  # noqa: E402
 
@@ -89,6 +91,13 @@ def main():
                 print(f"--- vigild log {n.name} (last 30 lines)\n{lab.vigild_log(n.k, 30)}",
                       file=sys.stderr)
             return 1
+    try:
+        demo_pool.run(demo)
+    except (AssertionError, labmod.LabError) as e:
+        print(f"\ndemo FAILED: {e}\n", file=sys.stderr)
+        for n in demo.lab.nodes:
+            print(f"--- vigild log {n.name} (last 30 lines)\n{demo.lab.vigild_log(n.k, 30)}", file=sys.stderr)
+        return 1
     print("\n| step | duration s | |\n| --- | ---: | --- |")
     for name, secs, detail in demo.rows:
         print(f"| {name} | {secs:.2f} | {detail} |")
