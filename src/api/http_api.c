@@ -301,10 +301,47 @@ void http_snapshot(struct hreq *h, const char *node)
 	json_decref(req);
 }
 
+/* The body's options (a JSON object of allowed keys, strings and bools
+ * where named) added to req (stolen), then through the API; else 400. */
+static void call_with_body(struct hreq *h, json_t *req, const char *const *allowed, const char *const *strings,
+                           const char *const *bools)
+{
+	json_t *body = body_object(h);
+
+	if (!body || !only_keys(h, body, allowed)) {
+		json_decref(body);
+		json_decref(req);
+		return;
+	}
+	for (int i = 0; strings[i]; i++) {
+		json_t *v = json_object_get(body, strings[i]);
+
+		if (v && !json_is_string(v)) {
+			http_reply_error(h, 400, "\"%s\" must be a string", strings[i]);
+			goto bad;
+		}
+	}
+	for (int i = 0; bools[i]; i++) {
+		json_t *v = json_object_get(body, bools[i]);
+
+		if (v && !json_is_boolean(v)) {
+			http_reply_error(h, 400, "\"%s\" must be true or false", bools[i]);
+			goto bad;
+		}
+	}
+	json_object_update(req, body);
+	json_decref(body);
+	call_api(h, req, false);
+	return;
+bad:
+	json_decref(body);
+	json_decref(req);
+}
+
 static void node_action(struct hreq *h, const char *node, const char *action)
 {
 	static const char *const allowed[] = { "nosync", "mode", NULL };
-	json_t *body, *req, *v;
+	static const char *const strings[] = { "mode", NULL }, *const bools[] = { "nosync", NULL };
 	bool known = false;
 
 	for (int i = 0; node_actions[i]; i++)
@@ -314,29 +351,7 @@ static void node_action(struct hreq *h, const char *node, const char *action)
 		                 "prim, second, boot, failover, checkers, errd, sync, dump)", action);
 		return;
 	}
-	body = body_object(h);
-	if (!body)
-		return;
-	if (!only_keys(h, body, allowed)) {
-		json_decref(body);
-		return;
-	}
-	v = json_object_get(body, "nosync");
-	if (v && !json_is_boolean(v)) {
-		json_decref(body);
-		http_reply_error(h, 400, "\"nosync\" must be true or false");
-		return;
-	}
-	v = json_object_get(body, "mode");
-	if (v && !json_is_string(v)) {
-		json_decref(body);
-		http_reply_error(h, 400, "\"mode\" must be a string");
-		return;
-	}
-	req = json_pack("{s:s, s:s}", "cmd", action, "node", node);
-	json_object_update(req, body);
-	json_decref(body);
-	call_api(h, req, false);
+	call_with_body(h, json_pack("{s:s, s:s}", "cmd", action, "node", node), allowed, strings, bools);
 }
 
 static void node_log(struct hreq *h, const char *node, const char *log)
@@ -431,9 +446,8 @@ static void route_node(struct hreq *h, const char *rest)
  * /pool/recorders/NAME/ACTION (POST, body {"role": ...} optional). */
 static void route_pool(struct hreq *h, const char *rest)
 {
-	static const char *const allowed[] = { "role", NULL };
+	static const char *const allowed[] = { "role", NULL }, *const none[] = { NULL };
 	char name[72], action[32];
-	json_t *body, *req, *v;
 	const char *slash;
 
 	if (!*rest || !strcmp(rest, "queue") || !strcmp(rest, "log")) {
@@ -456,23 +470,8 @@ static void route_pool(struct hreq *h, const char *rest)
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)(slash - rest - 10), rest + 10);
 	snprintf(action, sizeof(action), "%s", slash + 1);
-	body = body_object(h);
-	if (!body)
-		return;
-	if (!only_keys(h, body, allowed)) {
-		json_decref(body);
-		return;
-	}
-	v = json_object_get(body, "role");
-	if (v && !json_is_string(v)) {
-		json_decref(body);
-		http_reply_error(h, 400, "\"role\" must be a string: viewer, operator or admin");
-		return;
-	}
-	req = json_pack("{s:s, s:s, s:s}", "cmd", "pool", "action", action, "recorder", name);
-	json_object_update(req, body);
-	json_decref(body);
-	call_api(h, req, false);
+	call_with_body(h, json_pack("{s:s, s:s, s:s}", "cmd", "pool", "action", action, "recorder", name), allowed,
+	               allowed, none);
 }
 
 void http_api_route(struct hreq *h, const char *path)
