@@ -478,6 +478,7 @@ void agent_set_role(struct pool_agent *a, enum pool_agent_role role, const char 
 	} else if (role == PA_RECORDER && a->role == PA_SPARE) {
 		snprintf(a->as, sizeof(a->as), "%s", a->serving[0] ? a->serving : a->name);
 		a->serving[0] = '\0';
+		agent_keep_serving(a);
 		a->recording = true;
 		a->stood_down = false;
 		a->booted = true;
@@ -592,6 +593,8 @@ struct pool_agent *pool_agent_new(struct event_base *base, const struct config *
 	snprintf(a->secondary, sizeof(a->secondary), "%s", cfg->pool_secondary_group);
 	snprintf(a->as, sizeof(a->as), "%s", cfg->pool_name);
 	load_role(a);
+	if (a->role == PA_SPARE)
+		agent_load_serving(a);
 	inet_ntop(AF_INET, &cfg->pool_master.sin_addr, ip, sizeof(ip));
 	snprintf(a->master, sizeof(a->master), "%s:%u", ip, ntohs(cfg->pool_master.sin_port));
 	a->tls = tls_mutual_ctx(cfg->path, a->name, NULL, "pool link", err, sizeof(err));

@@ -82,6 +82,9 @@ void agent_set_role(struct pool_agent *a, enum pool_agent_role role, const char 
 void agent_script_why(const struct script_result *res, char *out, size_t len);
 
 /* agent_spare.c */
+#define AGENT_SERVING_FILE "pool-serving"
+void agent_keep_serving(struct pool_agent *a);
+void agent_load_serving(struct pool_agent *a);
 void agent_spare_settings(struct pool_agent *a, const struct pool_msg *m);
 void agent_spare_cmd(struct pool_agent *a, const struct pool_msg *m);
 void agent_copy_progress(struct pool_agent *a);

@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "pool/agent_int.h"
 #include "pool/copy.h"
+#include "pool/names.h"
 #include "pool/worker.h"
 
 static void files_free(struct agent_file *f, size_t n)
@@ -23,6 +24,59 @@ static void files_free(struct agent_file *f, size_t n)
 }
 
 /* ---- a spare's orders ----------------------------------------------------- */
+
+struct serving_job {
+	char path[PATH_MAX + 32];
+	char name[CFG_NAME_MAX];
+};
+
+static void serving_job(void *ctx, void *arg)
+{
+	struct serving_job *j = arg;
+	int rc;
+
+	(void)ctx;
+	if (!j->name[0])
+		rc = unlink(j->path) < 0 && errno != ENOENT ? -errno : 0;
+	else
+		rc = write_file_atomic(j->path, j->name, strlen(j->name), 0644);
+	if (rc < 0)
+		log_warn("pool: cannot keep %s: %s (a restart would not know what this spare records)", j->path,
+		         strerror(-rc));
+	free(j);
+}
+
+/* What the spare records for survives a restart of vigild (the recording
+ * does), so that its hello tells the master the truth. */
+void agent_keep_serving(struct pool_agent *a)
+{
+	struct serving_job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return;
+	snprintf(j->path, sizeof(j->path), "%s/" AGENT_SERVING_FILE, a->cfg->state_dir);
+	snprintf(j->name, sizeof(j->name), "%s", a->serving);
+	if (pool_worker_post(a->files, serving_job, NULL, j) < 0)
+		free(j);
+}
+
+/* At start, before the loop. */
+void agent_load_serving(struct pool_agent *a)
+{
+	char path[PATH_MAX + 32], *text = NULL;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/" AGENT_SERVING_FILE, a->cfg->state_dir);
+	if (read_file(path, CFG_NAME_MAX, &text, &len) < 0)
+		return;
+	if (pool_name_ok(text)) {
+		snprintf(a->serving, sizeof(a->serving), "%s", text);
+		log_info("pool: spare %s: records for %s (since before this restart)", a->name, a->serving);
+	} else {
+		log_error("pool: spare %s: %s does not hold a recorder's name: ignored", a->name, path);
+	}
+	free(text);
+}
 
 void agent_spare_settings(struct pool_agent *a, const struct pool_msg *m)
 {
@@ -124,19 +178,19 @@ static void start_files_job(void *ctx, void *arg)
 static void spare_cmd_done(const struct script_result *res, void *arg)
 {
 	struct pool_agent *a = arg;
-	char err[SCRIPT_TAIL_MAX + 64];
+	char err[SCRIPT_TAIL_MAX + 64], rec[CFG_NAME_MAX];
 	uint64_t id = a->cmd_id;
 
 	a->busy = NULL;
 	a->cmd_id = 0;
 	agent_script_why(res, err, sizeof(err));
-	if (a->cmd == PM_START && res->ok)
-		snprintf(a->serving, sizeof(a->serving), "%s", a->pending_for);
-	else if (a->cmd == PM_STOP && res->ok)
-		a->serving[0] = '\0';
-	log_msg(res->ok ? LOG_LVL_INFO : LOG_LVL_ERROR, "pool: spare %s: %s for %s %s%s%s", a->name,
-	        a->cmd == PM_START ? "start" : "stop", a->cmd == PM_START ? a->pending_for : a->serving,
-	        res->ok ? "done" : "failed: ", res->ok ? "" : err, "");
+	snprintf(rec, sizeof(rec), "%s", a->cmd == PM_START ? a->pending_for : a->serving);
+	if (res->ok) {
+		snprintf(a->serving, sizeof(a->serving), "%s", a->cmd == PM_START ? a->pending_for : "");
+		agent_keep_serving(a);
+	}
+	log_msg(res->ok ? LOG_LVL_INFO : LOG_LVL_ERROR, "pool: spare %s: %s for %s %s%s", a->name,
+	        a->cmd == PM_START ? "start" : "stop", rec, res->ok ? "done" : "failed: ", res->ok ? "" : err);
 	agent_result(a, id, res->ok, err);
 }
 
