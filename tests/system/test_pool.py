@@ -11,8 +11,14 @@ from cameras import recording_gaps
 from pool import Pool, RECORDINGS, member_config
 
 
-def test_failover_to_a_spare_of_its_group_with_its_settings(poollab):
-    pool = Pool(poollab, recorders={2: ("north", "")}, spares={5: "north", 6: "south"}, cameras=2,
+def test_killed_recorders_go_to_their_groups_spares_then_the_queue(poollab):
+    """1 master, 3 recorders, 2 spares in two groups. A killed recorder's
+    cameras are recorded by its group's spare with its cached settings; a
+    second killed recorder of the same group gets the spare of its
+    secondary group; a third waits in the queue and starts when a spare
+    frees (the first recorder back)."""
+    pool = Pool(poollab, recorders={2: ("north", "south"), 3: ("north", "south"), 4: ("north", "")},
+                spares={5: "north", 6: "south"}, cameras=2,
                 master_kw={"extra": "\n[notify]\ncommand = cat >> /var/lib/vigil/notified\n"})
     pool.start()
     st = pool.status()
@@ -52,6 +58,22 @@ def test_failover_to_a_spare_of_its_group_with_its_settings(poollab):
     fo = [e for e in log if e["event"] == "failover" and e["recorder"] == "node2"]
     assert fo and fo[-1]["spare"] == "node5" and fo[-1]["trigger"] in ("lost", "absent"), log
     assert any(e["result"] == "done" for e in fo), log
+
+    # the second: north's spare is busy, south's takes it; the third waits
+    pool.crash(3)
+    st = pool.wait(lambda st: pool.rec(st, 3)["state"] == "FAILED_OVER", what="node3 failed over")
+    assert pool.rec(st, 3)["served_by"] == "node6"
+    pool.crash(4)
+    st = pool.wait(lambda st: pool.rec(st, 4)["state"] == "QUEUED", what="node4 queued")
+    assert st["queue"] == ["node4"] and pool.rec(st, 4)["served_by"] == ""
+    assert any(e["recorder"] == "node4" and e["result"] == "queued" for e in pool.log())
+    # node2 comes back: node5 stops for it and goes to the queue first
+    pool.revive(2)
+    st = pool.wait(lambda st: pool.rec(st, 4)["state"] == "FAILED_OVER", timeout=30,
+                   what="node4 served by the spare node2 freed")
+    assert pool.rec(st, 4)["served_by"] == "node5" and st["queue"] == []
+    assert pool.rec(st, 2)["state"] in ("OK", "COPYING")
+    pool.serving(5, 4).wait_segments(2, timeout=15)
 
 
 def test_triggers_roles_and_the_queue(poollab):
@@ -111,6 +133,13 @@ def test_failback_copies_every_segment_home(poollab):
     pool.crash(2)
     pool.wait(lambda st: pool.rec(st, 2)["state"] == "FAILED_OVER", what="node2 failed over")
     pool.serving(5, 2).wait_segments(4, timeout=20)
+    # the spare's vigild restarts: its recording goes on, and its hello
+    # says it still records for node2 (no second failover)
+    poollab.stop_vigild(5)
+    poollab.start_vigild(5)
+    pool.wait(lambda st: pool.spare(st, 5)["state"] == "SERVING" and pool.spare(st, 5)["connected"],
+              what="node5 back, still serving node2")
+    assert [e["result"] for e in pool.log() if e["event"] == "failover"] == ["started", "done"]
 
     pool.revive(2)
     st = pool.wait(lambda st: pool.rec(st, 2)["state"] == "OK" and pool.spare(st, 5)["state"] == "FREE",
@@ -141,6 +170,15 @@ def test_master_restart_and_bad_input(poollab):
                 master_kw={"extra": "settings_max_bytes = 4096\n"})
     pool.start()
 
+    # vigilctl's own checks: usage errors (exit 2) before anything is sent
+    for args, words in ((["pool"], "pool needs status"), (["pool", "failover"], "needs a recorder's name"),
+                        (["pool", "status", "node2"], "takes no argument"),
+                        (["pool", "explode", "node2"], "pool needs status"),
+                        (["pool", "failover", "node2", "--role", "boss"], "--role: expected"),
+                        (["status", "--role", "viewer"], "--role applies to pool only"),
+                        (["pool", "failover", "node2", "extra"], "unexpected argument")):
+        cp = poollab.vigilctl(1, *args, check=False)
+        assert cp.returncode == 2 and words in cp.stderr, (args, cp)
     # unknown recorder
     before = pool.status()
     cp = poollab.vigilctl(1, "pool", "failover", "nosuch", check=False)
