@@ -101,6 +101,7 @@ void master_reg_put_spare(struct pool_master *m, int s);
 void master_reg_swap(struct pool_master *m, int r, int s);
 void master_reg_log(struct pool_master *m, const struct reg_log_entry *e);
 void master_reg_settings(struct pool_master *m, int r, const struct cached_file *f);
+void master_reg_settings_del(struct pool_master *m, int r, const char *file);
 /* Called by master_reg_load's done: the pool is filled, timers are
  * armed; now listen. */
 void master_loaded(struct pool_master *m);

@@ -10,7 +10,7 @@
 #include "pool/worker.h"
 
 enum job_kind { J_LOAD, J_CLOSE, J_REC_PUT, J_SPARE_PUT, J_REC_STATE, J_SPARE_STATE, J_QUEUE, J_LOG, J_SETTINGS,
-	        J_SWAP };
+	        J_SETTINGS_DEL, J_SWAP };
 
 struct loaded_rec {
 	struct reg_recorder row;
@@ -175,6 +175,9 @@ static void run_job(void *ctx, void *arg)
 	case J_SETTINGS:
 		rc = reg_settings_put(m->reg, j->name, j->file.path, j->file.data, j->file.len, j->limit, &changed, err,
 		                      sizeof(err));
+		break;
+	case J_SETTINGS_DEL:
+		rc = reg_settings_del(m->reg, j->name, j->file.path, err, sizeof(err));
 		break;
 	case J_SWAP:
 		/* One machine leaves each table before the other joins it. */
@@ -462,5 +465,16 @@ void master_reg_settings(struct pool_master *m, int r, const struct cached_file 
 	}
 	memcpy(j->file.data, f->data, f->len);
 	j->limit = m->cfg->pool_settings_max_bytes;
+	post(m, j, NULL);
+}
+
+void master_reg_settings_del(struct pool_master *m, int r, const char *file)
+{
+	struct job *j = job_new(m, J_SETTINGS_DEL);
+
+	if (!j)
+		return;
+	snprintf(j->name, sizeof(j->name), "%s", m->pool->rec[r].name);
+	snprintf(j->file.path, sizeof(j->file.path), "%s", file);
 	post(m, j, NULL);
 }

@@ -220,6 +220,8 @@ void master_cache_keep_only(struct pool_master *m, int r, const struct pool_msg 
 			continue;
 		}
 		log_info("pool: recorder %s: settings %s removed", m->pool->rec[r].name, x->files[i].path);
+		/* Else a restart would bring it back, and a spare would get it. */
+		master_reg_settings_del(m, r, x->files[i].path);
 		x->bytes -= x->files[i].len;
 		free(x->files[i].data);
 	}

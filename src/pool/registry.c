@@ -558,6 +558,16 @@ int reg_log_list(struct reg *r, int max, reg_log_cb cb, void *arg, char *err, si
 
 /* ---- settings cache ---- */
 
+int reg_settings_del(struct reg *r, const char *recorder, const char *file, char *err, size_t errlen)
+{
+	if (check_name("recorder", recorder, err, errlen) < 0)
+		return -1;
+	if (!pool_path_ok(file))
+		return seterr(err, errlen, "recorder %s: settings file '%.100s': not a relative path of printable "
+		              "characters without '.', '..' or empty parts", recorder, file ? file : "");
+	return run_strs(r, "DELETE FROM settings WHERE recorder = ?1 AND file = ?2", err, errlen, 2, recorder, file);
+}
+
 int reg_settings_put(struct reg *r, const char *recorder, const char *file, const void *data, size_t len,
                      size_t limit, bool *changed, char *err, size_t errlen)
 {

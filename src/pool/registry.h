@@ -99,6 +99,9 @@ int reg_log_list(struct reg *r, int max, reg_log_cb cb, void *arg, char *err, si
  * equal to what is cached changes nothing (*changed false). */
 int reg_settings_put(struct reg *r, const char *recorder, const char *file, const void *data, size_t len,
                      size_t limit, bool *changed, char *err, size_t errlen);
+/* The recorder no longer has file: it is not cached any more (a file not
+ * cached is no error). */
+int reg_settings_del(struct reg *r, const char *recorder, const char *file, char *err, size_t errlen);
 struct reg_settings_file {
 	char file[POOL_PATH_MAX + 1];
 	char sha256[REG_SHA256_HEX];

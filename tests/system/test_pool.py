@@ -243,6 +243,10 @@ def test_master_restart_and_bad_input(poollab):
                              check=False)
     assert cp.returncode == 1 and "group" in cp.stderr and "spare" in cp.stderr, cp
 
+    # node3 drops a schedule: the cache drops it too (and keeps it dropped)
+    poollab.node(3).host_path("/var/lib/vms/settings/schedules/always.txt").unlink()
+    pool.wait(lambda st: pool.rec(st, 3)["settings"]["files"] == 1, timeout=15, what="the schedule dropped")
+
     # a failover in the registry, then the master restarts
     pool.crash(3)
     pool.wait(lambda st: pool.rec(st, 3)["state"] == "FAILED_OVER", what="node3 failed over")
@@ -253,7 +257,8 @@ def test_master_restart_and_bad_input(poollab):
     st = pool.wait(lambda st: st["active"] and pool.rec(st, 2)["state"] == "OK" and
                    pool.spare(st, 5)["state"] == "SERVING", timeout=20, what="the master back")
     assert pool.rec(st, 3)["state"] == "FAILED_OVER" and pool.rec(st, 3)["served_by"] == "node5"
-    assert pool.rec(st, 3)["settings"]["files"] == 2          # the cache came back from the registry
+    assert pool.rec(st, 3)["settings"]["files"] == 1          # the cache came back from the registry
+    assert not poollab.node(5).host_path("/var/lib/vms/settings/node3/schedules/always.txt").exists()
     assert pool.log()[:len(log_before)] == log_before
     # past the restart grace (2 x detect_timeout): node2 was never failed over
     time.sleep(max(0, restarted + 5 - time.time()))

@@ -317,6 +317,20 @@ static void settings_cache_keeps_the_latest_with_its_checksum(void **state)
 	assert_string_equal(fs.name[1], "masks/cam1.png");
 	assert_int_equal(fs.version[1], 1);
 
+	/* A file the recorder removed leaves the cache, across a restart;
+	 * removing what is not cached changes nothing; a bad path is refused. */
+	assert_int_equal(reg_settings_del(f->r, "rec1", "masks/cam1.png", f->err, sizeof(f->err)), 0);
+	assert_int_equal(reg_settings_del(f->r, "rec1", "masks/none.png", f->err, sizeof(f->err)), 0);
+	assert_int_equal(reg_settings_del(f->r, "rec1", "../x", f->err, sizeof(f->err)), -1);
+	assert_non_null(strstr(f->err, "not a relative path"));
+	reopen(f);
+	fs.n = 0;
+	assert_int_equal(reg_settings(f->r, "rec1", collect_files, &fs, f->err, sizeof(f->err)), 0);
+	assert_int_equal(fs.n, 1);
+	assert_string_equal(fs.name[0], "cameras.xml");
+	assert_int_equal(reg_settings_put(f->r, "rec1", "masks/cam1.png", "mask", 4, 1024, &changed, f->err,
+	                                  sizeof(f->err)), 0);
+
 	/* Over the limit, a bad path, an unknown recorder: refused, the cache
 	 * unchanged. */
 	memset(big, 'x', sizeof(big));
