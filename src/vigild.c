@@ -228,7 +228,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
-	if (cfg.pool_role == POOL_CFG_RECORDER || cfg.pool_role == POOL_CFG_SPARE) {
+	if (config_pool_agent(&cfg)) {
 		char ip[INET_ADDRSTRLEN];
 
 		if (!check)

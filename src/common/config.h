@@ -220,6 +220,10 @@ int config_node_index(const struct config *cfg, const char *name);
  * err says why: none, or more than one). */
 int config_find_local_node(const struct config *cfg, char *err, size_t errlen);
 
+/* The [pool] role is recorder or spare: vigild runs the pool agent only,
+ * not a mirror node. */
+bool config_pool_agent(const struct config *cfg);
+
 /* Prints the key table as text (vigild --help-config) or markdown. */
 void config_print_help(FILE *out, bool markdown);
 

@@ -183,14 +183,14 @@ static int check_repl_dirs(struct parse *p)
 	return 0;
 }
 
-bool cfg_pool_agent(const struct config *cfg)
+bool config_pool_agent(const struct config *cfg)
 {
 	return cfg->pool_role == POOL_CFG_RECORDER || cfg->pool_role == POOL_CFG_SPARE;
 }
 
 int cfg_check_cluster_keys(struct parse *p)
 {
-	if (p->cluster_checked || !p->count[S_CLUSTER] || cfg_pool_agent(p->cfg))
+	if (p->cluster_checked || !p->count[S_CLUSTER] || config_pool_agent(p->cfg))
 		return 0;
 	p->cluster_checked = true;
 	for (size_t i = 0; i < NKEYS; i++)
@@ -297,7 +297,7 @@ static bool mirror_only(int s)
 
 int cfg_pool_refuse_section(struct parse *p, int s, const char *name, int line)
 {
-	if (!cfg_pool_agent(p->cfg) || !mirror_only(s))
+	if (!config_pool_agent(p->cfg) || !mirror_only(s))
 		return 0;
 	cfg_fail(p, line, "[%s%s%s]: a pool %s is not a mirror node; remove this section", sects[s].name,
 	         *name ? " " : "", name, pool_cfg_role_str(p->cfg->pool_role));
@@ -343,7 +343,7 @@ int cfg_close_pool(struct parse *p)
 		         "2 * heartbeat_ms = %u, got %u", 2 * cfg->pool_heartbeat_ms, cfg->pool_detect_timeout_ms);
 		return -1;
 	}
-	if (cfg_pool_agent(cfg))
+	if (config_pool_agent(cfg))
 		return refuse_earlier_sections(p);
 	return cfg_check_cluster_keys(p);
 }
@@ -358,7 +358,7 @@ int cfg_check_all(struct parse *p)
 		return -1;
 	for (int s = 0; s < S_COUNT; s++) {
 		/* A recorder's or spare's file needs only its [pool]. */
-		int min = cfg_pool_agent(cfg) ? 0 : sects[s].min;
+		int min = config_pool_agent(cfg) ? 0 : sects[s].min;
 
 		if (p->count[s] >= min)
 			continue;

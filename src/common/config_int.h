@@ -41,8 +41,6 @@ bool cfg_valid_name(const char *s);
 /* Index of key name in section s of the key table, or -1. */
 int cfg_find_key(int s, const char *name);
 int cfg_check_all(struct parse *p);
-/* The [pool] role is recorder or spare: not a mirror node. */
-bool cfg_pool_agent(const struct config *cfg);
 /* Once per file, when [cluster] was given and the file is a mirror node's
  * (no [pool] yet, or role = master): its required keys. */
 int cfg_check_cluster_keys(struct parse *p);

@@ -22,61 +22,22 @@ const char *const pool_role_names[] = { "none", "master", "recorder", "spare", N
 const char *const pool_failback_names[] = { "auto", "manual", NULL };
 const char *const pool_after_names[] = { "failback", "swap", NULL };
 
-const char *repl_mode_str(enum repl_mode m)
+/* names[v] of a NULL-ended list, or "?" when v is past its end. */
+static const char *choice_str(const char *const *names, size_t n, unsigned v)
 {
-	if ((unsigned)m < ARRAY_SIZE(repl_mode_names) - 1)
-		return repl_mode_names[m];
-	return "?";
+	return v < n - 1 ? names[v] : "?";
 }
 
-const char *repl_cache_str(enum repl_cache c)
-{
-	if ((unsigned)c < ARRAY_SIZE(repl_cache_names) - 1)
-		return repl_cache_names[c];
-	return "?";
-}
+#define CHOICE_STR(names, v) choice_str(names, ARRAY_SIZE(names), (unsigned)(v))
 
-const char *link_tls_str(enum link_tls t)
-{
-	if ((unsigned)t < ARRAY_SIZE(link_tls_names) - 1)
-		return link_tls_names[t];
-	return "?";
-}
-
-const char *pool_cfg_role_str(enum pool_cfg_role r)
-{
-	if ((unsigned)r < ARRAY_SIZE(pool_role_names) - 1)
-		return pool_role_names[r];
-	return "?";
-}
-
-const char *pool_cfg_failback_str(enum pool_cfg_failback f)
-{
-	if ((unsigned)f < ARRAY_SIZE(pool_failback_names) - 1)
-		return pool_failback_names[f];
-	return "?";
-}
-
-const char *pool_cfg_after_str(enum pool_cfg_after a)
-{
-	if ((unsigned)a < ARRAY_SIZE(pool_after_names) - 1)
-		return pool_after_names[a];
-	return "?";
-}
-
-const char *chk_action_str(enum chk_action a)
-{
-	if ((unsigned)a < ARRAY_SIZE(action_names) - 1)
-		return action_names[a];
-	return "?";
-}
-
-const char *res_when_str(enum res_when w)
-{
-	if ((unsigned)w < ARRAY_SIZE(when_names) - 1)
-		return when_names[w];
-	return "?";
-}
+const char *repl_mode_str(enum repl_mode m) { return CHOICE_STR(repl_mode_names, m); }
+const char *repl_cache_str(enum repl_cache c) { return CHOICE_STR(repl_cache_names, c); }
+const char *link_tls_str(enum link_tls t) { return CHOICE_STR(link_tls_names, t); }
+const char *pool_cfg_role_str(enum pool_cfg_role r) { return CHOICE_STR(pool_role_names, r); }
+const char *pool_cfg_failback_str(enum pool_cfg_failback f) { return CHOICE_STR(pool_failback_names, f); }
+const char *pool_cfg_after_str(enum pool_cfg_after a) { return CHOICE_STR(pool_after_names, a); }
+const char *chk_action_str(enum chk_action a) { return CHOICE_STR(action_names, a); }
+const char *res_when_str(enum res_when w) { return CHOICE_STR(when_names, w); }
 
 const struct sect_desc sects[S_COUNT] = {
 	[S_CLUSTER] = { "cluster", false, 1, 1,
