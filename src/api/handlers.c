@@ -434,17 +434,10 @@ static json_t *run_pool(struct api *a, json_t *req)
 		return fail("pool: \"action\" is missing (status, log, queue, failover, failback, copy, enable, disable)");
 	if (role < 0)
 		return fail("pool: unknown role '%.64s' (viewer, operator, admin)", role_s);
-	if (!strcmp(action, "status") || !strcmp(action, "queue")) {
-		json_t *st = pool_master_status(a->pool);
-
-		if (!strcmp(action, "queue")) {
-			json_t *q = json_incref(json_object_get(st, "queue"));
-
-			json_decref(st);
-			return ok(json_pack("{s:o}", "queue", q));
-		}
-		return ok(st);
-	}
+	if (!strcmp(action, "status"))
+		return ok(pool_master_status(a->pool));
+	if (!strcmp(action, "queue"))
+		return ok(json_pack("{s:o}", "queue", pool_master_queue(a->pool)));
 	if (!strcmp(action, "log")) {
 		if (jmax && (!json_is_integer(jmax) || json_integer_value(jmax) < 1 || json_integer_value(jmax) > 1000))
 			return fail("pool log: \"max\" must be an integer from 1 to 1000");

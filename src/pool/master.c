@@ -160,7 +160,7 @@ static void on_spare_timer(evutil_socket_t fd, short what, void *arg)
 	master_step(x->m, &ev, NULL);
 }
 
-void master_arm(struct pool_master *m, bool spare, int idx, uint32_t ms)
+void master_arm(struct pool_master *m, bool spare, int idx, uint32_t ms, bool since_heard)
 {
 	struct event **t = spare ? &m->sx[idx].timer : &m->rx[idx].timer;
 	int64_t seen = spare ? m->sx[idx].last_seen : m->rx[idx].last_seen, left = ms;
@@ -175,7 +175,7 @@ void master_arm(struct pool_master *m, bool spare, int idx, uint32_t ms)
 	}
 	/* detect_timeout counts from the last word heard, not from when the
 	 * silence was noticed. */
-	if (seen > 0 && ms == m->cfg->pool_detect_timeout_ms) {
+	if (since_heard && seen > 0) {
 		left = seen + ms - master_now();
 		if (left < 0)
 			left = 0;
@@ -274,10 +274,10 @@ static void act(struct pool_master *m, const struct pool_action *a, const char *
 {
 	switch (a->type) {
 	case POOL_A_ARM_RECORDER:
-		master_arm(m, false, a->rec, m->cfg->pool_detect_timeout_ms);
+		master_arm(m, false, a->rec, m->cfg->pool_detect_timeout_ms, true);
 		break;
 	case POOL_A_ARM_SPARE:
-		master_arm(m, true, a->spare, m->cfg->pool_detect_timeout_ms);
+		master_arm(m, true, a->spare, m->cfg->pool_detect_timeout_ms, true);
 		break;
 	case POOL_A_START_SPARE:
 		start_spare(m, a->spare, a->rec);
@@ -599,16 +599,11 @@ static void on_closed(struct pool_conn *c, const char *why, void *arg)
 	struct link *l = arg;
 
 	(void)c;
-	l->conn = c;
 	link_drop(l, why, false);
 }
 
-static void on_open(struct pool_conn *c, const char *peer, void *arg)
-{
-	(void)c, (void)peer, (void)arg;
-}
-
-static const struct pool_conn_cbs link_cbs = { on_open, on_msg, on_bad, on_closed };
+/* No open callback: an agent's first message (hello) says who it is. */
+static const struct pool_conn_cbs link_cbs = { NULL, on_msg, on_bad, on_closed };
 
 static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {

@@ -36,6 +36,8 @@ bool pool_master_active(const struct pool_master *m);
  * "served_by", "group", ...}], "spares": [{"name", "state", "serving",
  * ...}], "queue": [names]}. */
 json_t *pool_master_status(struct pool_master *m);
+/* The queue alone: recorder names, in order. */
+json_t *pool_master_queue(struct pool_master *m);
 /* The newest max failover-log entries, oldest first. */
 json_t *pool_master_log(struct pool_master *m, int max);
 

@@ -89,7 +89,9 @@ struct pool_master {
 /* master.c */
 void master_step(struct pool_master *m, const struct pool_event *ev, struct pool_result *res);
 int64_t master_now(void);
-void master_arm(struct pool_master *m, bool spare, int idx, uint32_t ms);
+/* (Re)arms a detect timer: ms from now, or with since_heard from the
+ * last message heard from it (at once if that is past). */
+void master_arm(struct pool_master *m, bool spare, int idx, uint32_t ms, bool since_heard);
 
 /* master_reg.c: every call posts to the worker and returns at once. */
 int master_reg_start(struct pool_master *m);
@@ -111,5 +113,6 @@ void master_log_keep(struct pool_master *m, const struct reg_log_entry *e);
 int master_cache_put(struct pool_master *m, int r, const struct pool_msg *msg, char *err, size_t errlen);
 void master_cache_keep_only(struct pool_master *m, int r, const struct pool_msg *msg);
 void master_cache_free(struct rec_x *x);
+void cached_files_free(struct cached_file *f, size_t n);
 
 #endif

@@ -200,11 +200,8 @@ static void run_job(void *ctx, void *arg)
 
 static void free_job(struct job *j)
 {
-	for (size_t i = 0; i < j->nrecs; i++) {
-		struct rec_x x = { .files = j->recs[i].files, .nfiles = j->recs[i].nfiles };
-
-		master_cache_free(&x);
-	}
+	for (size_t i = 0; i < j->nrecs; i++)
+		cached_files_free(j->recs[i].files, j->recs[i].nfiles);
 	free(j->recs);
 	free(j->spares);
 	free(j->log);
@@ -280,11 +277,11 @@ static void load_done(void *arg)
 		snprintf(m->rx[r].saved_state, sizeof(m->rx[r].saved_state), "%s",
 		         pool_rec_state_str(m->pool->rec[r].state));
 		if (m->pool->rec[r].state == POOL_R_OFFLINE)
-			master_arm(m, false, r, grace_ms(m));
+			master_arm(m, false, r, grace_ms(m), false);
 	}
 	for (int s = 0; s < m->pool->n_spare; s++)
 		if (m->pool->spare[s].state == POOL_S_LOST)
-			master_arm(m, true, s, grace_ms(m));
+			master_arm(m, true, s, grace_ms(m), false);
 	master_reg_persist(m);
 	free_job(j);
 	master_loaded(m);

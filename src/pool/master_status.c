@@ -78,21 +78,28 @@ static json_t *spare_status(struct pool_master *m, int s)
 	return o;
 }
 
+json_t *pool_master_queue(struct pool_master *m)
+{
+	json_t *queue = json_array();
+
+	for (int i = 0; m->active && queue && i < m->pool->n_queue; i++)
+		json_array_append_new(queue, json_string(m->pool->rec[m->pool->queue[i]].name));
+	return queue ? queue : json_array();
+}
+
 json_t *pool_master_status(struct pool_master *m)
 {
-	json_t *recs = json_array(), *spares = json_array(), *queue = json_array();
+	json_t *recs = json_array(), *spares = json_array();
 
 	for (int r = 0; m->active && recs && r < m->pool->n_rec; r++)
 		json_array_append_new(recs, rec_status(m, r));
 	for (int s = 0; m->active && spares && s < m->pool->n_spare; s++)
 		json_array_append_new(spares, spare_status(m, s));
-	for (int i = 0; m->active && queue && i < m->pool->n_queue; i++)
-		json_array_append_new(queue, json_string(m->pool->rec[m->pool->queue[i]].name));
 	return json_pack("{s:b, s:s, s:s, s:I, s:o, s:o, s:o}", "active", m->active, "failback",
 	                 pool_failback_str(m->pool->failback), "after_failure", pool_after_str(m->pool->after),
 	                 "detect_timeout_ms", (json_int_t)m->cfg->pool_detect_timeout_ms, "recorders",
 	                 recs ? recs : json_array(), "spares", spares ? spares : json_array(), "queue",
-	                 queue ? queue : json_array());
+	                 pool_master_queue(m));
 }
 
 int pool_master_command(struct pool_master *m, const char *cmd, const char *recorder, enum pool_role role,
@@ -140,11 +147,16 @@ int pool_master_command(struct pool_master *m, const char *cmd, const char *reco
 
 /* ---- the settings cache ---------------------------------------------------- */
 
+void cached_files_free(struct cached_file *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(f[i].data);
+	free(f);
+}
+
 void master_cache_free(struct rec_x *x)
 {
-	for (size_t i = 0; i < x->nfiles; i++)
-		free(x->files[i].data);
-	free(x->files);
+	cached_files_free(x->files, x->nfiles);
 	x->files = NULL;
 	x->nfiles = x->bytes = 0;
 }
