@@ -648,13 +648,3 @@ void pool_agent_free(struct pool_agent *a)
 		peerlink_tls_ctx_free(a->tls);
 	free(a);
 }
-
-json_t *pool_agent_status(struct pool_agent *a)
-{
-	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:s, s:I}", "name", a->name, "role",
-	                 pool_agent_role_str(a->role), "group", a->group, "master", a->master, "connected",
-	                 a->welcomed, "recording", a->role == PA_RECORDER ? a->recording && !a->stood_down
-	                                                                   : a->serving[0] != '\0',
-	                 "stood_down", a->stood_down, "disks_failed", a->disks_failed, "watchdog_failed",
-	                 a->watchdog_failed, "serving", a->serving, "cameras", (json_int_t)a->cameras);
-}

@@ -10,8 +10,6 @@
 #ifndef VIGIL_POOL_AGENT_H
 #define VIGIL_POOL_AGENT_H
 
-#include <jansson.h>
-
 #include "common/config.h"
 
 struct event_base;
@@ -19,10 +17,8 @@ struct pool_agent;
 
 /* NULL on error (logged: certificates, directories). */
 struct pool_agent *pool_agent_new(struct event_base *base, const struct config *cfg);
-/* Stops what it runs? No: recording goes on without vigild, as it would
- * without the master; only the link and the threads go. */
+/* The link and the threads go; the recording goes on without vigild, as
+ * it would without the master. */
 void pool_agent_free(struct pool_agent *a);
-/* For `vigilctl status` on an agent. */
-json_t *pool_agent_status(struct pool_agent *a);
 
 #endif

@@ -344,8 +344,3 @@ const char *pool_conn_peer(const struct pool_conn *c)
 {
 	return c->open ? c->peer : "";
 }
-
-size_t pool_conn_backlog(const struct pool_conn *c)
-{
-	return evbuffer_get_length(bufferevent_get_output(c->bev));
-}

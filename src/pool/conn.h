@@ -53,7 +53,5 @@ void pool_conn_free(struct pool_conn *c);
 const char *pool_conn_addr(const struct pool_conn *c);
 /* The peer's CN once open, else "". */
 const char *pool_conn_peer(const struct pool_conn *c);
-/* Bytes queued for sending. */
-size_t pool_conn_backlog(const struct pool_conn *c);
 
 #endif
