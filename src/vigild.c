@@ -34,6 +34,9 @@ static void usage(FILE *out)
 	        "       vigild --help-config [--markdown]\n"
 	        "\n"
 	        "The vigil node daemon: heartbeats, node state, resources, virtual IP.\n"
+	        "With [pool] role = master it also runs the recording pool's master while\n"
+	        "the node runs the service; with role = recorder or spare it runs only the\n"
+	        "pool agent (no mirror node). See docs/pool.md.\n"
 	        "\n"
 	        "  -c, --config FILE   configuration file (default %s)\n"
 	        "  -n, --node NAME     which [node NAME] this machine is (default: the node\n"
@@ -48,7 +51,8 @@ static void usage(FILE *out)
 	        "\n"
 	        "Signals: SIGTERM/SIGINT stop the resources (the peer takes over) and exit;\n"
 	        "a second one exits at once. The boot setting (vigilctl boot) decides what a\n"
-	        "restarted vigild does. Files: STATE_DIR/node.json (state), STATE_DIR/*.log.\n",
+	        "restarted vigild does. A pool agent exits at SIGTERM/SIGINT and leaves the\n"
+	        "recording running. Files: STATE_DIR/node.json (state), STATE_DIR/*.log.\n",
 	        VIGIL_DEFAULT_CONFIG);
 }
 
