@@ -10,10 +10,14 @@
   tools, and checks afterwards that no mount under it is left on the host.
 
 Both always clean up and then check that nothing of the lab is left. On a
-failing test, the tail of each node's vigild log is added to the report.
+failing test, the tail of each node's vigild log, and of the recording
+workload's logs, is added to the report, and every log of its lab is kept
+in build/test-artifacts/labs/<test>/ ($VIGIL_ARTIFACTS/labs; with
+VIGIL_KEEP_LAB_LOGS=1, every test's).
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
 import lab as labmod  # noqa: E402
 
 LOG_TAIL_LINES = 60
+# where a failed test's lab logs are kept (all tests' with VIGIL_KEEP_LAB_LOGS=1)
+ARTIFACTS = Path(os.environ.get("VIGIL_ARTIFACTS") or
+                 Path(__file__).resolve().parents[2] / "build" / "test-artifacts")
+WORKLOAD_TAIL_LINES = 20
 
 
 def _require_root():
@@ -62,6 +70,8 @@ def _make_lab(request, nodes=2, nets=2):
     try:
         yield the_lab
     finally:
+        if getattr(request.node, "_vigil_failed", False) or os.environ.get("VIGIL_KEEP_LAB_LOGS"):
+            _keep_logs(the_lab, request.node.nodeid)
         the_lab.cleanup()
         left = leftovers(the_lab.prefix)
         assert not left, f"lab {the_lab.prefix} left behind: {left}"
@@ -131,9 +141,40 @@ def pytest_runtest_makereport(item, call):
     # The logs live in the lab dir, which teardown removes: read them now.
     if lab is None or not rep.failed or rep.when not in ("setup", "call"):
         return
+    item._vigil_failed = True
     for n in lab.nodes:
         if n.log.exists():
             rep.sections.append((f"vigild log {n.name} (last {LOG_TAIL_LINES} lines)",
                                  lab.vigild_log(n.k, LOG_TAIL_LINES)))
     if lab.journal_path.exists() and lab.journal_path.stat().st_size:
         rep.sections.append(("script journal", lab.journal_path.read_text()))
+    # The recording workload's logs (tests/lab/cameras.py, record.py): the
+    # camera host's encoders and RTSP server, each recorder's ffmpegs.
+    for path in _workload_logs(lab.dir):
+        tail = path.read_text(errors="replace").splitlines()[-WORKLOAD_TAIL_LINES:]
+        if tail:
+            rep.sections.append((f"{path.relative_to(lab.dir)} (last {WORKLOAD_TAIL_LINES} "
+                                 f"lines)", "\n".join(tail)))
+
+
+def _keep_logs(lab, nodeid):
+    """Copies every log of the lab (vigild's, the workload's, the script
+    journal) to ARTIFACTS/labs/<test>/, before the lab dir goes."""
+    dest = ARTIFACTS / "labs" / re.sub(r"[^\w.-]+", "_", nodeid)
+    try:
+        shutil.rmtree(dest, ignore_errors=True)
+        for p in lab.dir.rglob("*"):
+            if p.is_file() and not p.is_symlink() and (p.suffix == ".log" or p.name == "journal"):
+                (dest / p.relative_to(lab.dir)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(p, dest / p.relative_to(lab.dir))
+    except OSError as e:
+        print(f"lab logs: could not keep them in {dest}: {e}", file=sys.stderr)
+
+
+def _workload_logs(lab_dir):
+    try:
+        return sorted(p for p in lab_dir.rglob("*.log")
+                      if p.is_file() and p.name != "vigild.log"
+                      and (p.parent.name == "cams" or "record-" in str(p)))
+    except OSError:
+        return []
