@@ -317,7 +317,7 @@ static void cli_read(struct bufferevent *bev, void *arg)
 static void cli_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct req *q = arg;
-
+	int err = EVUTIL_SOCKET_ERROR();
 	char e[160], cwhy[200];
 	const char *te = NULL;
 
@@ -336,7 +336,9 @@ static void cli_event(struct bufferevent *bev, short what, void *arg)
 	         q->pl->cfg->nodes[q->pl->peer].name, inet_ntoa(q->pl->cfg->nodes[q->pl->peer].addr[q->net]),
 	         te ? "TLS: " : "",
 	         te ? te : (what & BEV_EVENT_TIMEOUT) ? "timed out" :
-	         (what & BEV_EVENT_EOF) ? "connection closed" : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	         tls_socket_failure(err) ? evutil_socket_error_to_string(err) :
+	         (what & BEV_EVENT_EOF) ? "connection closed" :
+	         err ? evutil_socket_error_to_string(err) : "connection lost");
 	bufferevent_free(q->bev);
 	q->bev = NULL;
 	q->have_nonce = false;

@@ -1,5 +1,6 @@
 #include "cluster/peerlink_tls.h"
 
+#include <errno.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <libgen.h>
@@ -118,14 +119,31 @@ int peerlink_tls_check_peer(struct ssl_st *ssl, const char *peer, char *why, siz
 	return 0;
 }
 
+bool tls_socket_failure(int err)
+{
+	switch (err) {
+	case ECONNREFUSED: case ECONNRESET: case ECONNABORTED: case EPIPE:
+	case EHOSTUNREACH: case ENETUNREACH: case EHOSTDOWN: case ENETDOWN: case ETIMEDOUT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* libevent queues SSL_get_error()'s own code (SSL_ERROR_SYSCALL = 5 for a
+ * refused or reset socket) next to OpenSSL's packed errors; alone, it would
+ * print as "error:00000005:lib(0)::reason(5)". Those small codes are not
+ * TLS errors: skipped, and with nothing else the caller reports the socket's
+ * error instead. */
 const char *tls_bev_error(struct bufferevent *bev, char *buf, size_t len)
 {
-	unsigned long e = bufferevent_get_openssl_error(bev);
+	unsigned long e, found = 0;
 
-	if (!e)
+	while ((e = bufferevent_get_openssl_error(bev)))
+		if (!found && ERR_GET_LIB(e) != 0)
+			found = e;
+	if (!found)
 		return NULL;
-	ERR_error_string_n(e, buf, len);
-	while (bufferevent_get_openssl_error(bev))
-		;
+	ERR_error_string_n(found, buf, len);
 	return buf;
 }

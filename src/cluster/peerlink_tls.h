@@ -33,5 +33,9 @@ int peerlink_tls_check_peer(struct ssl_st *ssl, const char *peer, char *why, siz
  * is emptied), or NULL when OpenSSL has nothing to say. */
 struct bufferevent;
 const char *tls_bev_error(struct bufferevent *bev, char *buf, size_t len);
+/* err (errno as the TLS bufferevent's event callback found it) is a socket
+ * failure worth naming: a TLS bufferevent reports a refused or reset
+ * connection as a dirty EOF, with the reason only in errno. */
+bool tls_socket_failure(int err);
 
 #endif

@@ -188,10 +188,12 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		snprintf(why, sizeof(why), c->open ? "timed out" : "no TLS handshake within %d s", HANDSHAKE_S);
 	else if (tls)
 		snprintf(why, sizeof(why), "TLS: %s", tls);
+	else if (tls_socket_failure(err))
+		snprintf(why, sizeof(why), "%s", evutil_socket_error_to_string(err));
 	else if (what & BEV_EVENT_EOF)
 		snprintf(why, sizeof(why), "closed by the peer");
 	else
-		snprintf(why, sizeof(why), "%s", evutil_socket_error_to_string(err));
+		snprintf(why, sizeof(why), "%s", err ? evutil_socket_error_to_string(err) : "connection lost");
 	if (c->closing) {
 		c->ended = true;
 		schedule_free(c);

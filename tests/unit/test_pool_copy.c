@@ -27,6 +27,7 @@
 
 #include "cluster/peerlink_tls.h"
 #include "pki/pki.h"
+#include "pool/conn.h"
 #include "pool/copy.h"
 #include "pool/names.h"
 #include "testutil.h"
@@ -678,6 +679,68 @@ static void stop_is_prompt(void **state)
 	assert_true(mono_ms() - t0 < 2000);
 }
 
+/* ---- the pool link's reasons ------------------------------------------------ */
+
+struct ended {
+	int calls;
+	char why[256];
+};
+
+static void link_closed(struct pool_conn *c, const char *why, void *arg)
+{
+	struct ended *e = arg;
+
+	(void)c;
+	e->calls++;
+	snprintf(e->why, sizeof(e->why), "%s", why);
+}
+
+static bool has_ended(void *arg)
+{
+	return ((struct ended *)arg)->calls > 0;
+}
+
+/* An operator reads why an agent lost its master: a refused connect and a
+ * peer that hangs up in the handshake are said in words, not as
+ * libevent's raw SSL_ERROR_SYSCALL ("error:00000005:lib(0)::reason(5)"). */
+static void the_link_says_why_in_words(void **state)
+{
+	struct event_base *base = event_base_new();
+	const struct pool_conn_cbs cbs = { .closed = link_closed };
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(to);
+	struct ended e = { 0 };
+	int l, fd;
+
+	(void)state;
+	to.sin_port = htons(free_port());
+	assert_non_null(pool_conn_connect(base, G.spare1, &to, &cbs, &e));
+	assert_true(run_until(base, has_ended, &e, 5000));
+	assert_int_equal(e.calls, 1);
+	if (!strstr(e.why, "refused"))
+		fail_msg("refused connect reported as: %s", e.why);
+
+	/* a listener that accepts, then closes before any TLS: "Connection reset
+	 * by peer" or "closed by the peer" */
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	to.sin_port = 0;
+	assert_int_equal(bind(l, (struct sockaddr *)&to, sizeof(to)), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&to, &len), 0);
+	assert_int_equal(listen(l, 4), 0);
+	memset(&e, 0, sizeof(e));
+	assert_non_null(pool_conn_connect(base, G.spare1, &to, &cbs, &e));
+	run_for(base, 100);
+	fd = accept(l, NULL, NULL);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_true(run_until(base, has_ended, &e, 5000));
+	if (!strstr(e.why, "peer") || strstr(e.why, "lib(0)"))
+		fail_msg("hang-up in the handshake reported as: %s", e.why);
+	close(l);
+	run_for(base, 50);              /* the connections' deferred frees */
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -694,6 +757,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_cancelled_copy_resumes, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_paths_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(stop_is_prompt, setup, teardown),
+		cmocka_unit_test(the_link_says_why_in_words),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
