@@ -48,8 +48,10 @@ void vigilctl_pki_usage(FILE *out)
 		"\n"
 		"Usage: vigilctl pki member NAME [--force] [--days N] [--san NAME|IP]...\n"
 		"  A certificate of the cluster CA for a pool recorder or spare named NAME\n"
-		"  ([pool] name): pki/NAME.crt and pki/NAME.key. Copy them, with\n"
-		"  pki/cacert.crt, into the member's CONFIG_DIR/pki/ (docs/pool.md).\n",
+		"  ([pool] name): pki/NAME.crt and pki/NAME.key, marked OU \"" PKI_POOL_MEMBER_OU "\"\n"
+		"  (the master takes only such certificates from recorders and spares, and\n"
+		"  they refuse one as their master). Copy them, with pki/cacert.crt, into\n"
+		"  the member's CONFIG_DIR/pki/ (docs/pool.md).\n",
 		PKI_DEFAULT_DAYS);
 }
 
@@ -331,13 +333,13 @@ static int make_member(const char *pdir, const char *name, const struct pki_opts
 		        name);
 		return PKI_EXIT_USAGE;
 	}
-	if (pki_make_server_flags(pdir, name, o->extra, o->nextra, o->days, o->force ? PKI_FORCE : 0, err,
-	                          sizeof(err)) < 0) {
+	if (pki_make_server_flags(pdir, name, o->extra, o->nextra, o->days,
+	                          PKI_POOL_MEMBER | (o->force ? PKI_FORCE : 0), err, sizeof(err)) < 0) {
 		fprintf(stderr, "vigilctl pki member: %s\n", err);
 		return PKI_EXIT_FAIL;
 	}
-	printf("made %s/%s.crt and %s/%s.key (CN %s) signed by %s/%s\n", pdir, name, pdir, name, name, pdir,
-	       PKI_CA_CERT);
+	printf("made %s/%s.crt and %s/%s.key (CN %s, OU %s) signed by %s/%s\n", pdir, name, pdir, name, name,
+	       PKI_POOL_MEMBER_OU, pdir, PKI_CA_CERT);
 	return PKI_EXIT_OK;
 }
 

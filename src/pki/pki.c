@@ -475,7 +475,10 @@ int pki_make_server_flags(const char *dir, const char *name, const char *const *
 	}
 	if (!(key = new_key(p[0].path, err, errlen)) || !(x = new_cert(key, name, days, ca_end, p[1].path, err, errlen)))
 		goto out;
-	if (!X509_set_issuer_name(x, X509_get_subject_name(ca))) {
+	if (!X509_set_issuer_name(x, X509_get_subject_name(ca)) ||
+	    ((flags & PKI_POOL_MEMBER) &&
+	     !X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "OU", MBSTRING_UTF8,
+	                                 (const unsigned char *)PKI_POOL_MEMBER_OU, -1, -1, 0))) {
 		pki_fail(err, errlen, "cannot build the certificate for %s", p[1].path);
 		goto out;
 	}

@@ -44,6 +44,12 @@
 /* pki_make_*_flags: PKI_FORCE replaces existing files; without it an
  * existing key or certificate is an error and nothing is written. */
 #define PKI_FORCE 1u
+/* The certificate of a pool recorder or spare (vigilctl pki member): its
+ * subject carries OU PKI_POOL_MEMBER_OU. The pool master accepts only such
+ * certificates from agents, and an agent refuses one as its master, so a
+ * recorder's key cannot pose as the master (docs/pool-protocol.md). */
+#define PKI_POOL_MEMBER 2u
+#define PKI_POOL_MEMBER_OU "vigil pool member"
 
 /* Makes dir/ca.key and dir/cacert.crt: CN "vigil CA CLUSTER", CA:TRUE
  * (critical), keyUsage keyCertSign and cRLSign, subject key id, valid

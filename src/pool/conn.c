@@ -15,6 +15,7 @@
 
 #include "cluster/peerlink_tls.h"
 #include "common/log.h"
+#include "pki/pki.h"
 
 #define HDR_LEN 4
 /* A peer that stops reading gets this much queued before it is dropped:
@@ -29,6 +30,7 @@ struct pool_conn {
 	struct pool_conn_cbs cbs;
 	void *arg;
 	bool open, closing, ended;
+	bool member;                    /* the peer's certificate is a pool member's */
 	struct event *reaper;           /* frees the connection from the loop */
 	char addr[INET_ADDRSTRLEN + 8];
 	char peer[256];
@@ -69,6 +71,22 @@ static void end(struct pool_conn *c, const char *why)
 
 /* The verified CN, once: the handshake is over when data or CONNECTED
  * arrives. -1 (and the connection ends) if there is none. */
+/* Whether the subject has OU PKI_POOL_MEMBER_OU (vigilctl pki member). */
+static bool is_member(X509 *cert)
+{
+	X509_NAME *subj = X509_get_subject_name(cert);
+	int i = -1;
+
+	while ((i = X509_NAME_get_index_by_NID(subj, NID_organizationalUnitName, i)) >= 0) {
+		ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i));
+
+		if (v && ASN1_STRING_length(v) == (int)strlen(PKI_POOL_MEMBER_OU) &&
+		    !memcmp(ASN1_STRING_get0_data(v), PKI_POOL_MEMBER_OU, strlen(PKI_POOL_MEMBER_OU)))
+			return true;
+	}
+	return false;
+}
+
 static int check_open(struct pool_conn *c)
 {
 	SSL *ssl;
@@ -94,6 +112,7 @@ static int check_open(struct pool_conn *c)
 	}
 	c->peer[0] = '\0';
 	X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, c->peer, sizeof(c->peer));
+	c->member = is_member(cert);
 	X509_free(cert);
 	if (!c->peer[0]) {
 		end(c, "certificate has no common name");
@@ -345,4 +364,9 @@ const char *pool_conn_addr(const struct pool_conn *c)
 const char *pool_conn_peer(const struct pool_conn *c)
 {
 	return c->open ? c->peer : "";
+}
+
+bool pool_conn_peer_member(const struct pool_conn *c)
+{
+	return c->member;
 }

@@ -53,5 +53,8 @@ void pool_conn_free(struct pool_conn *c);
 const char *pool_conn_addr(const struct pool_conn *c);
 /* The peer's CN once open, else "". */
 const char *pool_conn_peer(const struct pool_conn *c);
+/* Once open: the peer's certificate is a pool member's (OU
+ * PKI_POOL_MEMBER_OU, made by vigilctl pki member), not a node's. */
+bool pool_conn_peer_member(const struct pool_conn *c);
 
 #endif

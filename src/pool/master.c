@@ -540,7 +540,13 @@ static void on_msg(struct pool_conn *c, const struct pool_msg *msg, void *arg)
 			refuse(l, "the first message must be hello, not %s", pool_msg_type_str(msg->type));
 			return;
 		}
-		/* Only the key of a name may speak for it. */
+		/* Only a member's key, and only the key of a name, may speak
+		 * for it: a node's certificate is a master's. */
+		if (!pool_conn_peer_member(l->conn)) {
+			refuse(l, "the certificate for '%s' is not a pool member's (make one with "
+			       "vigilctl pki member %s)", pool_conn_peer(l->conn), msg->u.hello.name);
+			return;
+		}
 		if (strcmp(pool_conn_peer(l->conn), msg->u.hello.name)) {
 			refuse(l, "hello names '%s' but the certificate is for '%s'", msg->u.hello.name,
 			       pool_conn_peer(l->conn));

@@ -7,8 +7,9 @@ import os
 import time
 
 import console
+import lab as labmod
 from cameras import recording_gaps
-from pool import Pool, RECORDINGS, member_config
+from pool import Pool, PORT, RECORDINGS, member_config
 
 
 def test_killed_recorders_go_to_their_groups_spares_then_the_queue(poollab):
@@ -161,6 +162,28 @@ def test_failback_copies_every_segment_home(poollab):
     assert ("failback", "done") in events and ("copy", "done") in events, events
 
 
+# A TLS server with a given certificate that asks for the client's, as the
+# master does, and then says nothing.
+FAKE_MASTER = """
+import socket, ssl, sys, threading
+addr, port, crt, key, ca = sys.argv[1:6]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(crt, key)
+ctx.load_verify_locations(ca)
+ctx.verify_mode = ssl.CERT_REQUIRED
+srv = socket.create_server((addr, int(port)))
+def serve(c):
+    try:
+        s = ctx.wrap_socket(c, server_side=True)
+        s.recv(1)
+    except OSError:
+        pass
+    c.close()
+while True:
+    threading.Thread(target=serve, args=(srv.accept()[0],), daemon=True).start()
+"""
+
+
 def test_master_restart_and_bad_input(poollab):
     """The registry survives a master restart, and recorders that reconnect
     are not failed over. Bad input is refused with a clear error and changes
@@ -235,6 +258,17 @@ def test_master_restart_and_bad_input(poollab):
     assert pool.rec(st, 2)["state"] == "OK" and pool.rec(st, 2)["address"].startswith("10.0.0.2:")
     assert [r["name"] for r in st["recorders"]] == ["node2", "node3"]
     poollab.stop_vigild(4)
+    # a node's certificate (the master's mirror peer's) is no pool member's
+    for ext in ("crt", "key"):
+        n4.write_file(f"/etc/vigil/pki/mirror.{ext}",
+                      poollab.node(1).read_file(f"/etc/vigil/pki/mirror.{ext}", binary=True), 0o600)
+    poollab.write_config(4, member_config(poollab, 4, "recorder", "north").replace("name = node4",
+                                                                                    "name = mirror"))
+    poollab.start_vigild(4)
+    poollab.wait_for(lambda: "the certificate for 'mirror' is not a pool member's"
+                     in poollab.vigild_log(1, 400), timeout=15, what="a node's certificate refused")
+    assert [r["name"] for r in pool.status()["recorders"]] == ["node2", "node3"]
+    poollab.stop_vigild(4)
 
     # a spare in no group: its config is refused, naming the key
     bad = member_config(poollab, 6, "spare", "north").replace("group = north\n", "")
@@ -252,6 +286,18 @@ def test_master_restart_and_bad_input(poollab):
     pool.wait(lambda st: pool.rec(st, 3)["state"] == "FAILED_OVER", what="node3 failed over")
     log_before = pool.log()
     poollab.stop_vigild(1)
+    # while it is down, a machine with a member's key (node4's) poses as the
+    # master on its address: the agents refuse it
+    fake = poollab.node(1).popen([labmod.PYTHON, "-c", FAKE_MASTER, poollab.node(1).addr(), str(PORT),
+                                  *[f"/etc/vigil/pki/{f}" for f in ("node4.crt", "node4.key", "cacert.crt")]])
+    try:
+        for k in (2, 5):
+            poollab.wait_for(lambda: "shows the pool member certificate of 'node4', not a master's"
+                             in poollab.vigild_log(k, 200), timeout=15,
+                             what=f"node{k} refusing a master with a member's certificate")
+    finally:
+        fake.kill()
+        fake.wait()
     restarted = time.time()
     poollab.start_vigild(1)
     st = pool.wait(lambda st: st["active"] and pool.rec(st, 2)["state"] == "OK" and

@@ -257,6 +257,43 @@ static void test_server(void **state)
 	assert_true(days == 29 || days == 30);
 }
 
+static int ou_count(X509 *x, char *ou, size_t oulen)
+{
+	X509_NAME *subj = X509_get_subject_name(x);
+
+	ou[0] = '\0';
+	X509_NAME_get_text_by_NID(subj, NID_organizationalUnitName, ou, (int)oulen);
+	return X509_NAME_entry_count(subj);
+}
+
+/* A pool member's certificate (vigilctl pki member) carries the member OU
+ * the pool link checks both ways; a node's has none. Otherwise the same. */
+static void test_pool_member(void **state)
+{
+	const char *dir = *state;
+	const char *sans[] = { "10.0.0.2" };
+	char err[512], ou[64], cn[64], p[PATH_MAX];
+	X509 *x;
+
+	make_ca(dir, "vms", 60);
+	make_server(dir, "node1", sans, 1, 30);
+	if (pki_make_server_flags(dir, "rec1", sans, 1, 30, PKI_POOL_MEMBER, err, sizeof(err)) < 0)
+		fail_msg("pki_make_server_flags: %s", err);
+	x = load(dir, "node1.crt");
+	assert_int_equal(ou_count(x, ou, sizeof(ou)), 1);
+	assert_string_equal(ou, "");
+	X509_free(x);
+	x = load(dir, "rec1.crt");
+	assert_int_equal(ou_count(x, ou, sizeof(ou)), 2);
+	assert_string_equal(ou, PKI_POOL_MEMBER_OU);
+	assert_int_equal(X509_get_extended_key_usage(x), XKU_SSL_SERVER | XKU_SSL_CLIENT);
+	X509_free(x);
+	path_of(p, dir, "rec1.crt");
+	assert_int_equal(pki_cert_cn(p, cn, sizeof(cn), err, sizeof(err)), 0);
+	assert_string_equal(cn, "rec1");
+	assert_int_equal(verify_with(dir, dir, "rec1.crt", X509_PURPOSE_SSL_CLIENT), 1);
+}
+
 /* A certificate cannot outlive its CA. */
 static void test_server_capped_by_ca(void **state)
 {
@@ -784,6 +821,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ca, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_member, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_capped_by_ca, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_ca, setup, teardown),
 		cmocka_unit_test(test_san_rules),
