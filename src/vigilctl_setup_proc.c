@@ -23,8 +23,10 @@
 
 #include "common/util.h"
 #include "vigil_build.h"
+#include "vigilctl_call.h"
 
 #define POLL_MS 100
+#define SOCK_TIMEOUT_S 10              /* each send and receive on vigild.sock */
 
 void setup_nap(unsigned ms)
 {
@@ -188,7 +190,7 @@ int setup_kill_wait(pid_t pid, unsigned wait_ms, const char *what)
 static int sock_connect(const char *run_dir, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 10 };
+	struct timeval tv = { .tv_sec = SOCK_TIMEOUT_S };
 	int fd;
 
 	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vigild.sock", run_dir) >= (int)sizeof(sa.sun_path)) {
@@ -230,51 +232,17 @@ pid_t setup_vigild_sock_pid(const char *run_dir)
 
 json_t *setup_vigild_call(const char *run_dir, json_t *req, char *err, size_t errlen)
 {
-	char *text = json_dumps(req, JSON_COMPACT), buf[65536];
-	size_t len = 0;
-	json_t *reply, *res = NULL;
-	json_error_t jerr;
-	int fd;
+	char path[PATH_MAX];
+	struct conn_err e = { 0 };
+	json_t *res;
 
-	if (!text) {
-		snprintf(err, errlen, "out of memory");
+	if (snprintf(path, sizeof(path), "%s/vigild.sock", run_dir) >= (int)sizeof(path)) {
+		snprintf(err, errlen, "%s/vigild.sock: path too long", run_dir);
 		return NULL;
 	}
-	if ((fd = sock_connect(run_dir, err, errlen)) < 0) {
-		free(text);
-		return NULL;
-	}
-	if (send(fd, text, strlen(text), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
-		snprintf(err, errlen, "cannot send to vigild: %s", strerror(errno));
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (memchr(buf, '\n', len) || len == sizeof(buf) - 1)
-			break;
-	}
-	buf[len] = '\0';
-	reply = json_loads(buf, JSON_DISABLE_EOF_CHECK, &jerr);
-	if (!json_is_object(reply)) {
-		snprintf(err, errlen, "no valid reply from vigild%s", len ? "" : " (it closed the connection)");
-	} else if (!json_is_true(json_object_get(reply, "ok"))) {
-		snprintf(err, errlen, "vigild: %s",
-			 json_string_value(json_object_get(reply, "error")) ?: "refused (no reason given)");
-	} else {
-		res = json_incref(json_object_get(reply, "result"));
-		if (!res)
-			snprintf(err, errlen, "vigild's reply has no result");
-	}
-	json_decref(reply);
-out:
-	free(text);
-	close(fd);
+	res = vigilctl_call(path, req, SOCK_TIMEOUT_S, &e);
+	if (!res)
+		snprintf(err, errlen, "%s", e.msg);
 	return res;
 }
 
