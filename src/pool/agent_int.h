@@ -18,12 +18,6 @@ struct copy_server;
 struct copy_task;
 struct event;
 
-struct agent_file {
-	char path[POOL_PATH_MAX + 1];
-	unsigned char *data;
-	size_t len;
-};
-
 struct pool_agent {
 	struct event_base *base;
 	const struct config *cfg;
@@ -61,7 +55,7 @@ struct pool_agent {
 	/* a spare */
 	char serving[CFG_NAME_MAX];     /* the recorder it records for, "" */
 	char pending_for[CFG_NAME_MAX]; /* the settings received for a start */
-	struct agent_file *pending;
+	struct pool_file *pending;
 	size_t npending;
 	/* copy-back */
 	struct copy_server *copy_server;

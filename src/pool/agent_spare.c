@@ -16,13 +16,6 @@
 #include "pool/names.h"
 #include "pool/worker.h"
 
-static void files_free(struct agent_file *f, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(f[i].data);
-	free(f);
-}
-
 /* ---- a spare's orders ----------------------------------------------------- */
 
 struct serving_job {
@@ -81,14 +74,14 @@ void agent_load_serving(struct pool_agent *a)
 void agent_spare_settings(struct pool_agent *a, const struct pool_msg *m)
 {
 	const char *rec = json_string_value(json_object_get(m->root, "recorder"));
-	struct agent_file *v;
+	struct pool_file *v;
 
 	if (!rec || !*rec) {
 		log_warn("pool: spare %s: settings %s without a recorder: ignored", a->name, m->u.settings.file);
 		return;
 	}
 	if (strcmp(a->pending_for, rec)) {
-		files_free(a->pending, a->npending);
+		pool_files_free(a->pending, a->npending);
 		a->pending = NULL;
 		a->npending = 0;
 		snprintf(a->pending_for, sizeof(a->pending_for), "%s", rec);
@@ -115,7 +108,7 @@ struct start_job {
 	struct pool_agent *a;
 	uint64_t id;
 	char rec[CFG_NAME_MAX];
-	struct agent_file *files;
+	struct pool_file *files;
 	size_t n;
 	bool ok;
 	char err[512];
@@ -127,7 +120,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return ftw->level == 0 ? 0 : remove(path);
 }
 
-static int write_file(const char *dir, const struct agent_file *f, char *err, size_t errlen)
+static int write_file(const char *dir, const struct pool_file *f, char *err, size_t errlen)
 {
 	char path[PATH_MAX + POOL_PATH_MAX + 8], *slash;
 	int rc;
@@ -199,7 +192,7 @@ static void start_files_done(void *arg)
 	struct start_job *j = arg;
 	struct pool_agent *a = j->a;
 
-	files_free(j->files, j->n);
+	pool_files_free(j->files, j->n);
 	if (!j->ok) {
 		log_error("pool: spare %s: cannot start for %s: %s", a->name, j->rec, j->err);
 		a->cmd_id = 0;
@@ -325,7 +318,7 @@ void agent_spare_cmd(struct pool_agent *a, const struct pool_msg *m)
 	snprintf(a->pending_for, sizeof(a->pending_for), "%s", j->rec);
 	log_info("pool: spare %s: starting in the place of %s (%zu settings files)", a->name, j->rec, j->n);
 	if (pool_worker_post(a->files, start_files_job, start_files_done, j) < 0) {
-		files_free(j->files, j->n);
+		pool_files_free(j->files, j->n);
 		free(j);
 		a->cmd_id = 0;
 		agent_result(a, m->id, false, "cannot write the settings");
@@ -341,7 +334,7 @@ struct scan_job {
 	struct pool_sset prev, next;
 	bool prev_valid, ok;
 	char err[512];
-	struct agent_file *files;       /* new or changed, with their data */
+	struct pool_file *files;       /* new or changed, with their data */
 	size_t n, removed;
 };
 
@@ -360,7 +353,7 @@ static void sset_copy(struct pool_sset *dst, const struct pool_sset *src)
 static void collect(const struct pool_sfile *f, bool present, void *arg)
 {
 	struct scan_job *j = arg;
-	struct agent_file *v;
+	struct pool_file *v;
 
 	if (!present) {
 		j->removed++;
@@ -380,7 +373,7 @@ static void collect(const struct pool_sfile *f, bool present, void *arg)
 	j->n++;
 }
 
-static int read_whole(const char *path, struct agent_file *f)
+static int read_whole(const char *path, struct pool_file *f)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -464,7 +457,7 @@ static void scan_done(void *arg)
 	}
 	pool_sset_free(&j->prev);
 	pool_sset_free(&j->next);
-	files_free(j->files, j->n);
+	pool_files_free(j->files, j->n);
 	free(j);
 }
 
@@ -505,7 +498,7 @@ void agent_settings_reset(struct pool_agent *a)
 void agent_settings_free(struct pool_agent *a)
 {
 	pool_sset_free(&a->sent);
-	files_free(a->pending, a->npending);
+	pool_files_free(a->pending, a->npending);
 	a->pending = NULL;
 	a->npending = 0;
 }

@@ -10,6 +10,7 @@
 #include "pool/msg.h"
 #include "pool/pool_sm.h"
 #include "pool/registry.h"
+#include "pool/settings_scan.h"
 
 #define MASTER_LOG_KEEP 1000
 
@@ -17,13 +18,6 @@ struct pool_conn;
 struct pool_worker;
 struct evconnlistener;
 struct event;
-
-struct cached_file {
-	char path[POOL_PATH_MAX + 1];
-	char sha256[65];
-	unsigned char *data;
-	size_t len;
-};
 
 /* One connection, before and after its hello. */
 struct link {
@@ -46,7 +40,7 @@ struct rec_x {
 	bool disks_failed, watchdog_failed;
 	uint32_t cameras;
 	uint64_t storage_used, storage_total;
-	struct cached_file *files;      /* the settings cache, sorted by path */
+	struct pool_file *files;      /* the settings cache, sorted by path */
 	size_t nfiles, bytes;
 	char settings_error[256];
 	uint64_t copy_done, copy_total;
@@ -102,7 +96,7 @@ void master_reg_put_recorder(struct pool_master *m, int r);
 void master_reg_put_spare(struct pool_master *m, int s);
 void master_reg_swap(struct pool_master *m, int r, int s);
 void master_reg_log(struct pool_master *m, const struct reg_log_entry *e);
-void master_reg_settings(struct pool_master *m, int r, const struct cached_file *f);
+void master_reg_settings(struct pool_master *m, int r, const struct pool_file *f);
 void master_reg_settings_del(struct pool_master *m, int r, const char *file);
 /* Called by master_reg_load's done: the pool is filled, timers are
  * armed; now listen. */
@@ -113,6 +107,5 @@ void master_log_keep(struct pool_master *m, const struct reg_log_entry *e);
 int master_cache_put(struct pool_master *m, int r, const struct pool_msg *msg, char *err, size_t errlen);
 void master_cache_keep_only(struct pool_master *m, int r, const struct pool_msg *msg);
 void master_cache_free(struct rec_x *x);
-void cached_files_free(struct cached_file *f, size_t n);
 
 #endif

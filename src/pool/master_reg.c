@@ -14,7 +14,7 @@ enum job_kind { J_LOAD, J_CLOSE, J_REC_PUT, J_SPARE_PUT, J_REC_STATE, J_SPARE_ST
 
 struct loaded_rec {
 	struct reg_recorder row;
-	struct cached_file *files;
+	struct pool_file *files;
 	size_t nfiles;
 };
 
@@ -29,7 +29,7 @@ struct job {
 	char (*queue)[REG_NAME_MAX];
 	size_t nqueue;
 	struct reg_log_entry entry;
-	struct cached_file file;
+	struct pool_file file;
 	size_t limit;
 	/* J_LOAD's result */
 	bool ok;
@@ -77,7 +77,7 @@ static int load_spare(const struct reg_spare *sp, void *arg)
 static int load_file(const struct reg_settings_file *f, void *arg)
 {
 	struct loaded_rec *lr = arg;
-	struct cached_file *v = realloc(lr->files, (lr->nfiles + 1) * sizeof(*v));
+	struct pool_file *v = realloc(lr->files, (lr->nfiles + 1) * sizeof(*v));
 
 	if (!v)
 		return -1;
@@ -201,7 +201,7 @@ static void run_job(void *ctx, void *arg)
 static void free_job(struct job *j)
 {
 	for (size_t i = 0; i < j->nrecs; i++)
-		cached_files_free(j->recs[i].files, j->recs[i].nfiles);
+		pool_files_free(j->recs[i].files, j->recs[i].nfiles);
 	free(j->recs);
 	free(j->spares);
 	free(j->log);
@@ -446,7 +446,7 @@ void master_reg_log(struct pool_master *m, const struct reg_log_entry *e)
 	post(m, j, NULL);
 }
 
-void master_reg_settings(struct pool_master *m, int r, const struct cached_file *f)
+void master_reg_settings(struct pool_master *m, int r, const struct pool_file *f)
 {
 	struct job *j = job_new(m, J_SETTINGS);
 

@@ -147,21 +147,14 @@ int pool_master_command(struct pool_master *m, const char *cmd, const char *reco
 
 /* ---- the settings cache ---------------------------------------------------- */
 
-void cached_files_free(struct cached_file *f, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(f[i].data);
-	free(f);
-}
-
 void master_cache_free(struct rec_x *x)
 {
-	cached_files_free(x->files, x->nfiles);
+	pool_files_free(x->files, x->nfiles);
 	x->files = NULL;
 	x->nfiles = x->bytes = 0;
 }
 
-static struct cached_file *cache_find(struct rec_x *x, const char *path)
+static struct pool_file *cache_find(struct rec_x *x, const char *path)
 {
 	for (size_t i = 0; i < x->nfiles; i++)
 		if (!strcmp(x->files[i].path, path))
@@ -172,7 +165,7 @@ static struct cached_file *cache_find(struct rec_x *x, const char *path)
 int master_cache_put(struct pool_master *m, int r, const struct pool_msg *msg, char *err, size_t errlen)
 {
 	struct rec_x *x = &m->rx[r];
-	struct cached_file *f = cache_find(x, msg->u.settings.file), *v;
+	struct pool_file *f = cache_find(x, msg->u.settings.file), *v;
 	size_t total = x->bytes - (f ? f->len : 0) + msg->u.settings.len;
 	unsigned char *data;
 

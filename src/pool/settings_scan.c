@@ -219,6 +219,13 @@ int pool_settings_scan(const char *dir, const struct pool_scan_limits *lim, cons
 	return 0;
 }
 
+void pool_files_free(struct pool_file *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(f[i].data);
+	free(f);
+}
+
 void pool_sset_free(struct pool_sset *s)
 {
 	free(s->v);

@@ -27,6 +27,18 @@ struct pool_sfile {
 	uint64_t ino;
 };
 
+/* A settings file with its contents, as uploaded to the master, cached
+ * there and pushed to a spare (sha256 is the master's, of data). */
+struct pool_file {
+	char path[POOL_PATH_MAX + 1];
+	char sha256[65];
+	unsigned char *data;
+	size_t len;
+};
+
+/* Frees n files and the array. */
+void pool_files_free(struct pool_file *f, size_t n);
+
 struct pool_sset {
 	struct pool_sfile *v;           /* sorted by path */
 	size_t n;
