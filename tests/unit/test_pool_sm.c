@@ -1685,23 +1685,28 @@ static void tables(char *out, size_t len)
 	table(out, len, "spare event", POOL_S__COUNT, spare_state_name, POOL_SE__COUNT, spare_event_name, spare_cell);
 }
 
+/* docs/pool.md holds the tables as the code has them. The source root
+ * comes from meson (VIGIL_SOURCE_ROOT) or this file's path as meson
+ * compiles it (relative to the build dir, where meson test runs). Not
+ * found is a failure, not a skip: a check that silently does not run
+ * checks nothing. */
 static void docs_tables(void **st)
 {
 	static char want[32768], doc[262144];
 	char path[1024];
-	const char *tail = "tests/unit/test_pool_sm.c";
+	const char *tail = "tests/unit/test_pool_sm.c", *root = getenv("VIGIL_SOURCE_ROOT");
 	size_t flen = strlen(__FILE__), n;
 	FILE *f;
 
-	/* Found from this file's path, as meson compiles and runs it. */
-	if (flen < strlen(tail) || strcmp(__FILE__ + flen - strlen(tail), tail) != 0)
-		skip();
-	snprintf(path, sizeof(path), "%.*sdocs/pool.md", (int)(flen - strlen(tail)), __FILE__);
+	if (root && *root)
+		snprintf(path, sizeof(path), "%s/docs/pool.md", root);
+	else if (flen >= strlen(tail) && !strcmp(__FILE__ + flen - strlen(tail), tail))
+		snprintf(path, sizeof(path), "%.*sdocs/pool.md", (int)(flen - strlen(tail)), __FILE__);
+	else
+		fail_msg("cannot tell where docs/pool.md is: set VIGIL_SOURCE_ROOT");
 	f = fopen(path, "r");
-	if (!f) {
-		print_message("docs/pool.md not found at %s: not checked\n", path);
-		skip();
-	}
+	if (!f)
+		fail_msg("docs/pool.md not found at %s: run this under meson test, or set VIGIL_SOURCE_ROOT", path);
 	n = fread(doc, 1, sizeof(doc) - 1, f);
 	fclose(f);
 	doc[n] = '\0';
