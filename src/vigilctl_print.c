@@ -85,6 +85,36 @@ static void print_details(json_t *nodes)
 	}
 }
 
+/* vigild as a pool recorder or spare (src/pool/agent_ctl.c). */
+static void print_agent_status(json_t *a)
+{
+	const char *role = str_or(a, "role", "?"), *serving = str_or(a, "serving", "");
+	json_int_t used = json_integer_value(json_object_get(a, "storage_used"));
+	json_int_t total = json_integer_value(json_object_get(a, "storage_total"));
+
+	printf("pool %s %s (group %s", role, str_or(a, "name", "?"), str_or(a, "group", "?"));
+	if (*str_or(a, "secondary_group", ""))
+		printf(", secondary %s", str_or(a, "secondary_group", ""));
+	printf(")\n");
+	if (json_is_true(json_object_get(a, "connected")))
+		printf("master     %s: connected\n", str_or(a, "master", "?"));
+	else
+		printf("master     %s: not connected%s%s\n", str_or(a, "master", "?"),
+		       *str_or(a, "link", "") ? ": " : "", str_or(a, "link", ""));
+	if (!strcmp(role, "spare"))
+		printf("recording  %s\n", *serving ? serving : "no (free)");
+	else
+		printf("recording  %s\n", json_is_true(json_object_get(a, "stood_down")) ? "no (stood down by the master)" :
+		       yes_no(json_object_get(a, "recording")));
+	printf("health     disks %s, watchdog %s, %" JSON_INTEGER_FORMAT " cameras, storage %" JSON_INTEGER_FORMAT
+	       " of %" JSON_INTEGER_FORMAT " MiB\n",
+	       json_is_true(json_object_get(a, "disks_failed")) ? "FAILED" : "ok",
+	       json_is_true(json_object_get(a, "watchdog_failed")) ? "FAILED" : "ok",
+	       json_integer_value(json_object_get(a, "cameras")), used >> 20, total >> 20);
+	if (json_is_true(json_object_get(a, "copying")))
+		printf("copy-back  running\n");
+}
+
 void print_status(json_t *res)
 {
 	static const char *const head[] = { "NODE", "STATE", "COLOR", "REACHABLE", "RESOURCES", "VIP" };
@@ -95,6 +125,10 @@ void print_status(json_t *res)
 	int w[NCOL] = { 0 };
 	size_t rows = 0;
 
+	if (json_is_object(json_object_get(res, "pool_agent"))) {
+		print_agent_status(json_object_get(res, "pool_agent"));
+		return;
+	}
 	printf("cluster %s\n", str_or(res, "cluster", "?"));
 	for (int c = 0; c < NCOL; c++)
 		cell[0][c] = strdup(head[c]);

@@ -94,11 +94,20 @@ static void on_agent_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
+/* Requests arrive only once the loop runs, after the agent is made. */
+static void on_agent_control(void *ctx, json_t *req, const char *origin, api_done_cb done, void *arg)
+{
+	struct daemon *d = ctx;
+
+	pool_agent_control(d->agent, req, origin, done, arg);
+}
+
 /* vigild as a pool recorder or spare: no mirror node, only the agent. */
 static int run_agent(struct config *cfg, bool foreground, bool verbose)
 {
 	struct daemon d = { 0 };
 	struct event *sigs[2] = { 0 };
+	char sock[PATH_MAX];
 	int rc = 1;
 
 	if (!foreground && daemon(0, 0) < 0) {
@@ -115,6 +124,15 @@ static int run_agent(struct config *cfg, bool foreground, bool verbose)
 		goto out;
 	}
 	log_info("vigild %s starting: pool %s %s", VIGIL_VERSION, pool_cfg_role_str(cfg->pool_role), cfg->pool_name);
+	/* The socket first: a second vigild stops here, before it starts
+	 * the recording service a second time. */
+	if (snprintf(sock, sizeof(sock), "%s/vigild.sock", cfg->run_dir) >= (int)sizeof(sock)) {
+		log_error("run_dir %s is too long", cfg->run_dir);
+		goto out;
+	}
+	d.ctl = control_new_with(d.base, on_agent_control, &d, sock);
+	if (!d.ctl)
+		goto out;
 	d.agent = pool_agent_new(d.base, cfg);
 	if (!d.agent)
 		goto out;
@@ -128,6 +146,7 @@ out:
 	for (int i = 0; i < 2; i++)
 		if (sigs[i])
 			event_free(sigs[i]);
+	control_free(d.ctl);
 	pool_agent_free(d.agent);
 	script_shutdown();
 	if (d.base)

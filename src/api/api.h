@@ -31,10 +31,13 @@ void api_set_certs(struct api *a, struct cert_watch *certs);
  * done gets the answer (stolen) exactly once, possibly later. */
 void api_handle(struct api *a, json_t *req, const char *origin, bool relayed, api_done_cb done, void *arg);
 
-/* UNIX socket server at path; 0 or -1. */
+/* UNIX socket server at path; NULL on error (logged). control_new answers
+ * with api_handle(); control_new_with with any handler (a pool agent's). */
 struct control;
 struct event_base;
+typedef void (*control_handler)(void *ctx, json_t *req, const char *origin, api_done_cb done, void *arg);
 struct control *control_new(struct event_base *base, struct api *a, const char *path);
+struct control *control_new_with(struct event_base *base, control_handler handle, void *ctx, const char *path);
 void control_free(struct control *c);
 
 #endif

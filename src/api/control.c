@@ -21,7 +21,8 @@
 #define CLIENT_TIMEOUT_S 30
 
 struct control {
-	struct api *api;
+	control_handler handle;
+	void *ctx;
 	struct evconnlistener *l;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
@@ -122,7 +123,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 	}
 	c->handled = true;
 	bufferevent_disable(bev, EV_READ);
-	api_handle(c->ctl->api, req, c->origin, false, reply, c);
+	c->ctl->handle(c->ctl->ctx, req, c->origin, reply, c);
 	json_decref(req);
 }
 
@@ -154,7 +155,17 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	bufferevent_enable(c->bev, EV_READ);
 }
 
+static void api_control(void *ctx, json_t *req, const char *origin, api_done_cb done, void *arg)
+{
+	api_handle(ctx, req, origin, false, done, arg);
+}
+
 struct control *control_new(struct event_base *base, struct api *a, const char *path)
+{
+	return control_new_with(base, api_control, a, path);
+}
+
+struct control *control_new_with(struct event_base *base, control_handler handle, void *ctx, const char *path)
 {
 	struct control *ctl = calloc(1, sizeof(*ctl));
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -163,7 +174,8 @@ struct control *control_new(struct event_base *base, struct api *a, const char *
 
 	if (!ctl)
 		return NULL;
-	ctl->api = a;
+	ctl->handle = handle;
+	ctl->ctx = ctx;
 	if (!strlcpy_ok(sun.sun_path, path, sizeof(sun.sun_path))) {
 		log_error("control socket path %s is too long (max %zu)", path, sizeof(sun.sun_path) - 1);
 		goto fail;

@@ -10,6 +10,8 @@
 #ifndef VIGIL_POOL_AGENT_H
 #define VIGIL_POOL_AGENT_H
 
+#include <jansson.h>
+
 #include "common/config.h"
 
 struct event_base;
@@ -20,5 +22,11 @@ struct pool_agent *pool_agent_new(struct event_base *base, const struct config *
 /* The link and the threads go; the recording goes on without vigild, as
  * it would without the master. */
 void pool_agent_free(struct pool_agent *a);
+
+/* The agent's control socket (agent_ctl.c): "status" answers with
+ * {"pool_agent": {...}} (docs/pool.md); anything else is refused, naming
+ * the master to ask. done gets the answer (stolen), at once. */
+void pool_agent_control(void *agent, json_t *req, const char *origin, void (*done)(json_t *resp, void *arg),
+                        void *arg);
 
 #endif

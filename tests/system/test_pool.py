@@ -9,7 +9,7 @@ import time
 import console
 import lab as labmod
 from cameras import recording_gaps
-from pool import Pool, PORT, RECORDINGS, member_config
+from pool import CONF, Pool, PORT, RECORDINGS, member_config
 
 
 def test_killed_recorders_go_to_their_groups_spares_then_the_queue(poollab):
@@ -192,6 +192,23 @@ def test_master_restart_and_bad_input(poollab):
     pool = Pool(poollab, recorders={2: ("north", ""), 3: ("north", "")}, spares={5: "north"}, cameras=1,
                 master_kw={"extra": "settings_max_bytes = 4096\n"})
     pool.start()
+
+    # an agent's own view: vigilctl status on a recorder and on a spare;
+    # the pool is the master's to show
+    a = poollab.vigilctl(2, "status", json=True)["pool_agent"]
+    assert (a["name"], a["role"], a["group"], a["connected"], a["recording"], a["master"]) == \
+        ("node2", "recorder", "north", True, True, "10.0.0.1:4810"), a
+    assert a["cameras"] == 1 and not a["disks_failed"] and not a["watchdog_failed"], a
+    out = poollab.vigilctl(5, "status").stdout
+    assert "pool spare node5 (group north)" in out and "10.0.0.1:4810: connected" in out and \
+        "recording  no (free)" in out, out
+    cp = poollab.vigilctl(2, "pool", "status", check=False)
+    assert cp.returncode == 1 and "the pool recorder node2: it answers status only" in cp.stderr, cp
+    # a second vigild on the same machine stops at the socket, before it
+    # starts the recording service again
+    cp = poollab.node(2).run([str(poollab.vigild_path()), "-c", CONF, "--foreground"], check=False, timeout=15)
+    assert cp.returncode == 1 and "another vigild is already listening" in cp.stdout + cp.stderr, cp
+    assert "pool-start" not in cp.stdout + cp.stderr, cp
 
     # vigilctl's own checks: usage errors (exit 2) before anything is sent
     for args, words in ((["pool"], "pool needs status"), (["pool", "failover"], "needs a recorder's name"),
