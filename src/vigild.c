@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -94,6 +96,25 @@ static void on_agent_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
+/* Said before detaching: once detached, the exit status is gone and the
+ * error only in the log. The socket stays the authority (control_new). */
+static int refuse_if_running(const struct config *cfg)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd, up;
+
+	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/vigild.sock", cfg->run_dir) >= (int)sizeof(sun.sun_path))
+		return 0;       /* control_new says why */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	up = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	if (up)
+		fprintf(stderr, "vigild: another vigild is already listening on %s\n", sun.sun_path);
+	return up ? -1 : 0;
+}
+
 /* Requests arrive only once the loop runs, after the agent is made. */
 static void on_agent_control(void *ctx, json_t *req, const char *origin, api_done_cb done, void *arg)
 {
@@ -110,6 +131,10 @@ static int run_agent(struct config *cfg, bool foreground, bool verbose)
 	char sock[PATH_MAX];
 	int rc = 1;
 
+	if (refuse_if_running(cfg) < 0) {
+		config_free(cfg);
+		return 1;
+	}
 	if (!foreground && daemon(0, 0) < 0) {
 		fprintf(stderr, "vigild: cannot detach: %s\n", strerror(errno));
 		return 1;
@@ -286,6 +311,8 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
+	if (refuse_if_running(&cfg) < 0)
+		goto out;
 	if (!foreground && daemon(0, 0) < 0) {
 		fprintf(stderr, "vigild: cannot detach: %s\n", strerror(errno));
 		goto out;

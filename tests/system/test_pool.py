@@ -206,9 +206,11 @@ def test_master_restart_and_bad_input(poollab):
     assert cp.returncode == 1 and "the pool recorder node2: it answers status only" in cp.stderr, cp
     # a second vigild on the same machine stops at the socket, before it
     # starts the recording service again
-    cp = poollab.node(2).run([str(poollab.vigild_path()), "-c", CONF, "--foreground"], check=False, timeout=15)
-    assert cp.returncode == 1 and "another vigild is already listening" in cp.stdout + cp.stderr, cp
-    assert "pool-start" not in cp.stdout + cp.stderr, cp
+    # (and says so before it detaches: exit 1, on a master node as well)
+    for k, fg in ((2, ["--foreground"]), (2, []), (1, [])):
+        cp = poollab.node(k).run([str(poollab.vigild_path()), "-c", CONF, *fg], check=False, timeout=15)
+        assert cp.returncode == 1 and "another vigild is already listening" in cp.stdout + cp.stderr, (k, fg, cp)
+        assert "pool-start" not in cp.stdout + cp.stderr, cp
 
     # vigilctl's own checks: usage errors (exit 2) before anything is sent
     for args, words in ((["pool"], "pool needs status"), (["pool", "failover"], "needs a recorder's name"),
