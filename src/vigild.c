@@ -9,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -96,23 +94,20 @@ static void on_agent_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
-/* Said before detaching: once detached, the exit status is gone and the
- * error only in the log. The socket stays the authority (control_new). */
-static int refuse_if_running(const struct config *cfg)
+/* RUN_DIR/vigild.sock into sock, and whether it is free. Said before
+ * detaching: once detached, the exit status is gone and the error only in
+ * the log. The socket stays the authority (control_new). */
+static int control_path(const struct config *cfg, char *sock, size_t len)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd, up;
-
-	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/vigild.sock", cfg->run_dir) >= (int)sizeof(sun.sun_path))
-		return 0;       /* control_new says why */
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return 0;
-	up = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
-	close(fd);
-	if (up)
-		fprintf(stderr, "vigild: another vigild is already listening on %s\n", sun.sun_path);
-	return up ? -1 : 0;
+	if (snprintf(sock, len, "%s/vigild.sock", cfg->run_dir) >= (int)len) {
+		fprintf(stderr, "vigild: run_dir %s is too long\n", cfg->run_dir);
+		return -1;
+	}
+	if (control_in_use(sock)) {
+		fprintf(stderr, "vigild: another vigild is already listening on %s\n", sock);
+		return -1;
+	}
+	return 0;
 }
 
 /* Requests arrive only once the loop runs, after the agent is made. */
@@ -131,7 +126,7 @@ static int run_agent(struct config *cfg, bool foreground, bool verbose)
 	char sock[PATH_MAX];
 	int rc = 1;
 
-	if (refuse_if_running(cfg) < 0) {
+	if (control_path(cfg, sock, sizeof(sock)) < 0) {
 		config_free(cfg);
 		return 1;
 	}
@@ -151,10 +146,6 @@ static int run_agent(struct config *cfg, bool foreground, bool verbose)
 	log_info("vigild %s starting: pool %s %s", VIGIL_VERSION, pool_cfg_role_str(cfg->pool_role), cfg->pool_name);
 	/* The socket first: a second vigild stops here, before it starts
 	 * the recording service a second time. */
-	if (snprintf(sock, sizeof(sock), "%s/vigild.sock", cfg->run_dir) >= (int)sizeof(sock)) {
-		log_error("run_dir %s is too long", cfg->run_dir);
-		goto out;
-	}
 	d.ctl = control_new_with(d.base, on_agent_control, &d, sock);
 	if (!d.ctl)
 		goto out;
@@ -311,7 +302,7 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	if (refuse_if_running(&cfg) < 0)
+	if (control_path(&cfg, sock, sizeof(sock)) < 0)
 		goto out;
 	if (!foreground && daemon(0, 0) < 0) {
 		fprintf(stderr, "vigild: cannot detach: %s\n", strerror(errno));
@@ -330,10 +321,6 @@ int main(int argc, char **argv)
 	if (!d.node)
 		goto out;
 	d.api = api_new(d.node);
-	if (snprintf(sock, sizeof(sock), "%s/vigild.sock", cfg.run_dir) >= (int)sizeof(sock)) {
-		log_error("run_dir %s is too long", cfg.run_dir);
-		goto out;
-	}
 	d.ctl = control_new(d.base, d.api, sock);
 	if (!d.ctl)
 		goto out;

@@ -39,5 +39,7 @@ typedef void (*control_handler)(void *ctx, json_t *req, const char *origin, api_
 struct control *control_new(struct event_base *base, struct api *a, const char *path);
 struct control *control_new_with(struct event_base *base, control_handler handle, void *ctx, const char *path);
 void control_free(struct control *c);
+/* Someone answers on the socket at path (a running vigild). */
+bool control_in_use(const char *path);
 
 #endif

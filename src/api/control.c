@@ -155,6 +155,22 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	bufferevent_enable(c->bev, EV_READ);
 }
 
+bool control_in_use(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	bool up;
+	int fd;
+
+	if (!strlcpy_ok(sun.sun_path, path, sizeof(sun.sun_path)))
+		return false;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	up = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return up;
+}
+
 static void api_control(void *ctx, json_t *req, const char *origin, api_done_cb done, void *arg)
 {
 	api_handle(ctx, req, origin, false, done, arg);
@@ -188,14 +204,10 @@ struct control *control_new_with(struct event_base *base, control_handler handle
 		goto fail;
 	}
 	/* A socket file left by a crash is stale unless someone answers on it. */
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+	if (control_in_use(path)) {
 		log_error("another vigild is already listening on %s", path);
-		close(fd);
 		goto fail;
 	}
-	if (fd >= 0)
-		close(fd);
 	unlink(path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, 0660) < 0 ||
