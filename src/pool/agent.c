@@ -363,20 +363,20 @@ static void on_open(struct pool_conn *c, const char *peer, void *arg)
 {
 	struct pool_agent *a = arg;
 	char err[256];
-	json_t *hello = pool_msg_hello(a->name, a->role, a->group, a->role == PA_RECORDER ? a->secondary : "",
-	                               a->cfg->pool_failover, a->role == PA_RECORDER && a->recording && !a->stood_down,
-	                               a->role == PA_SPARE ? a->serving : "", err, sizeof(err));
+	json_t *hello;
 
 	log_debug("pool: %s: connected to the master %s (%s)", a->name, a->master, peer);
 	/* Another recorder's or spare's key must not pose as the master. */
 	if (pool_conn_peer_member(c)) {
 		snprintf(err, sizeof(err), "refused: %s shows the pool member certificate of '%s', not a "
 		         "master's", a->master, peer);
-		json_decref(hello);
 		pool_conn_close(c, false);
 		lost(a, err);
 		return;
 	}
+	hello = pool_msg_hello(a->name, a->role, a->group, a->role == PA_RECORDER ? a->secondary : "",
+	                       a->cfg->pool_failover, a->role == PA_RECORDER && a->recording && !a->stood_down,
+	                       a->role == PA_SPARE ? a->serving : "", err, sizeof(err));
 	if (!hello) {
 		log_error("pool: %s: cannot say hello: %s", a->name, err);
 		pool_conn_close(c, false);

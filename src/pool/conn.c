@@ -69,8 +69,6 @@ static void end(struct pool_conn *c, const char *why)
 	schedule_free(c);
 }
 
-/* The verified CN, once: the handshake is over when data or CONNECTED
- * arrives. -1 (and the connection ends) if there is none. */
 /* Whether the subject has OU PKI_POOL_MEMBER_OU (vigilctl pki member). */
 static bool is_member(X509 *cert)
 {
@@ -87,6 +85,8 @@ static bool is_member(X509 *cert)
 	return false;
 }
 
+/* The verified CN, once: the handshake is over when data or CONNECTED
+ * arrives. -1 (and the connection ends) if there is none. */
 static int check_open(struct pool_conn *c)
 {
 	SSL *ssl;
