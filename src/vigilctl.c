@@ -57,6 +57,8 @@ static void usage(FILE *out)
 		"\n"
 		"Commands:\n"
 		"  status             both nodes: state, color, reachability, resources, VIP\n"
+		"                     (on a pool recorder or spare: its link to the master,\n"
+		"                     recording and health; the only command it answers)\n"
 		"  start              start the node (it becomes PRIM, SECOND or ALONE)\n"
 		"  stop               stop the node: resources stopped, VIP released\n"
 		"  restart            stop, then start the node\n"

@@ -52,7 +52,8 @@ static void usage(FILE *out)
 	        "Signals: SIGTERM/SIGINT stop the resources (the peer takes over) and exit;\n"
 	        "a second one exits at once. The boot setting (vigilctl boot) decides what a\n"
 	        "restarted vigild does. A pool agent exits at SIGTERM/SIGINT and leaves the\n"
-	        "recording running. Files: STATE_DIR/node.json (state), STATE_DIR/*.log.\n",
+	        "recording running. A second vigild (RUN_DIR/vigild.sock answers) exits 1\n"
+	        "before it detaches. Files: STATE_DIR/node.json (state), STATE_DIR/*.log.\n",
 	        VIGIL_DEFAULT_CONFIG);
 }
 
